@@ -1,0 +1,140 @@
+package db
+
+import (
+	"context"
+	"errors"
+)
+
+// ErrOffline: a replica needs its server for this and has none attached.
+var ErrOffline = errors.New("db: not connected to a server")
+
+// BorrowState is what a client knows of a record's check-out.
+type BorrowState struct {
+	Held    bool   // someone holds the check-out
+	Mine    bool   // this client holds it
+	Holder  string // the holder's readable name
+	Waiting int    // this client's place in the queue; 0: not waiting
+}
+
+type borrow struct {
+	holder  string
+	mine    bool
+	waiting int
+}
+
+func (b borrow) state() BorrowState {
+	return BorrowState{Held: b.holder != "" || b.mine, Mine: b.mine, Holder: b.holder, Waiting: b.waiting}
+}
+
+// Remote is the sync layer of a replica as the database sees it: it asks
+// the server for check-outs and gives them back. netsync's client
+// implements it.
+type Remote interface {
+	// CheckOut waits in the record's queue on the server until this client
+	// holds it, or ctx ends.
+	CheckOut(ctx context.Context, tree string, key uint64) error
+	// CheckIn delivers the record's pending changes and returns it.
+	CheckIn(ctx context.Context, tree string, key uint64) error
+}
+
+// CheckOut borrows a record for editing: it waits in the record's queue
+// until granted or ctx ends (then it leaves the queue and returns ctx's
+// error). The current holder gets nil at once. A standalone database grants
+// it at once.
+func (t *Tree[T]) CheckOut(ctx context.Context, k Key[T]) error {
+	return t.c.checkOut(ctx, k.pack())
+}
+
+// CheckIn returns a borrowed record, after its pending changes reached the
+// server.
+func (t *Tree[T]) CheckIn(k Key[T]) error { return t.c.checkIn(k.pack()) }
+
+// Borrow returns what this client knows of a record's check-out.
+func (t *Tree[T]) Borrow(k Key[T]) BorrowState { return t.c.borrowState(k.pack()) }
+
+func (c *core) borrowState(key uint64) BorrowState {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.borrows[key].state()
+}
+
+func (c *core) checkOut(ctx context.Context, key uint64) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c.d.mu.Lock()
+	if err := c.d.writable(); err != nil {
+		c.d.mu.Unlock()
+		return err
+	}
+	if c.latest(key) == nil {
+		c.d.mu.Unlock()
+		return c.errKey(ErrNotFound, key)
+	}
+	c.mu.Lock()
+	b := c.borrows[key]
+	if b.mine {
+		c.mu.Unlock()
+		c.d.mu.Unlock()
+		return nil
+	}
+	if !c.d.replica {
+		c.borrows[key] = borrow{holder: c.d.opts.Name, mine: true}
+		c.mu.Unlock()
+		c.d.mu.Unlock()
+		c.d.emitBorrow(c, key)
+		return nil
+	}
+	c.mu.Unlock()
+	r := c.d.remote
+	c.d.mu.Unlock()
+	if r == nil {
+		return c.errKey(ErrOffline, key)
+	}
+	return r.CheckOut(ctx, c.name, key)
+}
+
+func (c *core) checkIn(key uint64) error {
+	c.d.mu.Lock()
+	if err := c.d.writable(); err != nil {
+		c.d.mu.Unlock()
+		return err
+	}
+	c.mu.Lock()
+	b := c.borrows[key]
+	if !b.mine {
+		c.mu.Unlock()
+		c.d.mu.Unlock()
+		return c.errKey(ErrNotCheckedOut, key)
+	}
+	if !c.d.replica {
+		delete(c.borrows, key)
+		c.mu.Unlock()
+		c.d.mu.Unlock()
+		c.d.emitBorrow(c, key)
+		return nil
+	}
+	c.mu.Unlock()
+	r := c.d.remote
+	c.d.mu.Unlock()
+	if r == nil {
+		return c.errKey(ErrOffline, key)
+	}
+	return r.CheckIn(context.Background(), c.name, key)
+}
+
+// emitBorrow delivers a BorrowChanged event in order with the writes.
+func (d *DB) emitBorrow(c *core, key uint64) {
+	d.mu.Lock()
+	ticket := d.ticket
+	d.ticket++
+	d.mu.Unlock()
+	d.pubMu.Lock()
+	for d.pubNext != ticket {
+		d.pubCond.Wait()
+	}
+	d.hub.emit(rawEvent{tree: c.name, kind: BorrowChanged, key: key})
+	d.pubNext++
+	d.pubCond.Broadcast()
+	d.pubMu.Unlock()
+}

@@ -1,0 +1,533 @@
+package db
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"reflect"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/google/btree"
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/hillsdb/hills/internal/layout"
+	"github.com/hillsdb/hills/internal/record"
+)
+
+var bloomPolicy = bloom.FilterPolicy(10)
+
+// entry is one record in memory. An entry is immutable once published:
+// a change publishes a new entry.
+type entry struct {
+	key        uint64
+	val        any // *T of the tree's type; nil when the tree has no Go type
+	created    int64
+	modified   int64
+	state      uint32
+	changes    uint32
+	createdBy  uint32 // index in DB.people
+	modifiedBy uint32
+	major      uint16
+	minor      uint16
+	version    uint8
+}
+
+// gone marks a pending delete.
+var gone = new(struct{})
+
+func (e *entry) deleted() bool { return e.val == any(gone) }
+
+func entryLess(a, b *entry) bool { return a.key < b.key }
+
+// core is the state of one tree shared by its typed handle, its opaque
+// handle and the sync layer: the records in memory, and what the writer
+// needs.
+type core struct {
+	d         *DB
+	name      string
+	versioned bool // fixed when the tree is created
+
+	mu      sync.RWMutex
+	m       map[uint64]*entry
+	order   *btree.BTreeG[*entry]
+	bad     map[uint64]error // records whose bytes could not be decoded
+	borrows map[uint64]borrow
+
+	// Guarded by d.mu.
+	info    layout.TreeInfo
+	pending map[uint64]*entry // written to the store, not yet published
+	typ     reflect.Type      // the Go type bound to the tree, nil if none
+	decode  func([]byte) (any, error)
+	handle  any // *Tree[T]
+}
+
+// treeCore returns the loaded core of tree name, creating the tree when
+// create is set. Called with d.mu held.
+func (d *DB) treeCore(name string, create bool, cfg *treeConfig) (*core, error) {
+	if c := d.trees[name]; c != nil {
+		return c, nil
+	}
+	c := &core{d: d, name: name, m: map[uint64]*entry{}, pending: map[uint64]*entry{},
+		order: btree.NewG(32, entryLess), bad: map[uint64]error{}, borrows: map[uint64]borrow{}}
+	found, err := d.getMsgpack(layout.TreeKey(name), &c.info)
+	if err != nil {
+		return nil, fmt.Errorf("%w: tree %s info: %v", ErrCorrupt, name, err)
+	}
+	if !found {
+		if !create {
+			return nil, fmt.Errorf("%w: %s", ErrNoTree, name)
+		}
+		c.info = layout.TreeInfo{NextID: 1, Versioned: cfg.versioned, Major: cfg.major, Minor: cfg.minor}
+		if err := d.putInfo(c, c.info); err != nil {
+			return nil, err
+		}
+	}
+	c.versioned = c.info.Versioned
+	if err := c.load(); err != nil {
+		return nil, err
+	}
+	d.trees[name] = c
+	return c, nil
+}
+
+func (d *DB) putInfo(c *core, info layout.TreeInfo) error {
+	b, err := msgpack.Marshal(&info)
+	if err != nil {
+		return err
+	}
+	if err := d.pdb.Set(layout.TreeKey(c.name), b, d.wsync); err != nil {
+		return fmt.Errorf("%w: %v", ErrStorage, err)
+	}
+	return nil
+}
+
+// load reads every record of the tree into memory, decoding values when
+// the tree has a Go type. Decoding runs on all cores; records are inserted
+// in key order. Called with d.mu held, so no write runs meanwhile.
+func (c *core) load() error {
+	it, err := c.d.pdb.NewIter(&pebble.IterOptions{
+		LowerBound: layout.RecordPrefix(c.name),
+		UpperBound: layout.PrefixEnd(layout.RecordPrefix(c.name)),
+	})
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrStorage, err)
+	}
+	defer it.Close()
+
+	const chunkLen = 512
+	type chunk struct {
+		keys  []uint64
+		vals  [][]byte
+		out   []*entry
+		errs  []error
+		ready chan struct{}
+	}
+	workers := max(1, runtime.GOMAXPROCS(0))
+	work := make(chan *chunk, workers*2)
+	inOrder := make(chan *chunk, workers*4)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			intern := c.d.people.internBytes()
+			for ch := range work {
+				ch.out = make([]*entry, len(ch.keys))
+				ch.errs = make([]error, len(ch.keys))
+				block := make([]entry, len(ch.keys))
+				for i, v := range ch.vals {
+					e := &block[i]
+					e.key = ch.keys[i]
+					ch.errs[i] = c.decodeInto(e, v, intern)
+					ch.out[i] = e
+				}
+				close(ch.ready)
+			}
+		})
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for ch := range inOrder {
+			<-ch.ready
+			for i, e := range ch.out {
+				if err := ch.errs[i]; err != nil {
+					c.bad[e.key] = err
+					continue
+				}
+				c.m[e.key] = e
+				c.order.ReplaceOrInsert(e)
+			}
+		}
+	}()
+	var ch *chunk
+	var arena []byte
+	flush := func() {
+		if ch != nil {
+			inOrder <- ch
+			work <- ch
+			ch = nil
+		}
+	}
+	var badKey error
+	for ok := it.First(); ok; ok = it.Next() {
+		k := it.Key()
+		if len(k) != len(layout.RecordPrefix(c.name))+8 {
+			badKey = fmt.Errorf("%w: tree %s: record key %x", ErrCorrupt, c.name, k)
+			break
+		}
+		if ch == nil {
+			ch = &chunk{ready: make(chan struct{})}
+			arena = make([]byte, 0, 64<<10)
+		}
+		v := it.Value()
+		if cap(arena)-len(arena) < len(v) {
+			arena = make([]byte, 0, max(64<<10, len(v)))
+		}
+		start := len(arena)
+		arena = append(arena, v...)
+		ch.keys = append(ch.keys, layout.ItemID(k))
+		ch.vals = append(ch.vals, arena[start:len(arena):len(arena)])
+		if len(ch.keys) == chunkLen {
+			flush()
+		}
+	}
+	flush()
+	close(work)
+	close(inOrder)
+	wg.Wait()
+	<-done
+	if badKey != nil {
+		return badKey
+	}
+	if err := it.Error(); err != nil {
+		return fmt.Errorf("%w: reading tree %s: %v", ErrStorage, c.name, err)
+	}
+	for k, err := range c.bad {
+		id, rev := layout.Unpack(k)
+		c.d.opts.Logger.Error("db: unreadable record", "tree", c.name, "key", formatKey(id, rev), "err", err)
+	}
+	return nil
+}
+
+// decodeInto fills e from the stored bytes b.
+func (c *core) decodeInto(e *entry, b []byte, intern func([]byte) string) error {
+	m, data, err := record.Decode(b, intern)
+	if err != nil {
+		return err
+	}
+	c.fillMeta(e, &m)
+	if c.decode != nil {
+		v, err := c.decode(data)
+		if err != nil {
+			return err
+		}
+		e.val = v
+	}
+	return nil
+}
+
+func (c *core) fillMeta(e *entry, m *record.Meta) {
+	e.version = m.Version
+	e.state = m.State
+	e.major, e.minor = m.Major, m.Minor
+	e.created, e.modified = m.Created, m.Modified
+	e.changes = m.Changes
+	e.createdBy = c.d.people.intern(m.CreatedBy, m.CreatedByID)
+	e.modifiedBy = c.d.people.intern(m.ModifiedBy, m.ModifiedByID)
+}
+
+// recordMeta is the stored header of e.
+func (c *core) recordMeta(e *entry) record.Meta {
+	cb, mb := c.d.people.get(e.createdBy), c.d.people.get(e.modifiedBy)
+	return record.Meta{
+		Version: e.version, State: e.state, Major: e.major, Minor: e.minor,
+		Created: e.created, Modified: e.modified, Changes: e.changes,
+		CreatedBy: cb.name, CreatedByID: cb.id, ModifiedBy: mb.name, ModifiedByID: mb.id,
+	}
+}
+
+// meta is the public form of e's meta.
+func (c *core) meta(e *entry) Meta {
+	cb, mb := c.d.people.get(e.createdBy), c.d.people.get(e.modifiedBy)
+	return Meta{
+		Version:      VersionState(e.version),
+		State:        e.state,
+		Evolution:    Evolution{e.major, e.minor},
+		Created:      time.Unix(0, e.created).UTC(),
+		Modified:     time.Unix(0, e.modified).UTC(),
+		CreatedBy:    cb.name,
+		ModifiedBy:   mb.name,
+		CreatedByID:  cb.id,
+		ModifiedByID: mb.id,
+		Changes:      e.changes,
+	}
+}
+
+// published returns the published entry of key, or nil.
+func (c *core) published(key uint64) *entry {
+	c.mu.RLock()
+	e := c.m[key]
+	c.mu.RUnlock()
+	return e
+}
+
+// latest returns the newest entry of key, written or published, or nil.
+// Called with d.mu held.
+func (c *core) latest(key uint64) *entry {
+	if e, ok := c.pending[key]; ok {
+		if e.deleted() {
+			return nil
+		}
+		return e
+	}
+	return c.published(key)
+}
+
+// errKey wraps err with the tree and key it concerns.
+func (c *core) errKey(err error, key uint64) error {
+	id, rev := layout.Unpack(key)
+	return fmt.Errorf("%w: %s/%s", err, c.name, formatKey(id, rev))
+}
+
+// missing explains why key has no entry.
+func (c *core) missing(key uint64) error {
+	if c.d.closed.Load() {
+		return ErrClosed
+	}
+	c.mu.RLock()
+	bad := c.bad[key]
+	c.mu.RUnlock()
+	if bad != nil {
+		return fmt.Errorf("%w: %s/%s: %v", ErrCorrupt, c.name, formatKey(layout.Unpack(key)), bad)
+	}
+	return c.errKey(ErrNotFound, key)
+}
+
+// stored returns the latest stored bytes of key. Called with d.mu held:
+// then the store's visible state is the latest state (see write).
+func (c *core) stored(key uint64) (record.Meta, []byte, error) {
+	b, err := c.d.get(layout.RecordKey(c.name, key))
+	if err != nil {
+		return record.Meta{}, nil, err
+	}
+	if b == nil {
+		return record.Meta{}, nil, c.errKey(ErrNotFound, key)
+	}
+	m, data, err := record.Decode(b, nil)
+	if err != nil {
+		return m, nil, fmt.Errorf("%w: %s/%s: %v", ErrCorrupt, c.name, formatKey(layout.Unpack(key)), err)
+	}
+	return m, data, nil
+}
+
+// op is one change to one record.
+type op struct {
+	c      *core
+	kind   EventKind
+	key    uint64
+	e      *entry // the new entry; nil for a delete
+	data   []byte // the record's msgpack value; nil for a delete
+	remote bool   // the change came from the server
+	// borrow, when set, is the borrow to store with the change (sync).
+}
+
+// write commits one change. prepare runs with d.mu held and fills in o
+// from the latest state; it may read the store, whose visible state then is
+// the latest. The change is applied to the store in preparation order,
+// made durable together with concurrent writes (one log sync for many
+// writers), then published to memory and to subscribers in the same order.
+func (d *DB) write(o *op, prepare func(o *op, b *pebble.Batch) error) error {
+	d.mu.Lock()
+	if err := d.writable(); err != nil {
+		d.mu.Unlock()
+		return err
+	}
+	b := d.pdb.NewBatch()
+	if err := prepare(o, b); err != nil {
+		d.mu.Unlock()
+		b.Close()
+		return err
+	}
+	c := o.c
+	rk := layout.RecordKey(c.name, o.key)
+	var rec []byte
+	if o.e != nil {
+		m := c.recordMeta(o.e)
+		rec = record.Encode(make([]byte, 0, 64+len(o.data)), &m, o.data)
+		b.Set(rk, rec, nil)
+	} else {
+		b.Delete(rk, nil)
+		b.Delete(layout.BorrowKey(c.name, o.key), nil)
+	}
+	if d.replica && !o.remote {
+		d.outboxSeq++
+		if err := d.appendOutbox(b, d.outboxSeq, o, rec); err != nil {
+			d.outboxSeq--
+			d.mu.Unlock()
+			b.Close()
+			return err
+		}
+	}
+	pend := o.e
+	if pend == nil {
+		pend = &entry{key: o.key, val: gone}
+	}
+	prev, hadPrev := c.pending[o.key]
+	c.pending[o.key] = pend
+	ticket := d.ticket
+	d.ticket++
+	var err error
+	if d.wsync.Sync {
+		err = d.pdb.ApplyNoSyncWait(b, d.wsync)
+	} else {
+		err = d.pdb.Apply(b, d.wsync)
+	}
+	if err != nil {
+		if hadPrev {
+			c.pending[o.key] = prev
+		} else {
+			delete(c.pending, o.key)
+		}
+		d.failed = fmt.Errorf("%w: %v", ErrStorage, err)
+		err = d.failed
+		d.mu.Unlock()
+		b.Close()
+		d.publish(ticket, nil, nil)
+		return err
+	}
+	d.inflight.Add(1)
+	defer d.inflight.Done()
+	d.mu.Unlock()
+	if d.wsync.Sync {
+		if err := b.SyncWait(); err != nil {
+			d.mu.Lock()
+			d.failed = fmt.Errorf("%w: %v", ErrStorage, err)
+			err = d.failed
+			d.mu.Unlock()
+			b.Close()
+			d.publish(ticket, nil, nil)
+			return err
+		}
+	}
+	b.Close()
+	d.publish(ticket, o, pend)
+	return nil
+}
+
+// publish makes a durable change visible in memory and delivers its event,
+// after every change with an earlier ticket.
+func (d *DB) publish(ticket uint64, o *op, pend *entry) {
+	d.pubMu.Lock()
+	for d.pubNext != ticket {
+		d.pubCond.Wait()
+	}
+	if o != nil {
+		c := o.c
+		c.mu.Lock()
+		if o.e != nil {
+			c.m[o.key] = o.e
+			c.order.ReplaceOrInsert(o.e)
+		} else if old := c.m[o.key]; old != nil {
+			delete(c.m, o.key)
+			c.order.Delete(old)
+		}
+		delete(c.bad, o.key)
+		if o.kind == Deleted {
+			delete(c.borrows, o.key)
+		}
+		c.mu.Unlock()
+		d.mu.Lock()
+		if c.pending[o.key] == pend {
+			delete(c.pending, o.key)
+		}
+		d.mu.Unlock()
+		d.hub.emit(rawEvent{tree: c.name, kind: o.kind, key: o.key, remote: o.remote})
+	}
+	d.pubNext++
+	d.pubCond.Broadcast()
+	d.pubMu.Unlock()
+}
+
+// newEntry makes the entry of a record written now by this client.
+func (c *core) newEntry(val any, from *entry) *entry {
+	now := time.Now().UnixNano()
+	me := c.d.people.intern(c.d.opts.Name, c.d.clientID)
+	e := &entry{val: val, modified: now, modifiedBy: me}
+	if from == nil {
+		e.created, e.createdBy = now, me
+		e.major, e.minor = c.info.Major, c.info.Minor
+		if c.versioned {
+			e.version = record.Draft
+		}
+		e.changes = 1
+		return e
+	}
+	e.key = from.key
+	e.created, e.createdBy = from.created, from.createdBy
+	e.state, e.version = from.state, from.version
+	e.major, e.minor = from.major, from.minor
+	e.changes = from.changes + 1
+	return e
+}
+
+// allocID takes the next id for a new record. Called with d.mu held; the
+// tree info it changes is written with the record.
+func (c *core) allocID(b *pebble.Batch) (uint32, error) {
+	info := c.info
+	var id uint32
+	if c.d.replica {
+		for len(info.Ranges) > 0 && info.Ranges[0].Lo >= info.Ranges[0].Hi {
+			info.Ranges = info.Ranges[1:]
+		}
+		if len(info.Ranges) == 0 {
+			return 0, fmt.Errorf("%w: tree %s", ErrNoIDs, c.name)
+		}
+		info.Ranges = append([]layout.Range(nil), info.Ranges...)
+		id = info.Ranges[0].Lo
+		info.Ranges[0].Lo++
+	} else {
+		if info.NextID == 0 {
+			return 0, fmt.Errorf("%w: tree %s has used every id", ErrNoIDs, c.name)
+		}
+		id = info.NextID
+		info.NextID++
+	}
+	enc, err := msgpack.Marshal(&info)
+	if err != nil {
+		return 0, err
+	}
+	b.Set(layout.TreeKey(c.name), enc, nil)
+	c.info = info
+	return id, nil
+}
+
+// marshal encodes a value as the msgpack map stored for it.
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := msgpack.GetEncoder()
+	defer msgpack.PutEncoder(enc)
+	enc.Reset(&buf)
+	enc.UseCompactInts(true)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func isNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
+
+// appendOutbox adds a local change of a replica to its outbox, in the same
+// batch as the change, for the sync layer to send.
+func (d *DB) appendOutbox(b *pebble.Batch, seq uint64, o *op, rec []byte) error {
+	enc, err := msgpack.Marshal(&layout.Change{Seq: seq, Tree: o.c.name, Key: o.key, Kind: uint8(o.kind), Record: rec})
+	if err != nil {
+		return err
+	}
+	b.Set(layout.OutboxKey(seq), enc, nil)
+	return nil
+}

@@ -1,0 +1,38 @@
+// Package db is the hills embedded database: strongly typed records kept on
+// Pebble and held decoded in memory, so an application reads them as Go
+// values with no decoding.
+//
+// There are only a few types: DB is an open database directory; Tree[T] is
+// a named collection of records of the Go type T; Key[T] names one record
+// (id and revision); Meta is what the database knows about a record besides
+// its value; Event[T] tells a subscriber what changed.
+//
+// # Reading
+//
+// Each open tree keeps its records decoded in memory as immutable values.
+// View and All hand out those values in place: valid only while the
+// callback or loop body runs, and never to be modified. Get returns a deep
+// copy the caller owns. A change publishes a new value; it never mutates
+// the one readers hold.
+//
+// # Writing
+//
+// Every write is one Pebble batch (the record, its tree's id counter, and
+// for a replica its outbox entry), durable before the call returns unless
+// Options.Durability says otherwise. Concurrent writers share one log sync.
+// Changes are published to memory and to subscribers after they are
+// durable, in the order they were made.
+//
+// # Replicas
+//
+// A database opened with Options.Replica is a replica of a hills server
+// (see package netsync): it creates records with ids the server granted,
+// and changes a record only while it holds the record's check-out. A
+// standalone database allocates its own ids and grants check-outs at once.
+//
+// # Concurrency
+//
+// DB, Tree, and every method on them are safe for concurrent use. Event
+// callbacks run on a goroutine per subscription; they may call the
+// database, except Close.
+package db

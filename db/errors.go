@@ -1,0 +1,48 @@
+package db
+
+import "errors"
+
+// Errors returned by the database. They are wrapped with the tree and key
+// they concern; match them with errors.Is.
+var (
+	// ErrNotFound: the record does not exist (or was deleted).
+	ErrNotFound = errors.New("db: not found")
+	// ErrNotCheckedOut: a replica may change a record only while it holds
+	// the record's check-out.
+	ErrNotCheckedOut = errors.New("db: not checked out")
+	// ErrReleased: a released record's data is frozen.
+	ErrReleased = errors.New("db: released")
+	// ErrNotReleased: only a released record can be revised.
+	ErrNotReleased = errors.New("db: not released")
+	// ErrNotVersioned: the tree was not opened with Versioned.
+	ErrNotVersioned = errors.New("db: tree is not versioned")
+	// ErrExists: the record or revision exists already.
+	ErrExists = errors.New("db: exists")
+	// ErrNoIDs: a replica has no ids left for the tree; the sync layer
+	// refills them from the server.
+	ErrNoIDs = errors.New("db: no ids left")
+	// ErrClosed: the database was closed.
+	ErrClosed = errors.New("db: closed")
+	// ErrInUse: the database directory is open elsewhere, in this process
+	// or another.
+	ErrInUse = errors.New("db: database in use")
+	// ErrCorrupt: stored bytes could not be decoded.
+	ErrCorrupt = errors.New("db: corrupt record")
+	// ErrInvalidName: a tree name does not match [a-z0-9][a-z0-9_.-]*.
+	ErrInvalidName = errors.New("db: invalid tree name")
+	// ErrInvalidKey: text is not a key of the form ID.Rev.
+	ErrInvalidKey = errors.New("db: invalid key")
+	// ErrTypeMismatch: a tree is already open with another Go type.
+	ErrTypeMismatch = errors.New("db: tree open with another type")
+	// ErrTreeOptions: the options of OpenTree contradict the stored tree.
+	ErrTreeOptions = errors.New("db: tree options differ")
+	// ErrReplica: an operation that does not fit the database's mode.
+	ErrReplica = errors.New("db: wrong database mode")
+	// ErrStorage: the store failed a write; the database refuses further
+	// writes until it is reopened. Nothing acknowledged is affected.
+	ErrStorage = errors.New("db: storage failed")
+	// ErrDuplicate: a unique index already holds the value.
+	ErrDuplicate = errors.New("db: duplicate")
+	// ErrNoTree: the database has no tree of that name.
+	ErrNoTree = errors.New("db: no such tree")
+)

@@ -1,0 +1,476 @@
+package db
+
+import (
+	"errors"
+	"fmt"
+	"iter"
+	"math"
+	"reflect"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/hillsdb/hills/internal/layout"
+	"github.com/hillsdb/hills/internal/record"
+)
+
+// VersionState is where a record stands in versioning.
+type VersionState uint8
+
+// Version states.
+const (
+	NonVersioned VersionState = VersionState(record.NonVersioned) // the tree is not versioned
+	Draft        VersionState = VersionState(record.Draft)        // data may change
+	Released     VersionState = VersionState(record.Released)     // data is frozen
+)
+
+func (v VersionState) String() string {
+	switch v {
+	case NonVersioned:
+		return "non-versioned"
+	case Draft:
+		return "draft"
+	case Released:
+		return "released"
+	}
+	return fmt.Sprintf("version state %d", uint8(v))
+}
+
+// Evolution is a schema version: records of the same major version are
+// compatible both ways.
+type Evolution struct{ Major, Minor uint16 }
+
+func (e Evolution) String() string { return fmt.Sprintf("%d.%d", e.Major, e.Minor) }
+
+// Meta is what the database knows about a record besides its value.
+type Meta struct {
+	Version               VersionState // NonVersioned, Draft, Released
+	State                 uint32       // lifecycle number, changeable after release
+	Evolution             Evolution    // schema version the record was written with
+	Created, Modified     time.Time
+	CreatedBy, ModifiedBy string // the writers' Options.Name
+	// CreatedByID and ModifiedByID are the writers' client ids.
+	CreatedByID, ModifiedByID string
+	// Changes counts the writes of the record, its creation included.
+	Changes uint32
+}
+
+// Tree is a typed handle on a named collection of records of type T.
+// Opening the same tree again returns the same handle. All methods are
+// safe for concurrent use.
+type Tree[T any] struct {
+	c   *core
+	ver Evolution
+}
+
+// errStale makes a writer start again: the record changed meanwhile.
+var errStale = errors.New("db: stale")
+
+// OpenTree opens (creating when needed) the tree name holding values of T,
+// and loads its records into memory. A tree holds one Go type per process:
+// opening it with another is ErrTypeMismatch.
+func OpenTree[T any](d *DB, name string, opts ...TreeOption) (*Tree[T], error) {
+	if !validName(name) {
+		return nil, fmt.Errorf("%w: %q", ErrInvalidName, name)
+	}
+	cfg := treeConfig{major: 1}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	typ := reflect.TypeFor[T]()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed.Load() {
+		return nil, ErrClosed
+	}
+	c, err := d.treeCore(name, true, &cfg)
+	if err != nil {
+		return nil, err
+	}
+	if c.versioned != cfg.versioned {
+		return nil, fmt.Errorf("%w: tree %s is versioned: %v, opened with versioned: %v",
+			ErrTreeOptions, name, c.versioned, cfg.versioned)
+	}
+	if c.typ != nil {
+		if c.typ != typ {
+			return nil, fmt.Errorf("%w: tree %s is open as %v, not %v", ErrTypeMismatch, name, c.typ, typ)
+		}
+		t := c.handle.(*Tree[T])
+		if t.ver != (Evolution{cfg.major, cfg.minor}) {
+			return nil, fmt.Errorf("%w: tree %s is open with schema version %v, not %d.%d",
+				ErrTreeOptions, name, t.ver, cfg.major, cfg.minor)
+		}
+		return t, nil
+	}
+	c.decode = func(b []byte) (any, error) {
+		v := new(T)
+		if err := msgpack.Unmarshal(b, v); err != nil {
+			return nil, err
+		}
+		return v, nil
+	}
+	if err := c.reload(); err != nil {
+		c.decode = nil
+		return nil, err
+	}
+	c.typ = typ
+	t := &Tree[T]{c: c, ver: Evolution{cfg.major, cfg.minor}}
+	c.handle = t
+	return t, nil
+}
+
+// reload decodes the tree's records again, now with the tree's type.
+func (c *core) reload() error {
+	c.mu.Lock()
+	c.m = map[uint64]*entry{}
+	c.order.Clear(false)
+	c.bad = map[uint64]error{}
+	c.mu.Unlock()
+	return c.load()
+}
+
+// Name returns the tree's name.
+func (t *Tree[T]) Name() string { return t.c.name }
+
+// DB returns the database the tree belongs to.
+func (t *Tree[T]) DB() *DB { return t.c.d }
+
+// View calls fn with the record's value and meta as held in memory: no
+// decoding, no copy, no allocation. The value is shared and immutable:
+// fn must not modify it nor keep it, or anything it points to, after it
+// returns (use Get for a copy). fn may call other methods of the tree.
+func (t *Tree[T]) View(k Key[T], fn func(v *T, m Meta)) error {
+	c := t.c
+	key := k.pack()
+	c.mu.RLock()
+	e := c.m[key]
+	c.mu.RUnlock()
+	if e == nil || c.d.closed.Load() {
+		return c.missing(key)
+	}
+	fn(e.val.(*T), c.meta(e))
+	return nil
+}
+
+// Get returns a deep copy of the record's value, which the caller owns,
+// and its meta.
+func (t *Tree[T]) Get(k Key[T]) (T, Meta, error) {
+	var zero T
+	c := t.c
+	key := k.pack()
+	e := c.published(key)
+	if e == nil || c.d.closed.Load() {
+		return zero, Meta{}, c.missing(key)
+	}
+	v, err := copyValue(e.val.(*T))
+	if err != nil {
+		return zero, Meta{}, c.errKey(err, key)
+	}
+	return *v, c.meta(e), nil
+}
+
+// copyValue makes a deep copy of v through its stored form.
+func copyValue[T any](v *T) (*T, error) {
+	data, err := marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	cp := new(T)
+	if err := msgpack.Unmarshal(data, cp); err != nil {
+		return nil, err
+	}
+	return cp, nil
+}
+
+// All yields the records in key order, with values shared as in View: do
+// not modify or keep them. It walks a snapshot taken when iteration
+// starts, so the loop body may write to the tree.
+func (t *Tree[T]) All() iter.Seq2[Key[T], *T] {
+	return func(yield func(Key[T], *T) bool) {
+		c := t.c
+		c.mu.Lock()
+		snap := c.order.Clone()
+		c.mu.Unlock()
+		snap.Ascend(func(e *entry) bool {
+			return yield(unpackKey[T](e.key), e.val.(*T))
+		})
+	}
+}
+
+// Len returns the number of records.
+func (t *Tree[T]) Len() int {
+	c := t.c
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.m)
+}
+
+// Create stores a new record and returns its key. The tree keeps its own
+// copy of v. A replica takes the id from the ranges the server granted and
+// fails with ErrNoIDs when none are left.
+func (t *Tree[T]) Create(v T) (Key[T], error) {
+	c := t.c
+	data, val, err := t.encode(&v)
+	if err != nil {
+		return Key[T]{}, err
+	}
+	o := &op{c: c, kind: Created, data: data}
+	err = c.d.write(o, func(o *op, b *pebble.Batch) error {
+		id, err := c.allocID(b)
+		if err != nil {
+			return err
+		}
+		o.key = layout.Pack(id, 0)
+		if c.latest(o.key) != nil {
+			return c.errKey(ErrExists, o.key)
+		}
+		o.e = t.newEntry(val, nil)
+		o.e.key = o.key
+		return nil
+	})
+	if err != nil {
+		return Key[T]{}, err
+	}
+	return unpackKey[T](o.key), nil
+}
+
+// encode returns the stored form of v and the tree's own decoded copy.
+func (t *Tree[T]) encode(v *T) ([]byte, any, error) {
+	data, err := marshal(v)
+	if err != nil {
+		return nil, nil, fmt.Errorf("db: tree %s: encoding %T: %w", t.c.name, v, err)
+	}
+	val, err := t.c.decode(data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("db: tree %s: %T does not decode from its own encoding: %w", t.c.name, v, err)
+	}
+	return data, val, nil
+}
+
+// newEntry is core.newEntry with the schema version of this handle.
+func (t *Tree[T]) newEntry(val any, from *entry) *entry {
+	e := t.c.newEntry(val, from)
+	if from == nil {
+		e.major, e.minor = t.ver.Major, t.ver.Minor
+	}
+	return e
+}
+
+// Update changes a record: fn gets a copy of the current value to modify;
+// when fn returns an error, nothing is written and Update returns it.
+// fn may run more than once when another writer changed the record
+// meanwhile. A replica needs the record's check-out (ErrNotCheckedOut);
+// a released record cannot change (ErrReleased).
+func (t *Tree[T]) Update(k Key[T], fn func(v *T) error) error {
+	c := t.c
+	key := k.pack()
+	for {
+		var prev *entry
+		var data []byte
+		c.d.mu.Lock()
+		err := c.d.writable()
+		if err == nil {
+			prev, err = c.changeable(key)
+		}
+		if err == nil {
+			_, data, err = c.stored(key)
+		}
+		c.d.mu.Unlock()
+		if err != nil {
+			return err
+		}
+		v := new(T)
+		if err := msgpack.Unmarshal(data, v); err != nil {
+			return fmt.Errorf("%w: %s/%s: %v", ErrCorrupt, c.name, k, err)
+		}
+		if err := fn(v); err != nil {
+			return err
+		}
+		newData, val, err := t.encode(v)
+		if err != nil {
+			return err
+		}
+		o := &op{c: c, kind: Updated, key: key, data: newData}
+		err = c.d.write(o, func(o *op, _ *pebble.Batch) error {
+			cur, err := c.changeable(key)
+			if err != nil {
+				return err
+			}
+			if cur != prev {
+				return errStale
+			}
+			o.e = t.newEntry(val, cur)
+			return nil
+		})
+		if err != errStale {
+			return err
+		}
+	}
+}
+
+// changeable returns the latest entry of key if this client may change its
+// data. Called with d.mu held.
+func (c *core) changeable(key uint64) (*entry, error) {
+	e := c.latest(key)
+	if e == nil {
+		return nil, c.missing(key)
+	}
+	if e.version == record.Released {
+		return nil, c.errKey(ErrReleased, key)
+	}
+	return e, c.checkBorrow(key)
+}
+
+// checkBorrow refuses a change to a record a replica does not hold.
+// Called with d.mu held.
+func (c *core) checkBorrow(key uint64) error {
+	if !c.d.replica {
+		return nil
+	}
+	c.mu.RLock()
+	b := c.borrows[key]
+	c.mu.RUnlock()
+	if !b.mine {
+		return c.errKey(ErrNotCheckedOut, key)
+	}
+	return nil
+}
+
+// Delete removes a record and ends its check-out. A replica needs the
+// check-out; a released record cannot be deleted.
+func (t *Tree[T]) Delete(k Key[T]) error {
+	c := t.c
+	key := k.pack()
+	return c.d.write(&op{c: c, kind: Deleted, key: key}, func(o *op, _ *pebble.Batch) error {
+		if c.latest(key) == nil {
+			c.mu.RLock()
+			_, bad := c.bad[key]
+			c.mu.RUnlock()
+			if bad {
+				return c.checkBorrow(key) // a corrupt record can be deleted
+			}
+			return c.missing(key)
+		}
+		_, err := c.changeable(key)
+		return err
+	})
+}
+
+// SetState sets a record's lifecycle number; released records too.
+func (t *Tree[T]) SetState(k Key[T], state uint32) error {
+	return t.c.changeMeta(k.pack(), func(e *entry) error {
+		e.state = state
+		return nil
+	})
+}
+
+// Release freezes a draft record's data; its state stays changeable.
+// Releasing a released record does nothing.
+func (t *Tree[T]) Release(k Key[T]) error {
+	if !t.c.versioned {
+		return fmt.Errorf("%w: %s", ErrNotVersioned, t.c.name)
+	}
+	return t.c.changeMeta(k.pack(), func(e *entry) error {
+		if e.version == record.Released {
+			return errNothing
+		}
+		e.version = record.Released
+		return nil
+	})
+}
+
+var errNothing = errors.New("db: nothing to do")
+
+// changeMeta writes a change of a record's meta; its data stays as stored,
+// byte for byte.
+func (c *core) changeMeta(key uint64, change func(e *entry) error) error {
+	err := c.d.write(&op{c: c, kind: MetaChanged, key: key}, func(o *op, _ *pebble.Batch) error {
+		cur := c.latest(key)
+		if cur == nil {
+			return c.missing(key)
+		}
+		if err := c.checkBorrow(key); err != nil {
+			return err
+		}
+		_, data, err := c.stored(key)
+		if err != nil {
+			return err
+		}
+		e := c.newEntry(cur.val, cur)
+		if err := change(e); err != nil {
+			return err
+		}
+		o.e, o.data = e, data
+		return nil
+	})
+	if err == errNothing {
+		return nil
+	}
+	return err
+}
+
+// Revise makes revision Rev+1 of a released record as a draft copy with
+// the same id and returns its key; the released revision stays as it is.
+func (t *Tree[T]) Revise(k Key[T]) (Key[T], error) {
+	c := t.c
+	if !c.versioned {
+		return Key[T]{}, fmt.Errorf("%w: %s", ErrNotVersioned, c.name)
+	}
+	if k.Rev == math.MaxUint32 {
+		return Key[T]{}, fmt.Errorf("%w: %s/%s has the last revision", ErrExists, c.name, k)
+	}
+	from, next := k.pack(), Key[T]{ID: k.ID, Rev: k.Rev + 1}
+	err := c.d.write(&op{c: c, kind: Created, key: next.pack()}, func(o *op, _ *pebble.Batch) error {
+		cur := c.latest(from)
+		if cur == nil {
+			return c.missing(from)
+		}
+		if cur.version != record.Released {
+			return c.errKey(ErrNotReleased, from)
+		}
+		if c.latest(o.key) != nil {
+			return c.errKey(ErrExists, o.key)
+		}
+		if err := c.checkBorrow(from); err != nil {
+			return err
+		}
+		_, data, err := c.stored(from)
+		if err != nil {
+			return err
+		}
+		e := c.newEntry(cur.val, nil)
+		e.key = o.key
+		e.major, e.minor = cur.major, cur.minor
+		o.e, o.data = e, data
+		return nil
+	})
+	if err != nil {
+		return Key[T]{}, err
+	}
+	return next, nil
+}
+
+// Subscribe calls fn for every change to the tree after it is durable, in
+// order, on a goroutine of the subscription's own: a slow fn delays only
+// its own events. The returned cancel stops deliveries; it may be called
+// from fn.
+func (t *Tree[T]) Subscribe(fn func(Event[T])) (cancel func()) {
+	return t.c.d.hub.subscribe(t.c.name, func(ev rawEvent) {
+		fn(Event[T]{Kind: ev.kind, Key: unpackKey[T](ev.key), Remote: ev.remote})
+	})
+}
+
+// Corrupt returns the keys of records whose stored bytes could not be
+// decoded, with the reason. They are left out of View, Get and All, and
+// can be deleted.
+func (t *Tree[T]) Corrupt() map[Key[T]]error {
+	c := t.c
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	out := make(map[Key[T]]error, len(c.bad))
+	for k, err := range c.bad {
+		out[unpackKey[T](k)] = err
+	}
+	return out
+}
