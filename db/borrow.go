@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"errors"
+	"github.com/hillsdb/hills/internal/replica"
 )
 
 // ErrOffline: a replica needs its server for this and has none attached.
@@ -26,16 +27,10 @@ func (b borrow) state() BorrowState {
 	return BorrowState{Held: b.holder != "" || b.mine, Mine: b.mine, Holder: b.holder, Waiting: b.waiting}
 }
 
-// Remote is the sync layer of a replica as the database sees it: it asks
-// the server for check-outs and gives them back. netsync's client
-// implements it.
-type Remote interface {
-	// CheckOut waits in the record's queue on the server until this client
-	// holds it, or ctx ends.
-	CheckOut(ctx context.Context, tree string, key uint64) error
-	// CheckIn delivers the record's pending changes and returns it.
-	CheckIn(ctx context.Context, tree string, key uint64) error
-}
+// Remote is the sync layer of a replica as the database sees it: it sends
+// the outbox when notified, asks the server for check-outs and gives them
+// back. netsync's Client implements it.
+type Remote = replica.Remote
 
 // CheckOut borrows a record for editing: it waits in the record's queue
 // until granted or ctx ends (then it leaves the queue and returns ctx's

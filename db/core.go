@@ -207,11 +207,32 @@ func (c *core) load() error {
 	if err := it.Error(); err != nil {
 		return fmt.Errorf("%w: reading tree %s: %v", ErrStorage, c.name, err)
 	}
+	if err := c.loadBorrows(); err != nil {
+		return err
+	}
 	for k, err := range c.bad {
 		id, rev := layout.Unpack(k)
 		c.d.opts.Logger.Error("db: unreadable record", "tree", c.name, "key", formatKey(id, rev), "err", err)
 	}
 	return nil
+}
+
+// loadBorrows reads the check-outs this replica holds.
+func (c *core) loadBorrows() error {
+	it, err := c.d.pdb.NewIter(&pebble.IterOptions{
+		LowerBound: layout.BorrowPrefix(c.name),
+		UpperBound: layout.PrefixEnd(layout.BorrowPrefix(c.name)),
+	})
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrStorage, err)
+	}
+	defer it.Close()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for ok := it.First(); ok; ok = it.Next() {
+		c.borrows[layout.ItemID(it.Key())] = borrow{holder: string(it.Value()), mine: true}
+	}
+	return it.Error()
 }
 
 // decodeInto fills e from the stored bytes b.
@@ -338,63 +359,101 @@ type op struct {
 
 // write commits one change. prepare runs with d.mu held and fills in o
 // from the latest state; it may read the store, whose visible state then is
-// the latest. The change is applied to the store in preparation order,
-// made durable together with concurrent writes (one log sync for many
-// writers), then published to memory and to subscribers in the same order.
+// the latest. See commit.
 func (d *DB) write(o *op, prepare func(o *op, b *pebble.Batch) error) error {
+	return d.commit([]*op{o}, func(b *pebble.Batch) error { return prepare(o, b) }, d.wsync)
+}
+
+// commit writes ops as one batch. prepare, when not nil, runs first with
+// d.mu held. The batch is applied to the store in preparation order, made
+// durable together with concurrent writes (one log sync for many
+// writers), then published to memory and to subscribers in the same order.
+func (d *DB) commit(ops []*op, prepare func(b *pebble.Batch) error, wo *pebble.WriteOptions) error {
 	d.mu.Lock()
 	if err := d.writable(); err != nil {
 		d.mu.Unlock()
 		return err
 	}
 	b := d.pdb.NewBatch()
-	if err := prepare(o, b); err != nil {
-		d.mu.Unlock()
-		b.Close()
-		return err
-	}
-	c := o.c
-	rk := layout.RecordKey(c.name, o.key)
-	var rec []byte
-	if o.e != nil {
-		m := c.recordMeta(o.e)
-		rec = record.Encode(make([]byte, 0, 64+len(o.data)), &m, o.data)
-		b.Set(rk, rec, nil)
-	} else {
-		b.Delete(rk, nil)
-		b.Delete(layout.BorrowKey(c.name, o.key), nil)
-	}
-	if d.replica && !o.remote {
-		d.outboxSeq++
-		if err := d.appendOutbox(b, d.outboxSeq, o, rec); err != nil {
-			d.outboxSeq--
+	if prepare != nil {
+		if err := prepare(b); err != nil {
 			d.mu.Unlock()
 			b.Close()
 			return err
 		}
 	}
-	pend := o.e
-	if pend == nil {
-		pend = &entry{key: o.key, val: gone}
+	type undo struct {
+		c    *core
+		key  uint64
+		prev *entry
+		had  bool
 	}
-	prev, hadPrev := c.pending[o.key]
-	c.pending[o.key] = pend
+	undos := make([]undo, 0, len(ops))
+	pends := make([]*entry, len(ops))
+	outboxSeq, outboxLen := d.outboxSeq, d.outboxLen
+	fail := func(err error) error {
+		for i := len(undos) - 1; i >= 0; i-- {
+			u := undos[i]
+			if u.had {
+				u.c.pending[u.key] = u.prev
+			} else {
+				delete(u.c.pending, u.key)
+			}
+		}
+		d.outboxSeq, d.outboxLen = outboxSeq, outboxLen
+		return err
+	}
+	for i, o := range ops {
+		c := o.c
+		rk := layout.RecordKey(c.name, o.key)
+		var rec []byte
+		if o.e != nil {
+			if o.e.val == nil && c.decode != nil {
+				// A remote change decoded before the tree got its type.
+				v, err := c.decode(o.data)
+				if err != nil {
+					d.mu.Unlock()
+					b.Close()
+					return fail(c.errKey(fmt.Errorf("%w: %v", ErrCorrupt, err), o.key))
+				}
+				o.e.val = v
+			}
+			m := c.recordMeta(o.e)
+			rec = record.Encode(make([]byte, 0, 64+len(o.data)), &m, o.data)
+			b.Set(rk, rec, nil)
+		} else {
+			b.Delete(rk, nil)
+			b.Delete(layout.BorrowKey(c.name, o.key), nil)
+		}
+		if d.replica && !o.remote {
+			d.outboxSeq++
+			d.outboxLen++
+			if err := d.appendOutbox(b, d.outboxSeq, o, rec); err != nil {
+				d.mu.Unlock()
+				b.Close()
+				return fail(err)
+			}
+		}
+		pend := o.e
+		if pend == nil {
+			pend = &entry{key: o.key, val: gone}
+		}
+		prev, had := c.pending[o.key]
+		undos = append(undos, undo{c, o.key, prev, had})
+		c.pending[o.key] = pend
+		pends[i] = pend
+	}
 	ticket := d.ticket
 	d.ticket++
 	var err error
-	if d.wsync.Sync {
-		err = d.pdb.ApplyNoSyncWait(b, d.wsync)
+	if wo.Sync {
+		err = d.pdb.ApplyNoSyncWait(b, wo)
 	} else {
-		err = d.pdb.Apply(b, d.wsync)
+		err = d.pdb.Apply(b, wo)
 	}
 	if err != nil {
-		if hadPrev {
-			c.pending[o.key] = prev
-		} else {
-			delete(c.pending, o.key)
-		}
 		d.failed = fmt.Errorf("%w: %v", ErrStorage, err)
-		err = d.failed
+		err = fail(d.failed)
 		d.mu.Unlock()
 		b.Close()
 		d.publish(ticket, nil, nil)
@@ -403,7 +462,7 @@ func (d *DB) write(o *op, prepare func(o *op, b *pebble.Batch) error) error {
 	d.inflight.Add(1)
 	defer d.inflight.Done()
 	d.mu.Unlock()
-	if d.wsync.Sync {
+	if wo.Sync {
 		if err := b.SyncWait(); err != nil {
 			d.mu.Lock()
 			d.failed = fmt.Errorf("%w: %v", ErrStorage, err)
@@ -415,18 +474,19 @@ func (d *DB) write(o *op, prepare func(o *op, b *pebble.Batch) error) error {
 		}
 	}
 	b.Close()
-	d.publish(ticket, o, pend)
+	d.publish(ticket, ops, pends)
 	return nil
 }
 
-// publish makes a durable change visible in memory and delivers its event,
-// after every change with an earlier ticket.
-func (d *DB) publish(ticket uint64, o *op, pend *entry) {
+// publish makes durable changes visible in memory and delivers their
+// events, after every change with an earlier ticket.
+func (d *DB) publish(ticket uint64, ops []*op, pends []*entry) {
 	d.pubMu.Lock()
 	for d.pubNext != ticket {
 		d.pubCond.Wait()
 	}
-	if o != nil {
+	local := false
+	for i, o := range ops {
 		c := o.c
 		c.mu.Lock()
 		if o.e != nil {
@@ -442,15 +502,19 @@ func (d *DB) publish(ticket uint64, o *op, pend *entry) {
 		}
 		c.mu.Unlock()
 		d.mu.Lock()
-		if c.pending[o.key] == pend {
+		if c.pending[o.key] == pends[i] {
 			delete(c.pending, o.key)
 		}
 		d.mu.Unlock()
 		d.hub.emit(rawEvent{tree: c.name, kind: o.kind, key: o.key, remote: o.remote})
+		local = local || !o.remote
 	}
 	d.pubNext++
 	d.pubCond.Broadcast()
 	d.pubMu.Unlock()
+	if local && d.replica {
+		d.notifyRemote()
+	}
 }
 
 // newEntry makes the entry of a record written now by this client.

@@ -1,6 +1,7 @@
 package db
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -37,6 +38,8 @@ type DB struct {
 	failed    error  // first storage failure; writes are refused after it
 	ticket    uint64 // next write ticket
 	outboxSeq uint64 // last outbox sequence used
+	outboxLen int    // outbox entries not yet acknowledged
+	acked     uint64 // last outbox sequence acknowledged
 	remote    Remote
 	inflight  sync.WaitGroup
 
@@ -133,31 +136,41 @@ func (d *DB) loadInfo() error {
 		return fmt.Errorf("%w: %s is a standalone database, not a replica", ErrReplica, d.dir)
 	}
 	d.replica, d.clientID = info.Replica, info.ClientID
-	seq, err := d.lastOutboxSeq()
-	if err != nil {
-		return err
-	}
-	d.outboxSeq = seq
-	return nil
+	return d.scanOutbox()
 }
 
-func (d *DB) lastOutboxSeq() (uint64, error) {
+// scanOutbox finds the last outbox sequence used and counts the entries.
+func (d *DB) scanOutbox() error {
 	it, err := d.pdb.NewIter(&pebble.IterOptions{
 		LowerBound: []byte{layout.PrefixOutbox},
 		UpperBound: []byte{layout.PrefixOutbox + 1},
 	})
 	if err != nil {
-		return 0, err
+		return err
 	}
 	defer it.Close()
-	if !it.Last() {
-		return 0, it.Error()
+	for ok := it.First(); ok; ok = it.Next() {
+		k := it.Key()
+		if len(k) != 9 {
+			return fmt.Errorf("%w: outbox key %x", ErrCorrupt, k)
+		}
+		d.outboxSeq = layout.ItemID(k)
+		d.outboxLen++
 	}
-	k := it.Key()
-	if len(k) != 9 {
-		return 0, fmt.Errorf("%w: outbox key %x", ErrCorrupt, k)
+	if err := it.Error(); err != nil {
+		return err
 	}
-	return layout.ItemID(k), nil
+	// An empty outbox keeps counting where the last one stopped, so the
+	// server never sees a sequence twice.
+	b, err := d.get(layout.SyncKey("outbox"))
+	if err != nil {
+		return err
+	}
+	if len(b) == 8 {
+		d.acked = binary.BigEndian.Uint64(b)
+		d.outboxSeq = max(d.outboxSeq, d.acked)
+	}
+	return nil
 }
 
 // getMsgpack reads key into v; found is false when the key is absent.

@@ -71,6 +71,14 @@ var errStale = errors.New("db: stale")
 // and loads its records into memory. A tree holds one Go type per process:
 // opening it with another is ErrTypeMismatch.
 func OpenTree[T any](d *DB, name string, opts ...TreeOption) (*Tree[T], error) {
+	t, err := openTree[T](d, name, opts)
+	if err == nil && d.replica {
+		d.notifyRemote() // the sync layer declares the tree and asks for ids
+	}
+	return t, err
+}
+
+func openTree[T any](d *DB, name string, opts []TreeOption) (*Tree[T], error) {
 	if !validName(name) {
 		return nil, fmt.Errorf("%w: %q", ErrInvalidName, name)
 	}

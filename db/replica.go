@@ -1,0 +1,421 @@
+package db
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/hillsdb/hills/internal/layout"
+	"github.com/hillsdb/hills/internal/record"
+	"github.com/hillsdb/hills/internal/replica"
+)
+
+func init() {
+	replica.Open = func(x any) (replica.Link, error) {
+		d, ok := x.(*DB)
+		if !ok || d == nil {
+			return nil, fmt.Errorf("replica: %T is not a *db.DB", x)
+		}
+		if !d.replica {
+			return nil, fmt.Errorf("%w: %s", replica.ErrNotReplica, d.dir)
+		}
+		return link{d}, nil
+	}
+}
+
+// link implements replica.Link for the sync layer.
+type link struct{ d *DB }
+
+var _ replica.Link = link{}
+
+func (l link) ClientID() string { return l.d.clientID }
+func (l link) Name() string     { return l.d.opts.Name }
+
+func (l link) SyncState(name string) ([]byte, error) {
+	if l.d.closed.Load() {
+		return nil, ErrClosed
+	}
+	return l.d.get(layout.SyncKey(name))
+}
+
+func (l link) SetSyncState(name string, v []byte) error {
+	d := l.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.writable(); err != nil {
+		return err
+	}
+	if err := d.pdb.Set(layout.SyncKey(name), v, pebble.Sync); err != nil {
+		return fmt.Errorf("%w: %v", ErrStorage, err)
+	}
+	return nil
+}
+
+func (l link) LastSeq() uint64 {
+	b, err := l.SyncState("seq")
+	if err != nil || len(b) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(b)
+}
+
+// remoteCore returns the core of a tree named by the server, loading it
+// (without a Go type when the application has not opened it). Called with
+// d.mu held.
+func (d *DB) remoteCore(name string) (*core, error) {
+	if !validName(name) {
+		return nil, fmt.Errorf("%w: %q from the server", ErrInvalidName, name)
+	}
+	return d.treeCore(name, true, &treeConfig{major: 1})
+}
+
+// Apply applies changes from the server in one batch with the new last
+// sequence. The server holds them durably, so the batch is not synced
+// before it is published: a crash loses at most changes the replica
+// fetches again, because the sequence is lost with them.
+func (l link) Apply(changes []layout.Change, lastSeq uint64) error {
+	d := l.d
+	ops := make([]*op, 0, len(changes))
+	d.mu.Lock()
+	for _, ch := range changes {
+		c, err := d.remoteCore(ch.Tree)
+		if err != nil {
+			d.mu.Unlock()
+			return err
+		}
+		o := &op{c: c, kind: EventKind(ch.Kind), key: ch.Key, remote: true}
+		if ch.Record != nil {
+			m, data, err := record.Decode(ch.Record, nil)
+			if err != nil {
+				d.mu.Unlock()
+				return c.errKey(fmt.Errorf("%w: from the server: %v", ErrCorrupt, err), ch.Key)
+			}
+			o.e = &entry{key: ch.Key}
+			c.fillMeta(o.e, &m)
+			o.data = data
+		} else if o.kind != Deleted {
+			d.mu.Unlock()
+			return c.errKey(fmt.Errorf("%w: %v without a record from the server", ErrCorrupt, o.kind), ch.Key)
+		}
+		ops = append(ops, o)
+	}
+	d.mu.Unlock()
+	// Decode outside the lock; commit decodes what a tree typed meanwhile.
+	for _, o := range ops {
+		if o.e != nil {
+			o.c.d.mu.Lock()
+			dec := o.c.decode
+			o.c.d.mu.Unlock()
+			if dec != nil {
+				v, err := dec(o.data)
+				if err != nil {
+					return o.c.errKey(fmt.Errorf("%w: from the server: %v", ErrCorrupt, err), o.key)
+				}
+				o.e.val = v
+			}
+		}
+	}
+	var seq [8]byte
+	binary.BigEndian.PutUint64(seq[:], lastSeq)
+	return d.commit(ops, func(b *pebble.Batch) error {
+		return b.Set(layout.SyncKey("seq"), seq[:], nil)
+	}, pebble.NoSync)
+}
+
+func (l link) ApplyTree(t replica.TreeDecl) error {
+	d := l.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.writable(); err != nil {
+		return err
+	}
+	c, err := d.remoteCore(t.Name)
+	if err != nil {
+		return err
+	}
+	info := c.info
+	info.Versioned = t.Versioned
+	if t.Major > info.Major || t.Major == info.Major && t.Minor > info.Minor {
+		info.Major, info.Minor = t.Major, t.Minor
+	}
+	b := d.pdb.NewBatch()
+	defer b.Close()
+	enc, err := msgpack.Marshal(&info)
+	if err != nil {
+		return err
+	}
+	b.Set(layout.TreeKey(t.Name), enc, nil)
+	if len(t.Schema) > 0 {
+		b.Set(layout.SchemaKey(t.Name), t.Schema, nil)
+	}
+	if err := b.Commit(pebble.NoSync); err != nil {
+		return fmt.Errorf("%w: %v", ErrStorage, err)
+	}
+	c.info = info
+	c.versioned = info.Versioned
+	return nil
+}
+
+func (l link) Trees() ([]replica.TreeDecl, error) {
+	d := l.d
+	var out []replica.TreeDecl
+	for _, name := range d.Trees() {
+		var info layout.TreeInfo
+		if _, err := d.getMsgpack(layout.TreeKey(name), &info); err != nil {
+			return nil, fmt.Errorf("%w: tree %s info: %v", ErrCorrupt, name, err)
+		}
+		schema, err := d.get(layout.SchemaKey(name))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, replica.TreeDecl{Name: name, Versioned: info.Versioned,
+			Major: info.Major, Minor: info.Minor, Schema: schema})
+	}
+	return out, nil
+}
+
+func (l link) Outbox(after uint64, max int) ([]layout.Change, error) {
+	d := l.d
+	if d.closed.Load() {
+		return nil, ErrClosed
+	}
+	it, err := d.pdb.NewIter(&pebble.IterOptions{
+		LowerBound: layout.OutboxKey(after + 1),
+		UpperBound: []byte{layout.PrefixOutbox + 1},
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	var out []layout.Change
+	for ok := it.First(); ok && len(out) < max; ok = it.Next() {
+		var ch layout.Change
+		if err := msgpack.Unmarshal(it.Value(), &ch); err != nil {
+			return nil, fmt.Errorf("%w: outbox entry %x: %v", ErrCorrupt, it.Key(), err)
+		}
+		out = append(out, ch)
+	}
+	return out, it.Error()
+}
+
+func (l link) OutboxLen() int {
+	l.d.mu.Lock()
+	defer l.d.mu.Unlock()
+	return l.d.outboxLen
+}
+
+func (l link) Ack(outbox, lastSeq uint64) error {
+	d := l.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.writable(); err != nil {
+		return err
+	}
+	b := d.pdb.NewBatch()
+	defer b.Close()
+	b.DeleteRange(layout.OutboxKey(0), layout.OutboxKey(outbox+1), nil)
+	var v [8]byte
+	binary.BigEndian.PutUint64(v[:], outbox)
+	b.Set(layout.SyncKey("outbox"), v[:], nil)
+	if lastSeq != 0 {
+		var s [8]byte
+		binary.BigEndian.PutUint64(s[:], lastSeq)
+		b.Set(layout.SyncKey("seq"), s[:], nil)
+	}
+	if err := b.Commit(pebble.NoSync); err != nil {
+		return fmt.Errorf("%w: %v", ErrStorage, err)
+	}
+	if outbox > d.acked {
+		d.acked = outbox
+	}
+	d.outboxLen = int(d.outboxSeq - d.acked)
+	return nil
+}
+
+func (l link) PendingAfter(tree string, key uint64, after uint64) bool {
+	chs, err := l.Outbox(after, 1<<20)
+	if err != nil {
+		return true
+	}
+	for _, ch := range chs {
+		if ch.Tree == tree && ch.Key == key {
+			return true
+		}
+	}
+	return false
+}
+
+func (l link) AddRange(tree string, r layout.Range) error {
+	d := l.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.writable(); err != nil {
+		return err
+	}
+	c, err := d.remoteCore(tree)
+	if err != nil {
+		return err
+	}
+	info := c.info
+	info.Ranges = append(append([]layout.Range(nil), info.Ranges...), r)
+	enc, err := msgpack.Marshal(&info)
+	if err != nil {
+		return err
+	}
+	if err := d.pdb.Set(layout.TreeKey(tree), enc, pebble.Sync); err != nil {
+		return fmt.Errorf("%w: %v", ErrStorage, err)
+	}
+	c.info = info
+	return nil
+}
+
+func (l link) IDsLeft(tree string) int {
+	d := l.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	c := d.trees[tree]
+	if c == nil {
+		var info layout.TreeInfo
+		if found, err := d.getMsgpack(layout.TreeKey(tree), &info); err != nil || !found {
+			return 0
+		}
+		return idsIn(info.Ranges)
+	}
+	return idsIn(c.info.Ranges)
+}
+
+func idsIn(rs []layout.Range) int {
+	n := 0
+	for _, r := range rs {
+		if r.Hi > r.Lo {
+			n += int(r.Hi - r.Lo)
+		}
+	}
+	return n
+}
+
+func (l link) SetBorrow(tree string, key uint64, b replica.Borrow) error {
+	d := l.d
+	d.mu.Lock()
+	c, err := d.remoteCore(tree)
+	d.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return c.setBorrow(key, borrow{holder: b.Holder, mine: b.Mine, waiting: b.Waiting})
+}
+
+// setBorrow records a record's check-out state; what this client holds is
+// kept on disk, so it keeps editing it offline and after a restart.
+func (c *core) setBorrow(key uint64, nb borrow) error {
+	c.mu.Lock()
+	old := c.borrows[key]
+	if nb == (borrow{}) {
+		delete(c.borrows, key)
+	} else {
+		c.borrows[key] = nb
+	}
+	c.mu.Unlock()
+	if old == nb {
+		return nil
+	}
+	if old.mine != nb.mine {
+		var err error
+		bk := layout.BorrowKey(c.name, key)
+		if nb.mine {
+			err = c.d.pdb.Set(bk, []byte(nb.holder), pebble.Sync)
+		} else {
+			err = c.d.pdb.Delete(bk, pebble.Sync)
+		}
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrStorage, err)
+		}
+	}
+	c.d.emitBorrow(c, key)
+	return nil
+}
+
+func (l link) ResetBorrows(list map[string]map[uint64]replica.Borrow) error {
+	d := l.d
+	d.mu.Lock()
+	cores := make([]*core, 0, len(d.trees))
+	for _, c := range d.trees {
+		cores = append(cores, c)
+	}
+	d.mu.Unlock()
+	for name := range list {
+		d.mu.Lock()
+		c, err := d.remoteCore(name)
+		d.mu.Unlock()
+		if err != nil {
+			return err
+		}
+		cores = append(cores, c)
+	}
+	seen := map[*core]bool{}
+	for _, c := range cores {
+		if seen[c] {
+			continue
+		}
+		seen[c] = true
+		c.mu.RLock()
+		keys := make([]uint64, 0, len(c.borrows))
+		for k := range c.borrows {
+			keys = append(keys, k)
+		}
+		c.mu.RUnlock()
+		for _, k := range keys {
+			if _, ok := list[c.name][k]; !ok {
+				if err := c.setBorrow(k, borrow{}); err != nil {
+					return err
+				}
+			}
+		}
+		for k, b := range list[c.name] {
+			if err := c.setBorrow(k, borrow{holder: b.Holder, mine: b.Mine, waiting: b.Waiting}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (l link) Borrow(tree string, key uint64) replica.Borrow {
+	d := l.d
+	d.mu.Lock()
+	c := d.trees[tree]
+	d.mu.Unlock()
+	if c == nil {
+		return replica.Borrow{}
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	b := c.borrows[key]
+	return replica.Borrow{Holder: b.holder, Mine: b.mine, Waiting: b.waiting}
+}
+
+func (l link) Attach(r replica.Remote) {
+	l.d.mu.Lock()
+	l.d.remote = r
+	l.d.mu.Unlock()
+}
+
+func (l link) Detach(r replica.Remote) {
+	l.d.mu.Lock()
+	if l.d.remote == r {
+		l.d.remote = nil
+	}
+	l.d.mu.Unlock()
+}
+
+// notifyRemote tells the sync layer that the outbox or the trees changed.
+func (d *DB) notifyRemote() {
+	d.mu.Lock()
+	r := d.remote
+	d.mu.Unlock()
+	if r != nil {
+		r.Notify()
+	}
+}

@@ -1,0 +1,93 @@
+// Package replica is the bridge between a replica database (package db) and
+// the sync layer (package netsync). It keeps the sync layer's privileged
+// operations — applying the server's changes, reading and acknowledging the
+// outbox, storing granted id ranges — out of db's public API: db registers
+// Open at init, netsync calls it.
+package replica
+
+import (
+	"context"
+	"errors"
+
+	"github.com/hillsdb/hills/internal/layout"
+)
+
+// Link is what the sync layer may do with a replica database. Its methods
+// are safe for concurrent use.
+type Link interface {
+	// ClientID and Name identify this client to the server.
+	ClientID() string
+	Name() string
+	// SyncState reads a named piece of the replica's sync state; nil when
+	// it was never written.
+	SyncState(name string) ([]byte, error)
+	// SetSyncState durably writes a named piece of sync state.
+	SetSyncState(name string, v []byte) error
+	// LastSeq is the last server log sequence applied.
+	LastSeq() uint64
+	// Apply applies changes from the server, in order, as one batch that
+	// also records lastSeq. Subscribers see them with Remote set.
+	Apply(changes []layout.Change, lastSeq uint64) error
+	// ApplyTree records a tree declared on the server (versioning, schema
+	// version, schema).
+	ApplyTree(t TreeDecl) error
+	// Trees returns the declaration of every tree of the replica.
+	Trees() ([]TreeDecl, error)
+	// Outbox returns up to max local changes with outbox sequence > after.
+	Outbox(after uint64, max int) ([]layout.Change, error)
+	// OutboxLen counts the changes not yet acknowledged.
+	OutboxLen() int
+	// Ack drops the outbox entries up to outbox and, when lastSeq is not
+	// 0, records it as the last log sequence applied. Not synced: a lost
+	// ack makes the change be sent again, and the server knows it.
+	Ack(outbox, lastSeq uint64) error
+	// PendingAfter reports whether the outbox holds a change of the record
+	// later than outbox sequence after.
+	PendingAfter(tree string, key uint64, after uint64) bool
+	// AddRange stores ids the server granted for tree.
+	AddRange(tree string, r layout.Range) error
+	// IDsLeft counts the granted ids of tree not used yet.
+	IDsLeft(tree string) int
+	// SetBorrow records what the server says of a record's check-out.
+	SetBorrow(tree string, key uint64, b Borrow) error
+	// ResetBorrows replaces every record's check-out state with the
+	// server's list; records not in it are free.
+	ResetBorrows(list map[string]map[uint64]Borrow) error
+	// Borrow returns what the replica knows of a record's check-out.
+	Borrow(tree string, key uint64) Borrow
+	// Attach installs the sync layer; Detach removes it.
+	Attach(r Remote)
+	Detach(r Remote)
+}
+
+// Remote is the sync layer as the database calls it.
+type Remote interface {
+	// Notify tells that the outbox or the set of trees changed. It must
+	// not block.
+	Notify()
+	CheckOut(ctx context.Context, tree string, key uint64) error
+	CheckIn(ctx context.Context, tree string, key uint64) error
+}
+
+// TreeDecl declares a tree: what every replica must agree on.
+type TreeDecl struct {
+	Name      string `msgpack:"name"`
+	Versioned bool   `msgpack:"versioned"`
+	Major     uint16 `msgpack:"major"`
+	Minor     uint16 `msgpack:"minor"`
+	Schema    []byte `msgpack:"schema,omitempty"`
+}
+
+// Borrow is the server's word on a record's check-out.
+type Borrow struct {
+	Holder   string `msgpack:"holder"`    // readable name; "" when free
+	HolderID string `msgpack:"holder_id"` // client id
+	Mine     bool   `msgpack:"mine"`
+	Waiting  int    `msgpack:"waiting"` // this client's place in the queue
+}
+
+// Open returns the Link of a database; set by package db.
+var Open func(db any) (Link, error)
+
+// ErrNotReplica: the database is standalone.
+var ErrNotReplica = errors.New("replica: database is not a replica")

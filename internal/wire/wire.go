@@ -1,0 +1,250 @@
+// Package wire is the hills sync protocol's framing and messages, shared by
+// the server, the client and tests that speak the protocol raw. See
+// netsync/PROTOCOL.md.
+//
+// A frame is a 4-byte big-endian length n, then n bytes: one byte of
+// message type and the message as msgpack. n is at least 1 and at most the
+// reader's limit; anything else is a protocol error and ends the
+// connection.
+package wire
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/hillsdb/hills/internal/layout"
+	"github.com/hillsdb/hills/internal/replica"
+)
+
+// ALPN names the protocol version in the TLS handshake.
+const ALPN = "hills/1"
+
+// MaxFrame is the default largest frame accepted.
+const MaxFrame = 16 << 20
+
+// ErrProtocol is wrapped by every framing and decoding error.
+var ErrProtocol = errors.New("wire: protocol error")
+
+// Message types. New types are added at the end only.
+const (
+	THello    uint8 = iota + 1 // client → server, first
+	TWelcome                   // server → client, answer to Hello
+	TRefuse                    // server → client: the connection is refused; then close
+	TEntries                   // server → client: log entries (catch-up and live)
+	TCaughtUp                  // server → client: catch-up reached Seq; live from here
+	TPush                      // client → server: outbox changes
+	TAck                       // server → client: the outcome of one pushed change
+	TIDRequest                 // client → server: ask for ids of a tree
+	TIDGrant                   // server → client: ids granted
+	TTree                      // client → server: declare a tree
+	TPing                      // client → server: asks the current sequence
+	TPong                      // server → client: answer to Ping
+)
+
+// Codes of errors that cross the network. New codes are added at the end
+// only; a code's meaning never changes.
+const (
+	CodeOK            uint16 = iota
+	CodeNotCheckedOut        // the client does not hold the record
+	CodeNotFound             // the record does not exist
+	CodeOutOfRange           // a create outside the client's id ranges
+	CodeExists               // the record exists, or existed and was deleted
+	CodeReleased             // the record is released
+	CodeBadRecord            // the record bytes do not decode
+	CodeAppID                // the application id differs
+	CodeProtocol             // a malformed or unexpected message
+	CodeInternal             // the server failed
+	CodeBadTree              // an invalid tree name or declaration
+)
+
+// KindTree marks a log entry that declares a tree: Record holds a
+// msgpack TreeDecl. Other kinds are db.EventKind values.
+const KindTree uint8 = 100
+
+// Hello opens a session.
+type Hello struct {
+	AppID    string `msgpack:"app"`
+	ClientID string `msgpack:"client"`
+	Name     string `msgpack:"name"`
+	LastSeq  uint64 `msgpack:"last_seq"` // last log sequence the client applied
+}
+
+// Welcome accepts a session.
+type Welcome struct {
+	ServerID string `msgpack:"server"`
+	AppID    string `msgpack:"app"`
+	Seq      uint64 `msgpack:"seq"` // the log's sequence now
+}
+
+// Refuse ends a session with a reason.
+type Refuse struct {
+	Code uint16 `msgpack:"code"`
+	Msg  string `msgpack:"msg"`
+}
+
+// Entries carries log entries in sequence order; Change.Seq is the log
+// sequence.
+type Entries struct {
+	Changes []layout.Change `msgpack:"changes"`
+}
+
+// CaughtUp says catch-up is complete up to Seq.
+type CaughtUp struct {
+	Seq uint64 `msgpack:"seq"`
+}
+
+// Push carries outbox changes in outbox order; Change.Seq is the
+// client's outbox sequence.
+type Push struct {
+	Changes []layout.Change `msgpack:"changes"`
+}
+
+// Ack is the outcome of one pushed change. Seq is the log sequence it got
+// (0 when rejected). A rejection carries the server's current stored
+// record (nil: none), for the client to put back.
+type Ack struct {
+	Outbox uint64 `msgpack:"outbox"`
+	Seq    uint64 `msgpack:"seq"`
+	Code   uint16 `msgpack:"code"`
+	Msg    string `msgpack:"msg,omitempty"`
+	Tree   string `msgpack:"tree,omitempty"`
+	Key    uint64 `msgpack:"key,omitempty"`
+	Record []byte `msgpack:"record,omitempty"`
+}
+
+// IDRequest asks for N ids of Tree.
+type IDRequest struct {
+	Tree string `msgpack:"tree"`
+	N    uint32 `msgpack:"n"`
+}
+
+// IDGrant grants the ids [Lo, Hi) of Tree.
+type IDGrant struct {
+	Tree string `msgpack:"tree"`
+	Lo   uint32 `msgpack:"lo"`
+	Hi   uint32 `msgpack:"hi"`
+}
+
+// Tree declares a tree.
+type Tree struct {
+	Decl replica.TreeDecl `msgpack:"decl"`
+}
+
+// Ping asks the server's current sequence; Pong answers with the same
+// Nonce. The answer follows every entry up to Seq on the same stream.
+type Ping struct {
+	Nonce uint64 `msgpack:"nonce"`
+}
+
+// Pong answers Ping.
+type Pong struct {
+	Nonce uint64 `msgpack:"nonce"`
+	Seq   uint64 `msgpack:"seq"`
+}
+
+// Write writes one frame holding v as message type t. It does not flush.
+func Write(w *bufio.Writer, t uint8, v any) error {
+	body, err := msgpack.Marshal(v)
+	if err != nil {
+		return err
+	}
+	var hdr [5]byte
+	binary.BigEndian.PutUint32(hdr[:4], uint32(len(body)+1))
+	hdr[4] = t
+	if _, err := w.Write(hdr[:]); err != nil {
+		return err
+	}
+	_, err = w.Write(body)
+	return err
+}
+
+// Read reads one frame of at most max bytes and returns its type and body.
+// buf is reused when large enough.
+func Read(r *bufio.Reader, max int, buf []byte) (t uint8, body []byte, err error) {
+	var hdr [4]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return 0, nil, err
+	}
+	n := binary.BigEndian.Uint32(hdr[:])
+	if n == 0 || uint64(n) > uint64(max) {
+		return 0, nil, fmt.Errorf("%w: frame of %d bytes (limit %d)", ErrProtocol, n, max)
+	}
+	if cap(buf) < int(n) {
+		buf = make([]byte, n)
+	}
+	buf = buf[:n]
+	if _, err := io.ReadFull(r, buf); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return 0, nil, err
+	}
+	return buf[0], buf[1:], nil
+}
+
+// Decode decodes a message body into v.
+func Decode(body []byte, v any) error {
+	if err := msgpack.Unmarshal(body, v); err != nil {
+		return fmt.Errorf("%w: %T: %v", ErrProtocol, v, err)
+	}
+	return nil
+}
+
+// Check-out messages. New types continue the list above.
+const (
+	TCheckOut uint8 = iota + 13 // client → server: join a record's queue
+	TCheckIn                    // client → server: give a record back
+	TCancel                     // client → server: leave a record's queue
+	TBorrow                     // server → every client: a record's check-out changed
+	TReply                      // server → client: the outcome of CheckOut or CheckIn
+	TForced                     // server → the former holder: an administrator took the record back
+	TBorrows                    // server → client after catch-up: every record's check-out
+)
+
+// Borrows lists every record's check-out; records not listed are free.
+type Borrows struct {
+	List []Borrow `msgpack:"list"`
+}
+
+// CheckOut asks to borrow a record; the server replies when granted.
+type CheckOut struct {
+	Req  uint64 `msgpack:"req"`
+	Tree string `msgpack:"tree"`
+	Key  uint64 `msgpack:"key"`
+}
+
+// CheckIn gives a record back; Cancel leaves its queue.
+type CheckIn = CheckOut
+
+// Borrow is the state of a record's check-out: Queue[0] holds it.
+type Borrow struct {
+	Tree  string   `msgpack:"tree"`
+	Key   uint64   `msgpack:"key"`
+	Queue []Holder `msgpack:"queue"`
+}
+
+// Holder is a client in a record's queue.
+type Holder struct {
+	ID   string `msgpack:"id"`
+	Name string `msgpack:"name"`
+}
+
+// Reply answers CheckOut and CheckIn.
+type Reply struct {
+	Req  uint64 `msgpack:"req"`
+	Code uint16 `msgpack:"code"`
+	Msg  string `msgpack:"msg,omitempty"`
+}
+
+// Forced tells a client an administrator returned its borrow.
+type Forced struct {
+	Tree   string `msgpack:"tree"`
+	Key    uint64 `msgpack:"key"`
+	Reason string `msgpack:"reason"`
+	By     string `msgpack:"by"`
+}

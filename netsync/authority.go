@@ -1,0 +1,639 @@
+package netsync
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/hillsdb/hills/db"
+	"github.com/hillsdb/hills/internal/layout"
+	"github.com/hillsdb/hills/internal/record"
+	"github.com/hillsdb/hills/internal/replica"
+	"github.com/hillsdb/hills/internal/wire"
+)
+
+// Server keys, after layout.PrefixServer:
+//
+//	'i'                 identity
+//	'l' seq             log entry
+//	'c' client id       client state
+//	'x' tree 0 id rev   tombstone of a deleted record
+//
+// Records, tree info, schemas and borrows use the shared layout.
+var (
+	identityKey = []byte{layout.PrefixServer, 'i'}
+	logPrefix   = []byte{layout.PrefixServer, 'l'}
+)
+
+func logKey(seq uint64) []byte   { return binary.BigEndian.AppendUint64(slices.Clone(logPrefix), seq) }
+func clientKey(id string) []byte { return append([]byte{layout.PrefixServer, 'c'}, id...) }
+func tombKey(tree string, k uint64) []byte {
+	b := append([]byte{layout.PrefixServer, 'x'}, tree...)
+	return binary.BigEndian.AppendUint64(append(b, 0), k)
+}
+
+// logEntry is one accepted change in the server's log.
+type logEntry struct {
+	layout.Change
+	Origin    string `msgpack:"origin"`     // client id; "" for the server
+	OriginSeq uint64 `msgpack:"origin_seq"` // the change's outbox sequence at the origin
+	At        int64  `msgpack:"at"`
+}
+
+// clientState is what the server keeps of a client.
+type clientState struct {
+	ID         string                    `msgpack:"id"`
+	Name       string                    `msgpack:"name"`
+	LastOutbox uint64                    `msgpack:"last_outbox"` // last outbox sequence processed
+	Ranges     map[string][]layout.Range `msgpack:"ranges"`      // ids granted per tree
+	FirstSeen  int64                     `msgpack:"first_seen"`
+	LastSeen   int64                     `msgpack:"last_seen"`
+}
+
+func (c *clientState) owns(tree string, id uint32) bool {
+	for _, r := range c.Ranges[tree] {
+		if id >= r.Lo && id < r.Hi {
+			return true
+		}
+	}
+	return false
+}
+
+// borrowState is a record's check-out queue; Queue[0] holds the record.
+type borrowState struct {
+	Queue []wire.Holder `msgpack:"queue"`
+}
+
+type recKey struct {
+	tree string
+	key  uint64
+}
+
+// delivery is what one committed step sends, in order, after it is
+// durable.
+type delivery struct {
+	origin  *sconn
+	entries []logEntry // to every connection; the origin gets acks for its own
+	acks    []wire.Ack // to the origin: rejections and duplicates
+	grants  []wire.IDGrant
+	borrows []wire.Borrow // to every connection
+	replies []connReply
+	forced  []connForced
+	pongs   []wire.Pong // to the origin
+}
+
+type connReply struct {
+	clientID string
+	reply    wire.Reply
+}
+
+type connForced struct {
+	clientID string
+	forced   wire.Forced
+}
+
+// authority is the server's store: the records, the log, the clients and
+// their id ranges, the borrows. Changes go through commit, which keeps the
+// log and what connections are sent in one order.
+type authority struct {
+	pdb      *pebble.DB
+	cache    interface{ Unref() }
+	log      *slog.Logger
+	id       *identity
+	maxRange uint32
+
+	mu      sync.Mutex // validation, sequence numbers, applying batches
+	seq     uint64     // last log sequence assigned
+	clients map[string]*clientState
+	trees   map[string]*replica.TreeDecl
+	next    map[string]uint32 // next id to grant, per tree
+	borrows map[recKey]*borrowState
+	ticket  uint64
+	failed  error
+
+	pubMu   sync.Mutex // delivery in ticket order
+	pubCond *sync.Cond
+	pubNext uint64
+	pubSeq  uint64 // last sequence delivered
+	conns   map[*sconn]struct{}
+}
+
+func openAuthority(dir string, log *slog.Logger, cacheSize int64) (*authority, error) {
+	cache := pebble.NewCache(cacheSize)
+	opts := &pebble.Options{Cache: cache, Logger: quietLogger{log}, FormatMajorVersion: pebble.FormatNewest}
+	for i := range opts.Levels {
+		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+	pdb, err := pebble.Open(dir, opts)
+	if err != nil {
+		cache.Unref()
+		return nil, fmt.Errorf("netsync: open server store %s: %w", dir, err)
+	}
+	a := &authority{pdb: pdb, cache: cache, log: log, maxRange: 1 << 20,
+		clients: map[string]*clientState{}, trees: map[string]*replica.TreeDecl{},
+		next: map[string]uint32{}, borrows: map[recKey]*borrowState{}, conns: map[*sconn]struct{}{}}
+	a.pubCond = sync.NewCond(&a.pubMu)
+	if err := a.load(); err != nil {
+		pdb.Close()
+		cache.Unref()
+		return nil, err
+	}
+	return a, nil
+}
+
+func (a *authority) close() error {
+	err := a.pdb.Close()
+	a.cache.Unref()
+	return err
+}
+
+// load reads the server's state: identity (made on first start), the last
+// log sequence, clients, trees and borrows.
+func (a *authority) load() error {
+	var id identity
+	found, err := a.getMsgpack(identityKey, &id)
+	if err != nil {
+		return fmt.Errorf("netsync: server identity: %w", err)
+	}
+	if !found {
+		nid, err := newIdentity()
+		if err != nil {
+			return err
+		}
+		if err := a.setMsgpack(identityKey, nid); err != nil {
+			return err
+		}
+		id = *nid
+	}
+	a.id = &id
+	return a.scan()
+}
+
+func (a *authority) scan() error {
+	it, err := a.pdb.NewIter(&pebble.IterOptions{LowerBound: logPrefix, UpperBound: layout.PrefixEnd(logPrefix)})
+	if err != nil {
+		return err
+	}
+	if it.Last() {
+		a.seq = binary.BigEndian.Uint64(it.Key()[len(logPrefix):])
+	}
+	if err := it.Close(); err != nil {
+		return err
+	}
+	a.pubSeq = a.seq
+	for _, p := range []struct {
+		prefix []byte
+		fn     func(k, v []byte) error
+	}{
+		{[]byte{layout.PrefixServer, 'c'}, func(k, v []byte) error {
+			cl := new(clientState)
+			if err := msgpack.Unmarshal(v, cl); err != nil {
+				return err
+			}
+			a.clients[cl.ID] = cl
+			return nil
+		}},
+		{[]byte{layout.PrefixTree}, func(k, v []byte) error {
+			var info layout.TreeInfo
+			if err := msgpack.Unmarshal(v, &info); err != nil {
+				return err
+			}
+			name := string(k[1:])
+			schema, err := a.get(layout.SchemaKey(name))
+			if err != nil {
+				return err
+			}
+			a.trees[name] = &replica.TreeDecl{Name: name, Versioned: info.Versioned, Major: info.Major, Minor: info.Minor, Schema: schema}
+			a.next[name] = info.NextID
+			return nil
+		}},
+		{[]byte{layout.PrefixBorrow}, func(k, v []byte) error {
+			tree, key, err := layout.ParseItemKey(k)
+			if err != nil {
+				return err
+			}
+			b := new(borrowState)
+			if err := msgpack.Unmarshal(v, b); err != nil {
+				return err
+			}
+			a.borrows[recKey{tree, key}] = b
+			return nil
+		}},
+	} {
+		it, err := a.pdb.NewIter(&pebble.IterOptions{LowerBound: p.prefix, UpperBound: layout.PrefixEnd(p.prefix)})
+		if err != nil {
+			return err
+		}
+		for ok := it.First(); ok; ok = it.Next() {
+			if err := p.fn(it.Key(), it.Value()); err != nil {
+				it.Close()
+				return fmt.Errorf("netsync: server store, key %x: %w", it.Key(), err)
+			}
+		}
+		if err := it.Close(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (a *authority) get(key []byte) ([]byte, error) {
+	v, closer, err := a.pdb.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer closer.Close()
+	return slices.Clone(v), nil
+}
+
+func (a *authority) getMsgpack(key []byte, v any) (bool, error) {
+	b, err := a.get(key)
+	if err != nil || b == nil {
+		return false, err
+	}
+	return true, msgpack.Unmarshal(b, v)
+}
+
+func (a *authority) setMsgpack(key []byte, v any) error {
+	b, err := msgpack.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return a.pdb.Set(key, b, pebble.Sync)
+}
+
+// commit runs step with a.mu held to fill an indexed batch and say what to
+// deliver; applies the batch in step order, syncs it together with
+// concurrent commits, then delivers in the same order.
+func (a *authority) commit(step func(b *pebble.Batch, d *delivery) error) error {
+	a.mu.Lock()
+	if a.failed != nil {
+		a.mu.Unlock()
+		return a.failed
+	}
+	b := a.pdb.NewIndexedBatch()
+	d := &delivery{}
+	seq0 := a.seq
+	if err := step(b, d); err != nil {
+		a.seq = seq0
+		a.mu.Unlock()
+		b.Close()
+		return err
+	}
+	ticket := a.ticket
+	a.ticket++
+	var err error
+	if b.Empty() {
+		a.mu.Unlock()
+	} else {
+		err = a.pdb.ApplyNoSyncWait(b, pebble.Sync)
+		if err != nil {
+			a.failed = fmt.Errorf("netsync: server store failed: %w", err)
+		}
+		a.mu.Unlock()
+		if err == nil {
+			if err = b.SyncWait(); err != nil {
+				a.mu.Lock()
+				a.failed = fmt.Errorf("netsync: server store failed: %w", err)
+				a.mu.Unlock()
+			}
+		}
+	}
+	b.Close()
+	if err != nil {
+		d = nil
+	}
+	a.deliver(ticket, d)
+	return err
+}
+
+// deliver sends what a committed step produced, after every earlier step.
+func (a *authority) deliver(ticket uint64, d *delivery) {
+	a.pubMu.Lock()
+	defer a.pubMu.Unlock()
+	for a.pubNext != ticket {
+		a.pubCond.Wait()
+	}
+	a.pubNext++
+	a.pubCond.Broadcast()
+	if d == nil {
+		return
+	}
+	for c := range a.conns {
+		c.sendDelivery(d)
+	}
+	if n := len(d.entries); n > 0 {
+		a.pubSeq = d.entries[n-1].Seq
+	}
+}
+
+// register adds a connection to the deliveries and returns the sequence
+// delivered so far: the connection catches up to it from the log, then
+// takes deliveries.
+func (a *authority) register(c *sconn) uint64 {
+	a.pubMu.Lock()
+	defer a.pubMu.Unlock()
+	a.conns[c] = struct{}{}
+	return a.pubSeq
+}
+
+func (a *authority) unregister(c *sconn) {
+	a.pubMu.Lock()
+	delete(a.conns, c)
+	a.pubMu.Unlock()
+}
+
+// hello records a client's visit.
+func (a *authority) hello(h *wire.Hello, now int64) error {
+	return a.commit(func(b *pebble.Batch, _ *delivery) error {
+		cl := a.clients[h.ClientID]
+		if cl == nil {
+			cl = &clientState{ID: h.ClientID, FirstSeen: now, Ranges: map[string][]layout.Range{}}
+			a.clients[h.ClientID] = cl
+		}
+		cl.Name, cl.LastSeen = h.Name, now
+		return putMsgpack(b, clientKey(cl.ID), cl)
+	})
+}
+
+func putMsgpack(b *pebble.Batch, key []byte, v any) error {
+	enc, err := msgpack.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return b.Set(key, enc, nil)
+}
+
+// declare records a tree a client declared, when it is new or of a newer
+// schema version, as a log entry every replica applies.
+func (a *authority) declare(origin *sconn, decl replica.TreeDecl) error {
+	if !validTree(decl.Name) {
+		return fmt.Errorf("%w: tree name %q", errBadTree, decl.Name)
+	}
+	return a.commit(func(b *pebble.Batch, d *delivery) error {
+		old := a.trees[decl.Name]
+		if old != nil {
+			if old.Versioned != decl.Versioned {
+				return fmt.Errorf("%w: tree %s is versioned: %v on the server", errBadTree, decl.Name, old.Versioned)
+			}
+			newer := decl.Major > old.Major || decl.Major == old.Major && decl.Minor > old.Minor
+			if !newer && (len(old.Schema) > 0 || len(decl.Schema) == 0) {
+				return nil
+			}
+		}
+		next := a.next[decl.Name]
+		if next == 0 {
+			next = 1
+		}
+		if err := putMsgpack(b, layout.TreeKey(decl.Name), &layout.TreeInfo{NextID: next,
+			Versioned: decl.Versioned, Major: decl.Major, Minor: decl.Minor}); err != nil {
+			return err
+		}
+		if len(decl.Schema) > 0 {
+			b.Set(layout.SchemaKey(decl.Name), decl.Schema, nil)
+		}
+		enc, err := msgpack.Marshal(&decl)
+		if err != nil {
+			return err
+		}
+		a.seq++
+		e := logEntry{Change: layout.Change{Seq: a.seq, Tree: decl.Name, Kind: wire.KindTree, Record: enc}}
+		if err := putMsgpack(b, logKey(a.seq), &e); err != nil {
+			return err
+		}
+		d.entries = append(d.entries, e)
+		dc := decl
+		a.trees[decl.Name] = &dc
+		a.next[decl.Name] = next
+		return nil
+	})
+}
+
+// grant gives a client n ids of a tree.
+func (a *authority) grant(origin *sconn, req wire.IDRequest) error {
+	n := min(max(req.N, 1), a.maxRange)
+	return a.commit(func(b *pebble.Batch, d *delivery) error {
+		decl := a.trees[req.Tree]
+		if decl == nil {
+			return fmt.Errorf("%w: ids of undeclared tree %q", errBadTree, req.Tree)
+		}
+		cl := a.clients[origin.clientID]
+		lo := max(a.next[req.Tree], 1)
+		if uint64(lo)+uint64(n) > 1<<32-1 {
+			return fmt.Errorf("%w: tree %s has used every id", errBadTree, req.Tree)
+		}
+		hi := lo + n
+		a.next[req.Tree] = hi
+		if err := putMsgpack(b, layout.TreeKey(req.Tree), &layout.TreeInfo{NextID: hi,
+			Versioned: decl.Versioned, Major: decl.Major, Minor: decl.Minor}); err != nil {
+			return err
+		}
+		cl.Ranges[req.Tree] = append(cl.Ranges[req.Tree], layout.Range{Lo: lo, Hi: hi})
+		if err := putMsgpack(b, clientKey(cl.ID), cl); err != nil {
+			return err
+		}
+		d.origin = origin
+		d.grants = append(d.grants, wire.IDGrant{Tree: req.Tree, Lo: lo, Hi: hi})
+		return nil
+	})
+}
+
+var errBadTree = errors.New("netsync: bad tree")
+
+func validTree(name string) bool {
+	if name == "" || len(name) > 128 {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || i > 0 && (c == '_' || c == '.' || c == '-')) {
+			return false
+		}
+	}
+	return true
+}
+
+// push validates and applies a client's outbox changes in order. Each gets
+// an outcome: accepted with a log sequence, a duplicate of one processed
+// before, or rejected with the server's version of the record.
+func (a *authority) push(origin *sconn, changes []layout.Change, now int64) error {
+	return a.commit(func(b *pebble.Batch, d *delivery) error {
+		d.origin = origin
+		cl := a.clients[origin.clientID]
+		for _, ch := range changes {
+			if ch.Seq <= cl.LastOutbox {
+				d.acks = append(d.acks, wire.Ack{Outbox: ch.Seq, Code: wire.CodeOK, Msg: "duplicate",
+					Tree: ch.Tree, Key: ch.Key, Record: a.current(b, ch.Tree, ch.Key)})
+				continue
+			}
+			cl.LastOutbox = ch.Seq
+			code, msg := a.check(b, cl, &ch)
+			if code != wire.CodeOK {
+				rec := a.current(b, ch.Tree, ch.Key)
+				d.acks = append(d.acks, wire.Ack{Outbox: ch.Seq, Code: code, Msg: msg,
+					Tree: ch.Tree, Key: ch.Key, Record: rec})
+				continue
+			}
+			a.seq++
+			e := logEntry{Change: ch, Origin: cl.ID, OriginSeq: ch.Seq, At: now}
+			e.Seq = a.seq
+			rk := layout.RecordKey(ch.Tree, ch.Key)
+			if db.EventKind(ch.Kind) == db.Deleted {
+				b.Delete(rk, nil)
+				b.Set(tombKey(ch.Tree, ch.Key), binary.BigEndian.AppendUint64(nil, a.seq), nil)
+				a.endBorrow(b, d, recKey{ch.Tree, ch.Key})
+			} else {
+				b.Set(rk, ch.Record, nil)
+			}
+			if err := putMsgpack(b, logKey(a.seq), &e); err != nil {
+				return err
+			}
+			d.entries = append(d.entries, e)
+		}
+		return putMsgpack(b, clientKey(cl.ID), cl)
+	})
+}
+
+// current returns the stored record, nil when there is none.
+func (a *authority) current(b *pebble.Batch, tree string, key uint64) []byte {
+	return batchGet(b, layout.RecordKey(tree, key))
+}
+
+// batchGet reads key through the batch: its own writes, then the store.
+func batchGet(b *pebble.Batch, key []byte) []byte {
+	v, closer, err := b.Get(key)
+	if err != nil {
+		return nil
+	}
+	defer closer.Close()
+	return slices.Clone(v)
+}
+
+// check validates one change of client cl. Called with a.mu held.
+func (a *authority) check(b *pebble.Batch, cl *clientState, ch *layout.Change) (uint16, string) {
+	id, rev := layout.Unpack(ch.Key)
+	where := fmt.Sprintf("%s/%d.%d", ch.Tree, id, rev)
+	decl := a.trees[ch.Tree]
+	if decl == nil {
+		return wire.CodeBadTree, "undeclared tree " + ch.Tree
+	}
+	cur := a.current(b, ch.Tree, ch.Key)
+	var newMeta record.Meta
+	if db.EventKind(ch.Kind) != db.Deleted {
+		m, _, err := record.Decode(ch.Record, nil)
+		if err != nil {
+			return wire.CodeBadRecord, where + ": " + err.Error()
+		}
+		newMeta = m
+	}
+	var curMeta record.Meta
+	var curData []byte
+	if cur != nil {
+		m, data, err := record.Decode(cur, nil)
+		if err != nil {
+			return wire.CodeInternal, where + ": stored record: " + err.Error()
+		}
+		curMeta, curData = m, data
+	}
+	holds := func(k uint64) bool {
+		bs := a.borrows[recKey{ch.Tree, k}]
+		return bs != nil && len(bs.Queue) > 0 && bs.Queue[0].ID == cl.ID
+	}
+	switch db.EventKind(ch.Kind) {
+	case db.Created:
+		if cur != nil {
+			return wire.CodeExists, where + " exists"
+		}
+		if batchGet(b, tombKey(ch.Tree, ch.Key)) != nil {
+			return wire.CodeExists, where + " was deleted"
+		}
+		if rev == 0 {
+			if !cl.owns(ch.Tree, id) {
+				return wire.CodeOutOfRange, where + ": id not granted to " + cl.Name
+			}
+			return wire.CodeOK, ""
+		}
+		prev := layout.Pack(id, rev-1)
+		pm := a.current(b, ch.Tree, prev)
+		if pm == nil {
+			return wire.CodeNotFound, fmt.Sprintf("%s/%d.%d to revise", ch.Tree, id, rev-1)
+		}
+		if !holds(prev) {
+			return wire.CodeNotCheckedOut, fmt.Sprintf("%s/%d.%d", ch.Tree, id, rev-1)
+		}
+		return wire.CodeOK, ""
+	case db.Updated, db.MetaChanged, db.Deleted:
+		if cur == nil {
+			return wire.CodeNotFound, where
+		}
+		if !holds(ch.Key) {
+			return wire.CodeNotCheckedOut, where
+		}
+		if curMeta.Version == record.Released {
+			if db.EventKind(ch.Kind) == db.Deleted {
+				return wire.CodeReleased, where
+			}
+			_, data, _ := record.Decode(ch.Record, nil)
+			if newMeta.Version != record.Released || string(data) != string(curData) {
+				return wire.CodeReleased, where
+			}
+		}
+		return wire.CodeOK, ""
+	}
+	return wire.CodeProtocol, fmt.Sprintf("%s: unknown change kind %d", where, ch.Kind)
+}
+
+// endBorrow drops a deleted record's queue; clients waiting are told the
+// record is gone. Called with a.mu held.
+func (a *authority) endBorrow(b *pebble.Batch, d *delivery, k recKey) {
+	bs := a.borrows[k]
+	if bs == nil {
+		return
+	}
+	delete(a.borrows, k)
+	b.Delete(layout.BorrowKey(k.tree, k.key), nil)
+	d.borrows = append(d.borrows, wire.Borrow{Tree: k.tree, Key: k.key})
+	for _, h := range bs.Queue[1:] {
+		d.replies = append(d.replies, connReply{h.ID, wire.Reply{Code: wire.CodeNotFound, Msg: "deleted"}})
+	}
+}
+
+// logFrom reads up to max log entries with sequence in (after, upto].
+func (a *authority) logFrom(after, upto uint64, max int) ([]logEntry, error) {
+	it, err := a.pdb.NewIter(&pebble.IterOptions{LowerBound: logKey(after + 1), UpperBound: logKey(upto + 1)})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	var out []logEntry
+	for ok := it.First(); ok && len(out) < max; ok = it.Next() {
+		var e logEntry
+		if err := msgpack.Unmarshal(it.Value(), &e); err != nil {
+			return nil, fmt.Errorf("netsync: log entry %x: %w", it.Key(), err)
+		}
+		out = append(out, e)
+	}
+	return out, it.Error()
+}
+
+type quietLogger struct{ l *slog.Logger }
+
+func (quietLogger) Infof(string, ...any) {}
+func (q quietLogger) Errorf(format string, args ...any) {
+	q.l.Error("store: " + fmt.Sprintf(format, args...))
+}
+func (q quietLogger) Fatalf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	q.l.Error("store: fatal: " + msg)
+	panic("hills server store: " + msg)
+}

@@ -1,0 +1,177 @@
+package netsync
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/hillsdb/hills/db"
+
+	"github.com/hillsdb/hills/internal/layout"
+	"github.com/hillsdb/hills/internal/wire"
+)
+
+// setQueue stores a record's queue and delivers its new state to every
+// connection. Called with a.mu held.
+func (a *authority) setQueue(b *pebble.Batch, d *delivery, k recKey, q []wire.Holder) error {
+	if len(q) == 0 {
+		delete(a.borrows, k)
+		b.Delete(layout.BorrowKey(k.tree, k.key), nil)
+	} else {
+		bs := &borrowState{Queue: q}
+		a.borrows[k] = bs
+		if err := putMsgpack(b, layout.BorrowKey(k.tree, k.key), bs); err != nil {
+			return err
+		}
+	}
+	d.borrows = append(d.borrows, wire.Borrow{Tree: k.tree, Key: k.key, Queue: slices.Clone(q)})
+	return nil
+}
+
+func (a *authority) queue(k recKey) []wire.Holder {
+	if bs := a.borrows[k]; bs != nil {
+		return slices.Clone(bs.Queue)
+	}
+	return nil
+}
+
+func position(q []wire.Holder, id string) int {
+	return slices.IndexFunc(q, func(h wire.Holder) bool { return h.ID == id })
+}
+
+// checkOut puts a client in a record's queue. The client learns it holds
+// the record from the record's borrow state, delivered after every change
+// made before, so it has the latest version when it sees the grant.
+func (a *authority) checkOut(origin *sconn, req wire.CheckOut) error {
+	return a.commit(func(b *pebble.Batch, d *delivery) error {
+		d.origin = origin
+		k := recKey{req.Tree, req.Key}
+		if a.current(b, req.Tree, req.Key) == nil {
+			d.replies = append(d.replies, connReply{origin.clientID,
+				wire.Reply{Req: req.Req, Code: wire.CodeNotFound, Msg: fmt.Sprintf("%s/%s", req.Tree, keyText(req.Key))}})
+			return nil
+		}
+		q := a.queue(k)
+		if position(q, origin.clientID) >= 0 {
+			d.borrows = append(d.borrows, wire.Borrow{Tree: k.tree, Key: k.key, Queue: q})
+			return nil
+		}
+		q = append(q, wire.Holder{ID: origin.clientID, Name: origin.name})
+		return a.setQueue(b, d, k, q)
+	})
+}
+
+// checkIn takes a client out of a record's queue (cancel leaves it too);
+// the next in the queue holds the record.
+func (a *authority) checkIn(origin *sconn, req wire.CheckIn, cancel bool) error {
+	return a.commit(func(b *pebble.Batch, d *delivery) error {
+		d.origin = origin
+		k := recKey{req.Tree, req.Key}
+		q := a.queue(k)
+		i := position(q, origin.clientID)
+		if i < 0 || !cancel && i != 0 {
+			if !cancel {
+				d.replies = append(d.replies, connReply{origin.clientID,
+					wire.Reply{Req: req.Req, Code: wire.CodeNotCheckedOut, Msg: fmt.Sprintf("%s/%s", req.Tree, keyText(req.Key))}})
+			}
+			return nil
+		}
+		if err := a.setQueue(b, d, k, slices.Delete(q, i, i+1)); err != nil {
+			return err
+		}
+		if !cancel {
+			d.replies = append(d.replies, connReply{origin.clientID, wire.Reply{Req: req.Req}})
+		}
+		return nil
+	})
+}
+
+// leave takes a disconnected client out of every queue it waits in; what it
+// holds stays its own.
+func (a *authority) leave(clientID string) error {
+	return a.commit(func(b *pebble.Batch, d *delivery) error {
+		for k, bs := range a.borrows {
+			i := position(bs.Queue, clientID)
+			if i <= 0 {
+				continue
+			}
+			if err := a.setQueue(b, d, k, slices.Delete(slices.Clone(bs.Queue), i, i+1)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// forceReturn takes a record from its holder; the next in the queue holds
+// it. The former holder is told why, and keeps its unsent edits aside.
+func (a *authority) forceReturn(tree string, key uint64, reason, by string) (former string, err error) {
+	err = a.commit(func(b *pebble.Batch, d *delivery) error {
+		k := recKey{tree, key}
+		q := a.queue(k)
+		if len(q) == 0 {
+			return fmt.Errorf("%w: %s/%s is held by nobody", db.ErrNotCheckedOut, tree, keyText(key))
+		}
+		former = q[0].Name + " (" + q[0].ID + ")"
+		d.forced = append(d.forced, connForced{q[0].ID, wire.Forced{Tree: tree, Key: key, Reason: reason, By: by}})
+		return a.setQueue(b, d, k, q[1:])
+	})
+	return former, err
+}
+
+// BorrowInfo describes one borrowed record on the server.
+type BorrowInfo struct {
+	Tree    string
+	Key     string   // ID.Rev
+	Holder  string   // readable name
+	Client  string   // client id
+	Waiting []string // readable names, in queue order
+}
+
+func keyText(k uint64) string {
+	id, rev := layout.Unpack(k)
+	return fmt.Sprintf("%d.%d", id, rev)
+}
+
+// borrowList returns every borrowed record, by tree and key.
+func (a *authority) borrowList() []BorrowInfo {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	keys := make([]recKey, 0, len(a.borrows))
+	for k := range a.borrows {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(x, y recKey) int {
+		if c := strings.Compare(x.tree, y.tree); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.key, y.key)
+	})
+	out := make([]BorrowInfo, 0, len(keys))
+	for _, k := range keys {
+		q := a.borrows[k].Queue
+		if len(q) == 0 {
+			continue
+		}
+		bi := BorrowInfo{Tree: k.tree, Key: keyText(k.key), Holder: q[0].Name, Client: q[0].ID}
+		for _, h := range q[1:] {
+			bi.Waiting = append(bi.Waiting, h.Name)
+		}
+		out = append(out, bi)
+	}
+	return out
+}
+
+// borrowSnapshot lists every record's check-out.
+func (a *authority) borrowSnapshot() []wire.Borrow {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make([]wire.Borrow, 0, len(a.borrows))
+	for k, bs := range a.borrows {
+		out = append(out, wire.Borrow{Tree: k.tree, Key: k.key, Queue: slices.Clone(bs.Queue)})
+	}
+	return out
+}

@@ -1,0 +1,723 @@
+package netsync
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/quic-go/quic-go"
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/hillsdb/hills/db"
+	"github.com/hillsdb/hills/internal/layout"
+	"github.com/hillsdb/hills/internal/replica"
+	"github.com/hillsdb/hills/internal/wire"
+)
+
+// ClientOptions configure Connect. nil means the defaults.
+type ClientOptions struct {
+	// AppID names the application; a server of another is refused.
+	// Default "".
+	AppID string
+	// RangeSize is how many ids of a tree the client asks for at once; it
+	// asks again when fewer than half are left. Default 1000.
+	RangeSize uint32
+	// MaxFrame is the largest frame accepted, in bytes. Default 16 MiB.
+	MaxFrame int
+	// MinBackoff and MaxBackoff bound the wait between reconnection
+	// attempts, which doubles after each failure, with jitter. Defaults
+	// 50 ms and 5 s.
+	MinBackoff, MaxBackoff time.Duration
+	// Logger receives the client's log. Default slog.Default().
+	Logger *slog.Logger
+}
+
+func (o *ClientOptions) withDefaults() ClientOptions {
+	var c ClientOptions
+	if o != nil {
+		c = *o
+	}
+	if c.RangeSize == 0 {
+		c.RangeSize = 1000
+	}
+	if c.MaxFrame <= 0 {
+		c.MaxFrame = wire.MaxFrame
+	}
+	if c.MinBackoff <= 0 {
+		c.MinBackoff = 50 * time.Millisecond
+	}
+	if c.MaxBackoff < c.MinBackoff {
+		c.MaxBackoff = max(5*time.Second, c.MinBackoff)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Status is a client's view of its sync.
+type Status struct {
+	Connected bool
+	Server    string // address
+	ServerID  string // pinned server UUID
+	LastSeq   uint64 // last server sequence applied
+	Outbox    int    // local changes not yet acknowledged
+	Err       error  // last error (identity refused, rejected change, ...)
+	CaughtUp  bool   // the catch-up after connecting is complete
+}
+
+// pin is what a replica remembers of its server.
+type pin struct {
+	ServerID    string `msgpack:"server"`
+	Fingerprint string `msgpack:"fingerprint"`
+	AppID       string `msgpack:"app"`
+}
+
+// Client keeps a replica database in sync with a server. Its methods are
+// safe for concurrent use.
+type Client struct {
+	d    *db.DB
+	link replica.Link
+	addr string
+	opts ClientOptions
+	log  *slog.Logger
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	wake   chan struct{}
+
+	mu       sync.Mutex
+	status   Status
+	fatal    error    // refused: identity, application, protocol
+	sess     *session // nil when not connected
+	changed  chan struct{}
+	nextReq  uint64
+	replies  map[uint64]chan wire.Reply
+	pongs    map[uint64]chan uint64
+	rangeReq map[string]bool
+}
+
+// Connect attaches a sync client to a replica database and returns at once;
+// it connects, catches up and reconnects in the background. The database
+// must have been opened with Options.Replica.
+func Connect(d *db.DB, addr string, opts *ClientOptions) (*Client, error) {
+	link, err := replica.Open(d)
+	if err != nil {
+		return nil, err
+	}
+	o := opts.withDefaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &Client{d: d, link: link, addr: addr, opts: o, log: o.Logger, ctx: ctx, cancel: cancel,
+		wake: make(chan struct{}, 1), changed: make(chan struct{}),
+		replies: map[uint64]chan wire.Reply{}, pongs: map[uint64]chan uint64{}, rangeReq: map[string]bool{}}
+	c.status.Server = addr
+	c.status.LastSeq = link.LastSeq()
+	if p, err := c.loadPin(); err == nil && p != nil {
+		c.status.ServerID = p.ServerID
+	}
+	link.Attach(c)
+	c.wg.Add(1)
+	go c.run()
+	return c, nil
+}
+
+// Close stops syncing and leaves the database open; a new Connect on the
+// same database resumes where this one stopped.
+func (c *Client) Close() error {
+	c.link.Detach(c)
+	c.cancel()
+	c.mu.Lock()
+	if s := c.sess; s != nil {
+		s.qc.CloseWithError(codeNormal, "client closed")
+	}
+	c.mu.Unlock()
+	c.wg.Wait()
+	return nil
+}
+
+// Status returns the client's view of its sync.
+func (c *Client) Status() Status {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.status
+	s.Outbox = c.link.OutboxLen()
+	return s
+}
+
+// Notify is called by the database after a local change; it never blocks.
+func (c *Client) Notify() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// changedLocked wakes everyone waiting for the client's state to change.
+// Called with c.mu held.
+func (c *Client) changedLocked() {
+	close(c.changed)
+	c.changed = make(chan struct{})
+}
+
+func (c *Client) update(fn func(s *Status)) {
+	c.mu.Lock()
+	fn(&c.status)
+	c.changedLocked()
+	c.mu.Unlock()
+}
+
+// wait returns a channel closed at the client's next change of state.
+func (c *Client) wait() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.changed
+}
+
+// WaitSynced returns when the client is connected, has applied the
+// server's log up to the sequence current at the call, and its outbox is
+// acknowledged. It returns at once with the error when the server was
+// refused.
+func (c *Client) WaitSynced(ctx context.Context) error {
+	var target uint64
+	have := false
+	for {
+		c.mu.Lock()
+		fatal, s, st := c.fatal, c.sess, c.status
+		ch := c.changed
+		c.mu.Unlock()
+		if fatal != nil {
+			return fatal
+		}
+		if c.ctx.Err() != nil {
+			return ErrClosed
+		}
+		if s != nil && st.CaughtUp {
+			if !have {
+				seq, err := c.ping(ctx, s)
+				if err == nil {
+					target, have = seq, true
+					continue
+				}
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+			} else if st.LastSeq >= target && c.link.OutboxLen() == 0 {
+				return nil
+			}
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c.ctx.Done():
+			return ErrClosed
+		}
+	}
+}
+
+// ping asks the server its current sequence.
+func (c *Client) ping(ctx context.Context, s *session) (uint64, error) {
+	c.mu.Lock()
+	c.nextReq++
+	n := c.nextReq
+	ch := make(chan uint64, 1)
+	c.pongs[n] = ch
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.pongs, n)
+		c.mu.Unlock()
+	}()
+	if err := s.send(wire.TPing, &wire.Ping{Nonce: n}); err != nil {
+		return 0, err
+	}
+	select {
+	case seq := <-ch:
+		return seq, nil
+	case <-s.done:
+		return 0, errSessionEnded
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+var errSessionEnded = errors.New("netsync: connection lost")
+
+// run connects and reconnects until Close or a refusal.
+func (c *Client) run() {
+	defer c.wg.Done()
+	backoff := c.opts.MinBackoff
+	for c.ctx.Err() == nil {
+		start := time.Now()
+		err := c.session()
+		if c.ctx.Err() != nil {
+			return
+		}
+		if isFatal(err) {
+			c.log.Error("sync refused", "server", c.addr, "err", err)
+			c.mu.Lock()
+			c.fatal = err
+			c.status.Err = err
+			c.status.Connected = false
+			c.changedLocked()
+			c.mu.Unlock()
+			return
+		}
+		if err != nil {
+			c.log.Debug("sync connection ended", "server", c.addr, "err", err)
+		}
+		if time.Since(start) > 10*time.Second {
+			backoff = c.opts.MinBackoff
+		}
+		sleep := backoff/2 + rand.N(backoff/2+1)
+		backoff = min(2*backoff, c.opts.MaxBackoff)
+		select {
+		case <-time.After(sleep):
+		case <-c.ctx.Done():
+			return
+		}
+	}
+}
+
+func isFatal(err error) bool {
+	return errors.Is(err, ErrIdentity) || errors.Is(err, ErrAppID) || errors.Is(err, ErrProtocolVersion)
+}
+
+// session is one connection to the server.
+type session struct {
+	qc   *quic.Conn
+	st   *quic.Stream
+	wmu  sync.Mutex
+	w    *bufio.Writer
+	done chan struct{}
+}
+
+func (s *session) send(t uint8, v any) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if err := wire.Write(s.w, t, v); err != nil {
+		return err
+	}
+	return s.w.Flush()
+}
+
+func (c *Client) loadPin() (*pin, error) {
+	b, err := c.link.SyncState("pin")
+	if err != nil || b == nil {
+		return nil, err
+	}
+	p := new(pin)
+	if err := msgpack.Unmarshal(b, p); err != nil {
+		return nil, fmt.Errorf("netsync: stored server pin: %w", err)
+	}
+	return p, nil
+}
+
+// session runs one connection: handshake, pin check, catch-up, then
+// live sync, until the connection ends.
+func (c *Client) session() error {
+	p, err := c.loadPin()
+	if err != nil {
+		return err
+	}
+	var fingerprint string
+	tconf := &tls.Config{
+		InsecureSkipVerify: true, // the server's certificate is self-signed: it is pinned instead
+		NextProtos:         []string{wire.ALPN},
+		MinVersion:         tls.VersionTLS13,
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 {
+				return fmt.Errorf("%w: no certificate", ErrIdentity)
+			}
+			fingerprint = Fingerprint(cs.PeerCertificates[0].Raw)
+			if p != nil && p.Fingerprint != fingerprint {
+				return fmt.Errorf("%w: certificate %s, pinned %s", ErrIdentity, fingerprint, p.Fingerprint)
+			}
+			return nil
+		},
+	}
+	dctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
+	qc, err := quic.DialAddr(dctx, c.addr, tconf, quicConfig())
+	cancel()
+	if err != nil {
+		return dialError(err, p)
+	}
+	defer qc.CloseWithError(codeNormal, "")
+	st, err := qc.OpenStreamSync(c.ctx)
+	if err != nil {
+		return err
+	}
+	s := &session{qc: qc, st: st, w: bufio.NewWriterSize(st, 64<<10), done: make(chan struct{})}
+	r := bufio.NewReaderSize(st, 64<<10)
+	lastSeq := c.link.LastSeq()
+	if err := s.send(wire.THello, &wire.Hello{AppID: c.opts.AppID, ClientID: c.link.ClientID(),
+		Name: c.link.Name(), LastSeq: lastSeq}); err != nil {
+		return err
+	}
+	st.SetReadDeadline(time.Now().Add(10 * time.Second))
+	t, body, err := wire.Read(r, c.opts.MaxFrame, nil)
+	if err != nil {
+		return readError(err)
+	}
+	st.SetReadDeadline(time.Time{})
+	switch t {
+	case wire.TRefuse:
+		var m wire.Refuse
+		if err := wire.Decode(body, &m); err != nil {
+			return err
+		}
+		return fmt.Errorf("%w: %s", codeError(m.Code), m.Msg)
+	case wire.TWelcome:
+	default:
+		return fmt.Errorf("%w: expected welcome, got type %d", ErrProtocol, t)
+	}
+	var wm wire.Welcome
+	if err := wire.Decode(body, &wm); err != nil {
+		return err
+	}
+	if wm.AppID != c.opts.AppID {
+		return fmt.Errorf("%w: server serves %q, client is %q", ErrAppID, wm.AppID, c.opts.AppID)
+	}
+	if p != nil && p.ServerID != wm.ServerID {
+		return fmt.Errorf("%w: server %s, pinned %s", ErrIdentity, wm.ServerID, p.ServerID)
+	}
+	if p == nil {
+		enc, err := msgpack.Marshal(&pin{ServerID: wm.ServerID, Fingerprint: fingerprint, AppID: wm.AppID})
+		if err != nil {
+			return err
+		}
+		if err := c.link.SetSyncState("pin", enc); err != nil {
+			return err
+		}
+		c.log.Info("pinned server", "server", wm.ServerID, "fingerprint", fingerprint)
+	}
+	c.mu.Lock()
+	c.sess = s
+	c.status.Connected, c.status.ServerID, c.status.CaughtUp = true, wm.ServerID, false
+	c.rangeReq = map[string]bool{}
+	c.changedLocked()
+	c.mu.Unlock()
+	defer func() {
+		close(s.done)
+		c.mu.Lock()
+		c.sess = nil
+		c.status.Connected, c.status.CaughtUp = false, false
+		c.changedLocked()
+		c.mu.Unlock()
+	}()
+	sdone := make(chan error, 1)
+	go func() { sdone <- c.sender(s) }()
+	err = c.receive(s, r)
+	qc.CloseWithError(codeNormal, "")
+	<-sdone
+	return err
+}
+
+func dialError(err error, p *pin) error {
+	if errors.Is(err, ErrIdentity) {
+		return err
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "no application protocol") || strings.Contains(msg, "0x178") {
+		return fmt.Errorf("%w: the server does not speak %s: %v", ErrProtocolVersion, wire.ALPN, err)
+	}
+	if strings.Contains(msg, ErrIdentity.Error()) {
+		return fmt.Errorf("%w: %v", ErrIdentity, err)
+	}
+	return err
+}
+
+func readError(err error) error {
+	var ae *quic.ApplicationError
+	if errors.As(err, &ae) && ae.ErrorCode == codeRefused {
+		return fmt.Errorf("%w: %s", ErrAppID, ae.ErrorMessage)
+	}
+	return err
+}
+
+// sender declares trees, asks for ids and sends the outbox, whenever the
+// database says something changed.
+func (c *Client) sender(s *session) error {
+	declared := map[string]bool{}
+	var sent uint64 // last outbox sequence sent in this session
+	for {
+		if err := c.declareTrees(s, declared); err != nil {
+			return err
+		}
+		for {
+			chs, err := c.link.Outbox(sent, 512)
+			if err != nil {
+				return err
+			}
+			if len(chs) == 0 {
+				break
+			}
+			if err := s.send(wire.TPush, &wire.Push{Changes: chs}); err != nil {
+				return err
+			}
+			sent = chs[len(chs)-1].Seq
+		}
+		select {
+		case <-c.wake:
+		case <-s.done:
+			return nil
+		case <-c.ctx.Done():
+			return nil
+		}
+	}
+}
+
+// declareTrees tells the server of trees it does not know from this
+// session yet, and asks for ids where few are left.
+func (c *Client) declareTrees(s *session, declared map[string]bool) error {
+	names := c.d.Trees()
+	fresh := false
+	for _, n := range names {
+		if !declared[n] {
+			fresh = true
+		}
+	}
+	if fresh {
+		decls, err := c.link.Trees()
+		if err != nil {
+			return err
+		}
+		for _, d := range decls {
+			if declared[d.Name] {
+				continue
+			}
+			if err := s.send(wire.TTree, &wire.Tree{Decl: d}); err != nil {
+				return err
+			}
+			declared[d.Name] = true
+		}
+	}
+	for _, n := range names {
+		if c.link.IDsLeft(n) >= int(c.opts.RangeSize/2) {
+			continue
+		}
+		c.mu.Lock()
+		asked := c.rangeReq[n]
+		c.rangeReq[n] = true
+		c.mu.Unlock()
+		if asked {
+			continue
+		}
+		if err := s.send(wire.TIDRequest, &wire.IDRequest{Tree: n, N: c.opts.RangeSize}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// receive applies what the server sends until the connection ends.
+func (c *Client) receive(s *session, r *bufio.Reader) error {
+	var buf []byte
+	for {
+		t, body, err := wire.Read(r, c.opts.MaxFrame, buf)
+		if err != nil {
+			return err
+		}
+		buf = body[:0]
+		if err := c.handle(s, t, body); err != nil {
+			return err
+		}
+	}
+}
+
+func (c *Client) handle(s *session, t uint8, body []byte) error {
+	switch t {
+	case wire.TEntries:
+		var m wire.Entries
+		if err := wire.Decode(body, &m); err != nil {
+			return err
+		}
+		return c.applyEntries(m.Changes)
+	case wire.TAck:
+		var m wire.Ack
+		if err := wire.Decode(body, &m); err != nil {
+			return err
+		}
+		return c.ack(&m)
+	case wire.TCaughtUp:
+		var m wire.CaughtUp
+		if err := wire.Decode(body, &m); err != nil {
+			return err
+		}
+		c.update(func(st *Status) { st.CaughtUp = true })
+	case wire.TBorrows:
+		var m wire.Borrows
+		if err := wire.Decode(body, &m); err != nil {
+			return err
+		}
+		list := map[string]map[uint64]replica.Borrow{}
+		for _, b := range m.List {
+			if list[b.Tree] == nil {
+				list[b.Tree] = map[uint64]replica.Borrow{}
+			}
+			list[b.Tree][b.Key] = c.borrowOf(b.Queue)
+		}
+		if err := c.link.ResetBorrows(list); err != nil {
+			return err
+		}
+		c.update(func(*Status) {})
+	case wire.TBorrow:
+		var m wire.Borrow
+		if err := wire.Decode(body, &m); err != nil {
+			return err
+		}
+		if err := c.link.SetBorrow(m.Tree, m.Key, c.borrowOf(m.Queue)); err != nil {
+			return err
+		}
+		c.update(func(*Status) {})
+	case wire.TReply:
+		var m wire.Reply
+		if err := wire.Decode(body, &m); err != nil {
+			return err
+		}
+		c.mu.Lock()
+		ch := c.replies[m.Req]
+		c.mu.Unlock()
+		if ch != nil {
+			ch <- m
+		}
+	case wire.TIDGrant:
+		var m wire.IDGrant
+		if err := wire.Decode(body, &m); err != nil {
+			return err
+		}
+		if m.Hi <= m.Lo {
+			return fmt.Errorf("%w: empty id grant", ErrProtocol)
+		}
+		if err := c.link.AddRange(m.Tree, layout.Range{Lo: m.Lo, Hi: m.Hi}); err != nil {
+			return err
+		}
+		c.mu.Lock()
+		c.rangeReq[m.Tree] = false
+		c.changedLocked()
+		c.mu.Unlock()
+	case wire.TPong:
+		var m wire.Pong
+		if err := wire.Decode(body, &m); err != nil {
+			return err
+		}
+		c.mu.Lock()
+		ch := c.pongs[m.Nonce]
+		c.mu.Unlock()
+		if ch != nil {
+			ch <- m.Seq
+		}
+	case wire.TForced:
+		var m wire.Forced
+		if err := wire.Decode(body, &m); err != nil {
+			return err
+		}
+		c.log.Warn("check-out returned by an administrator", "tree", m.Tree, "key", keyText(m.Key), "by", m.By, "reason", m.Reason)
+		err := fmt.Errorf("%w: %s/%s was returned by %s: %s", db.ErrNotCheckedOut, m.Tree, keyText(m.Key), m.By, m.Reason)
+		c.update(func(st *Status) { st.Err = err })
+	case wire.TRefuse:
+		var m wire.Refuse
+		if err := wire.Decode(body, &m); err != nil {
+			return err
+		}
+		return fmt.Errorf("%w: %s", codeError(m.Code), m.Msg)
+	default:
+		return fmt.Errorf("%w: unknown message type %d", ErrProtocol, t)
+	}
+	return nil
+}
+
+func (c *Client) borrowOf(q []wire.Holder) replica.Borrow {
+	if len(q) == 0 {
+		return replica.Borrow{}
+	}
+	me := c.link.ClientID()
+	b := replica.Borrow{Holder: q[0].Name, HolderID: q[0].ID, Mine: q[0].ID == me}
+	for i, h := range q[1:] {
+		if h.ID == me {
+			b.Waiting = i + 1
+		}
+	}
+	return b
+}
+
+// applyEntries applies log entries in order: tree declarations one by
+// one, record changes in batches.
+func (c *Client) applyEntries(chs []layout.Change) error {
+	for len(chs) > 0 {
+		if chs[0].Kind == wire.KindTree {
+			var decl replica.TreeDecl
+			if err := msgpack.Unmarshal(chs[0].Record, &decl); err != nil {
+				return fmt.Errorf("%w: tree declaration: %v", ErrProtocol, err)
+			}
+			if err := c.link.ApplyTree(decl); err != nil {
+				return err
+			}
+			if err := c.link.Apply(nil, chs[0].Seq); err != nil {
+				return err
+			}
+			c.setSeq(chs[0].Seq)
+			chs = chs[1:]
+			continue
+		}
+		n := 1
+		for n < len(chs) && chs[n].Kind != wire.KindTree {
+			n++
+		}
+		if err := c.link.Apply(chs[:n], chs[n-1].Seq); err != nil {
+			return err
+		}
+		c.setSeq(chs[n-1].Seq)
+		chs = chs[n:]
+	}
+	return nil
+}
+
+func (c *Client) setSeq(seq uint64) {
+	c.update(func(st *Status) {
+		if seq > st.LastSeq {
+			st.LastSeq = seq
+		}
+	})
+}
+
+// ack handles the outcome of one pushed change.
+func (c *Client) ack(m *wire.Ack) error {
+	if m.Seq == 0 && m.Tree != "" && !c.link.PendingAfter(m.Tree, m.Key, m.Outbox) {
+		// Rejected, or a duplicate whose outcome was lost: take the
+		// server's version of the record.
+		ch := layout.Change{Tree: m.Tree, Key: m.Key, Kind: uint8(db.Updated), Record: m.Record}
+		if m.Record == nil {
+			ch.Kind = uint8(db.Deleted)
+		}
+		c.mu.Lock()
+		seq := c.status.LastSeq
+		c.mu.Unlock()
+		if err := c.link.Apply([]layout.Change{ch}, seq); err != nil {
+			return err
+		}
+	}
+	if err := c.link.Ack(m.Outbox, m.Seq); err != nil {
+		return err
+	}
+	if m.Code != wire.CodeOK {
+		err := &rejection{reason: codeError(m.Code), msg: m.Msg}
+		c.log.Warn("change rejected", "err", err)
+		c.update(func(st *Status) { st.Err = err })
+		return nil
+	}
+	if m.Seq != 0 {
+		c.setSeq(m.Seq)
+	} else {
+		c.update(func(*Status) {})
+	}
+	return nil
+}

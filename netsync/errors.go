@@ -1,0 +1,67 @@
+package netsync
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/hillsdb/hills/db"
+	"github.com/hillsdb/hills/internal/wire"
+)
+
+// Errors of the sync layer; match them with errors.Is.
+var (
+	// ErrIdentity: the server is not the one this replica pinned (its UUID
+	// or certificate changed). Nothing from it is applied.
+	ErrIdentity = errors.New("netsync: server identity differs from the pinned one")
+	// ErrAppID: the server serves another application.
+	ErrAppID = errors.New("netsync: application id differs")
+	// ErrProtocolVersion: client and server speak different protocol
+	// versions.
+	ErrProtocolVersion = errors.New("netsync: protocol version mismatch")
+	// ErrRejected: the server rejected a change; the local copy was put
+	// back to the server's. The error also matches the reason, such as
+	// db.ErrNotCheckedOut.
+	ErrRejected = errors.New("netsync: change rejected")
+	// ErrClosed: the client was closed.
+	ErrClosed = errors.New("netsync: client closed")
+	// ErrProtocol: the peer sent a malformed or unexpected message.
+	ErrProtocol = wire.ErrProtocol
+)
+
+// codeError maps a wire code to the error it stands for.
+func codeError(code uint16) error {
+	switch code {
+	case wire.CodeNotCheckedOut:
+		return db.ErrNotCheckedOut
+	case wire.CodeNotFound:
+		return db.ErrNotFound
+	case wire.CodeOutOfRange:
+		return db.ErrNoIDs
+	case wire.CodeExists:
+		return db.ErrExists
+	case wire.CodeReleased:
+		return db.ErrReleased
+	case wire.CodeBadRecord:
+		return db.ErrCorrupt
+	case wire.CodeAppID:
+		return ErrAppID
+	case wire.CodeProtocol, wire.CodeBadTree:
+		return ErrProtocol
+	}
+	return fmt.Errorf("netsync: server error %d", code)
+}
+
+// rejection is the error of a rejected change: ErrRejected and its reason.
+type rejection struct {
+	reason error
+	msg    string
+}
+
+func (r *rejection) Error() string        { return fmt.Sprintf("%v: %v: %s", ErrRejected, r.reason, r.msg) }
+func (r *rejection) Is(target error) bool { return target == ErrRejected }
+func (r *rejection) Unwrap() error        { return r.reason }
+
+func parseKeyText(s string) (id, rev uint32, err error) {
+	k, err := db.ParseKey[struct{}](s)
+	return k.ID, k.Rev, err
+}

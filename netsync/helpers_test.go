@@ -1,0 +1,159 @@
+package netsync_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/hillsdb/hills/db"
+	"github.com/hillsdb/hills/netsync"
+)
+
+type Part struct {
+	Number   string `msgpack:"number"`
+	Quantity int    `msgpack:"quantity"`
+}
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+type testServer struct {
+	*netsync.Server
+	dir    string
+	addr   string
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// startServer runs a server on 127.0.0.1 with its store in dir; addr ""
+// picks a free port.
+func startServer(t testing.TB, dir, addr string, opts *netsync.ServerOptions) *testServer {
+	t.Helper()
+	if opts == nil {
+		opts = &netsync.ServerOptions{}
+	}
+	if opts.Logger == nil {
+		opts.Logger = quiet
+	}
+	s, err := netsync.NewServer(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ts := &testServer{Server: s, dir: dir, cancel: cancel, done: make(chan error, 1)}
+	go func() { ts.done <- s.ListenAndServe(ctx, addr) }()
+	select {
+	case <-s.Ready():
+	case err := <-ts.done:
+		t.Fatalf("server: %v", err)
+	}
+	ts.addr = s.Addr().String()
+	t.Cleanup(func() { ts.stop(t) })
+	return ts
+}
+
+func (ts *testServer) stop(t testing.TB) {
+	if ts.cancel == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := ts.Shutdown(ctx); err != nil && !errors.Is(err, netsync.ErrServerClosed) {
+		t.Errorf("shutdown: %v", err)
+	}
+	<-ts.done
+	ts.cancel()
+	ts.cancel = nil
+}
+
+type replicaT struct {
+	d     *db.DB
+	c     *netsync.Client
+	parts *db.Tree[Part]
+	dir   string
+}
+
+func openReplica(t testing.TB, dir, name, addr string, copts *netsync.ClientOptions) *replicaT {
+	t.Helper()
+	d, err := db.Open(dir, &db.Options{Replica: true, Name: name, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts, err := db.OpenTree[Part](d, "parts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if copts == nil {
+		copts = &netsync.ClientOptions{}
+	}
+	if copts.Logger == nil {
+		copts.Logger = quiet
+	}
+	c, err := netsync.Connect(d, addr, copts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &replicaT{d: d, c: c, parts: parts, dir: dir}
+	t.Cleanup(r.close)
+	return r
+}
+
+func (r *replicaT) close() {
+	if r.c != nil {
+		r.c.Close()
+		r.c = nil
+	}
+	if r.d != nil {
+		r.d.Close()
+		r.d = nil
+	}
+}
+
+func newReplica(t testing.TB, name, addr string) *replicaT {
+	return openReplica(t, filepath.Join(t.TempDir(), name), name, addr, nil)
+}
+
+func waitSynced(t testing.TB, rs ...*replicaT) {
+	t.Helper()
+	for _, r := range rs {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		err := r.c.WaitSynced(ctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("WaitSynced %s: %v (status %+v)", r.d.Name(), err, r.c.Status())
+		}
+	}
+}
+
+// createWhenIDs creates a record once the server granted ids.
+func createWhenIDs(t testing.TB, r *replicaT, p Part) db.Key[Part] {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		k, err := r.parts.Create(p)
+		if err == nil {
+			return k
+		}
+		if !errors.Is(err, db.ErrNoIDs) || time.Now().After(deadline) {
+			t.Fatalf("create: %v", err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
