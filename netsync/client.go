@@ -406,7 +406,6 @@ func (c *Client) session() error {
 	c.changedLocked()
 	c.mu.Unlock()
 	defer func() {
-		close(s.done)
 		c.mu.Lock()
 		c.sess = nil
 		c.status.Connected, c.status.CaughtUp = false, false
@@ -416,6 +415,7 @@ func (c *Client) session() error {
 	sdone := make(chan error, 1)
 	go func() { sdone <- c.sender(s) }()
 	err = c.receive(s, r)
+	close(s.done)
 	qc.CloseWithError(codeNormal, "")
 	<-sdone
 	return err

@@ -103,10 +103,27 @@ func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
 		return err
 	}
 	tconf := &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{wire.ALPN}, MinVersion: tls.VersionTLS13}
-	ln, err := quic.ListenAddr(addr, tconf, quicConfig())
+	uaddr, err := net.ResolveUDPAddr("udp", addr)
 	if err != nil {
 		return fmt.Errorf("netsync: listen %s: %w", addr, err)
 	}
+	udp, err := net.ListenUDP("udp", uaddr)
+	if err != nil {
+		return fmt.Errorf("netsync: listen %s: %w", addr, err)
+	}
+	// The transport outlives the listener, so connections still say
+	// goodbye after the server stops accepting.
+	tr := &quic.Transport{Conn: udp}
+	ln, err := tr.Listen(tconf, quicConfig())
+	if err != nil {
+		udp.Close()
+		return fmt.Errorf("netsync: listen %s: %w", addr, err)
+	}
+	defer func() {
+		s.wg.Wait()
+		tr.Close()
+		udp.Close()
+	}()
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()

@@ -32,18 +32,18 @@ var ErrProtocol = errors.New("wire: protocol error")
 
 // Message types. New types are added at the end only.
 const (
-	THello    uint8 = iota + 1 // client → server, first
-	TWelcome                   // server → client, answer to Hello
-	TRefuse                    // server → client: the connection is refused; then close
-	TEntries                   // server → client: log entries (catch-up and live)
-	TCaughtUp                  // server → client: catch-up reached Seq; live from here
-	TPush                      // client → server: outbox changes
-	TAck                       // server → client: the outcome of one pushed change
-	TIDRequest                 // client → server: ask for ids of a tree
-	TIDGrant                   // server → client: ids granted
-	TTree                      // client → server: declare a tree
-	TPing                      // client → server: asks the current sequence
-	TPong                      // server → client: answer to Ping
+	THello     uint8 = iota + 1 // client → server, first
+	TWelcome                    // server → client, answer to Hello
+	TRefuse                     // server → client: the connection is refused; then close
+	TEntries                    // server → client: log entries (catch-up and live)
+	TCaughtUp                   // server → client: catch-up reached Seq; live from here
+	TPush                       // client → server: outbox changes
+	TAck                        // server → client: the outcome of one pushed change
+	TIDRequest                  // client → server: ask for ids of a tree
+	TIDGrant                    // server → client: ids granted
+	TTree                       // client → server: declare a tree
+	TPing                       // client → server: asks the current sequence
+	TPong                       // server → client: answer to Ping
 )
 
 // Codes of errors that cross the network. New codes are added at the end
