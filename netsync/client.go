@@ -133,12 +133,7 @@ func Connect(d *db.DB, addr string, opts *ClientOptions) (*Client, error) {
 // same database resumes where this one stopped.
 func (c *Client) Close() error {
 	c.link.Detach(c)
-	c.cancel()
-	c.mu.Lock()
-	if s := c.sess; s != nil {
-		s.qc.CloseWithError(codeNormal, "client closed")
-	}
-	c.mu.Unlock()
+	c.cancel() // ends the connection, see session
 	c.wg.Wait()
 	return nil
 }
@@ -351,6 +346,8 @@ func (c *Client) session() error {
 		return dialError(err, p)
 	}
 	defer qc.CloseWithError(codeNormal, "")
+	stop := context.AfterFunc(c.ctx, func() { qc.CloseWithError(codeNormal, "client closed") })
+	defer stop()
 	st, err := qc.OpenStreamSync(c.ctx)
 	if err != nil {
 		return err
