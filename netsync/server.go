@@ -281,6 +281,8 @@ func (c *sconn) stopReading() {
 	c.readMu.Unlock()
 	if st != nil {
 		st.CancelRead(0)
+	} else {
+		c.qc.CloseWithError(codeGoingAway, "server shutting down")
 	}
 }
 
@@ -348,7 +350,14 @@ func (c *sconn) serve() {
 	go func() { wdone <- c.write(w, h.LastSeq, upto) }()
 	rerr := c.read(r)
 	c.out.close()
-	werr := <-wdone
+	var werr error
+	select {
+	case werr = <-wdone:
+	case <-time.After(2 * time.Second):
+		// The client does not read what is left: give up on it.
+		c.qc.CloseWithError(codeGoingAway, "closing")
+		werr = <-wdone
+	}
 	switch {
 	case errors.Is(rerr, errSlow) || errors.Is(werr, errSlow):
 		c.qc.CloseWithError(codeSlow, "client too slow; reconnect to catch up")
