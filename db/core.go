@@ -16,6 +16,7 @@ import (
 
 	"github.com/hillsdb/hills/internal/layout"
 	"github.com/hillsdb/hills/internal/record"
+	"github.com/hillsdb/hills/internal/schema"
 )
 
 var bloomPolicy = bloom.FilterPolicy(10)
@@ -63,6 +64,11 @@ type core struct {
 	typ     reflect.Type      // the Go type bound to the tree, nil if none
 	decode  func([]byte) (any, error)
 	handle  any // *Tree[T]
+
+	// Schema and evolution, guarded by d.mu.
+	schema  *schema.Schema                       // the stored schema; nil if none
+	major   uint16                               // schema major version of the Go type; 0 if none
+	migrate map[uint16]func([]byte) (any, error) // decoders of older major versions
 }
 
 // treeCore returns the loaded core of tree name, creating the tree when
@@ -87,6 +93,9 @@ func (d *DB) treeCore(name string, create bool, cfg *treeConfig) (*core, error) 
 		}
 	}
 	c.versioned = c.info.Versioned
+	if err := c.loadSchema(); err != nil {
+		return nil, err
+	}
 	if err := c.load(); err != nil {
 		return nil, err
 	}
@@ -222,7 +231,7 @@ func (c *core) decodeInto(e *entry, b []byte, intern func([]byte) string) error 
 	}
 	c.fillMeta(e, &m)
 	if c.decode != nil {
-		v, err := c.decode(data)
+		v, err := c.decodeValue(m.Major, data)
 		if err != nil {
 			return err
 		}

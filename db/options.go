@@ -76,6 +76,7 @@ type TreeOption func(*treeConfig)
 type treeConfig struct {
 	versioned    bool
 	major, minor uint16
+	migrations   map[uint16]migration // by major version migrated from
 }
 
 // Versioned makes a tree versioned: new records are drafts, Release freezes

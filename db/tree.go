@@ -13,6 +13,7 @@ import (
 
 	"github.com/hillsdb/hills/internal/layout"
 	"github.com/hillsdb/hills/internal/record"
+	"github.com/hillsdb/hills/internal/schema"
 )
 
 // VersionState is where a record stands in versioning.
@@ -60,8 +61,9 @@ type Meta struct {
 // Opening the same tree again returns the same handle. All methods are
 // safe for concurrent use.
 type Tree[T any] struct {
-	c   *core
-	ver Evolution
+	c     *core
+	ver   Evolution
+	known *schema.Type // the schema of T
 }
 
 // errStale makes a writer start again: the record changed meanwhile.
@@ -78,7 +80,14 @@ func OpenTree[T any](d *DB, name string, opts ...TreeOption) (*Tree[T], error) {
 	for _, o := range opts {
 		o(&cfg)
 	}
+	if cfg.major == 0 {
+		return nil, fmt.Errorf("%w: tree %s: schema major version 0; versions start at 1", ErrTreeOptions, name)
+	}
 	typ := reflect.TypeFor[T]()
+	known, err := reflectSchema(name, typ)
+	if err != nil {
+		return nil, err
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed.Load() {
@@ -103,6 +112,10 @@ func OpenTree[T any](d *DB, name string, opts ...TreeOption) (*Tree[T], error) {
 		}
 		return t, nil
 	}
+	next, err := c.evolve(known, &cfg)
+	if err != nil {
+		return nil, err
+	}
 	c.decode = func(b []byte) (any, error) {
 		v := new(T)
 		if err := msgpack.Unmarshal(b, v); err != nil {
@@ -110,12 +123,25 @@ func OpenTree[T any](d *DB, name string, opts ...TreeOption) (*Tree[T], error) {
 		}
 		return v, nil
 	}
-	if err := c.reload(); err != nil {
-		c.decode = nil
+	migrate, err := typedMigrations[T](c, &cfg)
+	if err == nil {
+		err = c.storeSchema(next)
+	}
+	if err == nil {
+		c.major, c.migrate = cfg.major, migrate
+		err = c.reload()
+	}
+	ver := Evolution{cfg.major, cfg.minor}
+	if err == nil {
+		err = c.migrateStored(ver)
+	}
+	if err != nil {
+		c.decode, c.major, c.migrate = nil, 0, nil
+		c.reload()
 		return nil, err
 	}
 	c.typ = typ
-	t := &Tree[T]{c: c, ver: Evolution{cfg.major, cfg.minor}}
+	t := &Tree[T]{c: c, ver: ver, known: &known}
 	c.handle = t
 	return t, nil
 }
@@ -210,13 +236,22 @@ func (t *Tree[T]) Len() int {
 // copy of v. A replica takes the id from the ranges the server granted and
 // fails with ErrNoIDs when none are left.
 func (t *Tree[T]) Create(v T) (Key[T], error) {
-	c := t.c
 	data, val, err := t.encode(&v)
 	if err != nil {
 		return Key[T]{}, err
 	}
+	key, err := t.c.create(data, val, t.ver)
+	if err != nil {
+		return Key[T]{}, err
+	}
+	return unpackKey[T](key), nil
+}
+
+// create stores a new record with the given data, decoded value and
+// schema version, and returns its key.
+func (c *core) create(data []byte, val any, ver Evolution) (uint64, error) {
 	o := &op{c: c, kind: Created, data: data}
-	err = c.d.write(o, func(o *op, b *pebble.Batch) error {
+	err := c.d.write(o, func(o *op, b *pebble.Batch) error {
 		id, err := c.allocID(b)
 		if err != nil {
 			return err
@@ -225,14 +260,12 @@ func (t *Tree[T]) Create(v T) (Key[T], error) {
 		if c.latest(o.key) != nil {
 			return c.errKey(ErrExists, o.key)
 		}
-		o.e = t.newEntry(val, nil)
+		o.e = c.newEntry(val, nil)
 		o.e.key = o.key
+		o.e.major, o.e.minor = ver.Major, ver.Minor
 		return nil
 	})
-	if err != nil {
-		return Key[T]{}, err
-	}
-	return unpackKey[T](o.key), nil
+	return o.key, err
 }
 
 // encode returns the stored form of v and the tree's own decoded copy.
@@ -248,25 +281,60 @@ func (t *Tree[T]) encode(v *T) ([]byte, any, error) {
 	return data, val, nil
 }
 
-// newEntry is core.newEntry with the schema version of this handle.
-func (t *Tree[T]) newEntry(val any, from *entry) *entry {
-	e := t.c.newEntry(val, from)
-	if from == nil {
-		e.major, e.minor = t.ver.Major, t.ver.Minor
-	}
-	return e
-}
-
 // Update changes a record: fn gets a copy of the current value to modify;
 // when fn returns an error, nothing is written and Update returns it.
 // fn may run more than once when another writer changed the record
 // meanwhile. A replica needs the record's check-out (ErrNotCheckedOut);
 // a released record cannot change (ErrReleased).
+//
+// Fields of the stored record that T does not know (written by a newer
+// minor version) are kept byte for byte, and the record keeps that newer
+// version in its Meta.Evolution; otherwise it gets the tree's version. A
+// record of an older major version is read through its migration.
 func (t *Tree[T]) Update(k Key[T], fn func(v *T) error) error {
 	c := t.c
-	key := k.pack()
+	return c.update(k.pack(), func(m record.Meta, data []byte) ([]byte, any, Evolution, error) {
+		va, err := c.decodeValue(m.Major, data)
+		if err != nil {
+			return nil, nil, Evolution{}, fmt.Errorf("%w: %s/%s: %v", ErrCorrupt, c.name, k, err)
+		}
+		v := va.(*T)
+		if err := fn(v); err != nil {
+			return nil, nil, Evolution{}, err
+		}
+		newData, val, err := t.encode(v)
+		if err != nil {
+			return nil, nil, Evolution{}, err
+		}
+		return keepUnknown(c, newData, val, m, data, t.known, t.ver)
+	})
+}
+
+// keepUnknown adds to newData the fields of the stored record (meta m,
+// data old) that the writer's schema known does not describe, and returns
+// the version the record is written with.
+func keepUnknown(c *core, newData []byte, val any, m record.Meta, old []byte, known *schema.Type, ver Evolution) ([]byte, any, Evolution, error) {
+	if m.Major != ver.Major {
+		return newData, val, ver, nil
+	}
+	merged, err := schema.MergeUnknown(newData, old, known)
+	if err != nil {
+		return nil, nil, Evolution{}, fmt.Errorf("%w: %s: stored data: %v", ErrCorrupt, c.name, err)
+	}
+	if m.Minor > ver.Minor {
+		ver.Minor = m.Minor
+	}
+	return merged, val, ver, nil
+}
+
+// update changes the data of a record: change gets the stored meta and
+// data and returns the new data, its decoded value (nil when the tree has
+// no Go type) and the schema version to record. change may run more than
+// once when another writer changed the record meanwhile.
+func (c *core) update(key uint64, change func(m record.Meta, data []byte) ([]byte, any, Evolution, error)) error {
 	for {
 		var prev *entry
+		var m record.Meta
 		var data []byte
 		c.d.mu.Lock()
 		err := c.d.writable()
@@ -274,20 +342,13 @@ func (t *Tree[T]) Update(k Key[T], fn func(v *T) error) error {
 			prev, err = c.changeable(key)
 		}
 		if err == nil {
-			_, data, err = c.stored(key)
+			m, data, err = c.stored(key)
 		}
 		c.d.mu.Unlock()
 		if err != nil {
 			return err
 		}
-		v := new(T)
-		if err := msgpack.Unmarshal(data, v); err != nil {
-			return fmt.Errorf("%w: %s/%s: %v", ErrCorrupt, c.name, k, err)
-		}
-		if err := fn(v); err != nil {
-			return err
-		}
-		newData, val, err := t.encode(v)
+		newData, val, ver, err := change(m, data)
 		if err != nil {
 			return err
 		}
@@ -300,7 +361,8 @@ func (t *Tree[T]) Update(k Key[T], fn func(v *T) error) error {
 			if cur != prev {
 				return errStale
 			}
-			o.e = t.newEntry(val, cur)
+			o.e = c.newEntry(val, cur)
+			o.e.major, o.e.minor = ver.Major, ver.Minor
 			return nil
 		})
 		if err != errStale {
@@ -339,9 +401,9 @@ func (c *core) checkBorrow(key uint64) error {
 
 // Delete removes a record and ends its check-out. A replica needs the
 // check-out; a released record cannot be deleted.
-func (t *Tree[T]) Delete(k Key[T]) error {
-	c := t.c
-	key := k.pack()
+func (t *Tree[T]) Delete(k Key[T]) error { return t.c.delete(k.pack()) }
+
+func (c *core) delete(key uint64) error {
 	return c.d.write(&op{c: c, kind: Deleted, key: key}, func(o *op, _ *pebble.Batch) error {
 		if c.latest(key) == nil {
 			c.mu.RLock()
@@ -367,11 +429,13 @@ func (t *Tree[T]) SetState(k Key[T], state uint32) error {
 
 // Release freezes a draft record's data; its state stays changeable.
 // Releasing a released record does nothing.
-func (t *Tree[T]) Release(k Key[T]) error {
-	if !t.c.versioned {
-		return fmt.Errorf("%w: %s", ErrNotVersioned, t.c.name)
+func (t *Tree[T]) Release(k Key[T]) error { return t.c.release(k.pack()) }
+
+func (c *core) release(key uint64) error {
+	if !c.versioned {
+		return fmt.Errorf("%w: %s", ErrNotVersioned, c.name)
 	}
-	return t.c.changeMeta(k.pack(), func(e *entry) error {
+	return c.changeMeta(key, func(e *entry) error {
 		if e.version == record.Released {
 			return errNothing
 		}
