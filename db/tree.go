@@ -101,6 +101,16 @@ func OpenTree[T any](d *DB, name string, opts ...TreeOption) (*Tree[T], error) {
 		return nil, fmt.Errorf("%w: tree %s is versioned: %v, opened with versioned: %v",
 			ErrTreeOptions, name, c.versioned, cfg.versioned)
 	}
+	for len(c.pending) > 0 {
+		// Writes of an opaque handle are under way: let them be published
+		// before the records are decoded again with the Go type.
+		d.mu.Unlock()
+		time.Sleep(time.Millisecond)
+		d.mu.Lock()
+		if d.closed.Load() {
+			return nil, ErrClosed
+		}
+	}
 	if c.typ != nil {
 		if c.typ != typ {
 			return nil, fmt.Errorf("%w: tree %s is open as %v, not %v", ErrTypeMismatch, name, c.typ, typ)
@@ -247,6 +257,20 @@ func (t *Tree[T]) Create(v T) (Key[T], error) {
 	return unpackKey[T](key), nil
 }
 
+// typedValue decodes data into *val when the tree got a Go type after an
+// untyped writer decoded it. Called with d.mu held.
+func (c *core) typedValue(val *any, ver Evolution, data []byte) error {
+	if *val != nil || c.decode == nil {
+		return nil
+	}
+	v, err := c.decodeValue(ver.Major, data)
+	if err != nil {
+		return fmt.Errorf("%w: tree %s: %v", ErrInvalidText, c.name, err)
+	}
+	*val = v
+	return nil
+}
+
 // create stores a new record with the given data, decoded value and
 // schema version, and returns its key.
 func (c *core) create(data []byte, val any, ver Evolution) (uint64, error) {
@@ -259,6 +283,9 @@ func (c *core) create(data []byte, val any, ver Evolution) (uint64, error) {
 		o.key = layout.Pack(id, 0)
 		if c.latest(o.key) != nil {
 			return c.errKey(ErrExists, o.key)
+		}
+		if err := c.typedValue(&val, ver, data); err != nil {
+			return err
 		}
 		o.e = c.newEntry(val, nil)
 		o.e.key = o.key
@@ -361,6 +388,9 @@ func (c *core) update(key uint64, change func(m record.Meta, data []byte) ([]byt
 			if cur != prev {
 				return errStale
 			}
+			if err := c.typedValue(&val, ver, newData); err != nil {
+				return err
+			}
 			o.e = c.newEntry(val, cur)
 			o.e.major, o.e.minor = ver.Major, ver.Minor
 			return nil
@@ -420,8 +450,10 @@ func (c *core) delete(key uint64) error {
 }
 
 // SetState sets a record's lifecycle number; released records too.
-func (t *Tree[T]) SetState(k Key[T], state uint32) error {
-	return t.c.changeMeta(k.pack(), func(e *entry) error {
+func (t *Tree[T]) SetState(k Key[T], state uint32) error { return t.c.setState(k.pack(), state) }
+
+func (c *core) setState(key uint64, state uint32) error {
+	return c.changeMeta(key, func(e *entry) error {
 		e.state = state
 		return nil
 	})

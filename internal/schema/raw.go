@@ -107,7 +107,9 @@ const maxDataDepth = 100
 // skip returns the end of the msgpack value starting at b[i:], checking
 // that it is complete and nested at most maxDataDepth deep. It does not
 // recurse.
-func skip(b []byte, i int) (int, error) {
+func skip(b []byte, i int) (int, error) { return skipDepth(b, i, maxDataDepth) }
+
+func skipDepth(b []byte, i, maxDepth int) (int, error) {
 	var stack []int // values left in each open container
 	for {
 		size, items, err := header(b, i)
@@ -119,8 +121,8 @@ func skip(b []byte, i int) (int, error) {
 		}
 		i += size
 		if items > 0 {
-			if len(stack) == maxDataDepth {
-				return 0, fmt.Errorf("%w: nested deeper than %d", errMsgpack, maxDataDepth)
+			if len(stack) == maxDepth {
+				return 0, fmt.Errorf("%w: nested deeper than %d", errMsgpack, maxDepth)
 			}
 			stack = append(stack, items)
 			continue

@@ -37,6 +37,11 @@ func Decode(b []byte) (*Schema, error) {
 	if len(b) > 16<<20 {
 		return nil, fmt.Errorf("%w: %d bytes", ErrInvalid, len(b))
 	}
+	// Bound the nesting before decoding, which recurses: a type nests
+	// three msgpack levels (type, fields, field) per level of the schema.
+	if end, err := skipDepth(b, 0, 3*MaxDepth+8); err != nil || end != len(b) {
+		return nil, fmt.Errorf("%w: not one msgpack value of bounded depth", ErrInvalid)
+	}
 	var s Schema
 	dec := msgpack.NewDecoder(bytes.NewReader(b))
 	if err := decodeLimited(dec, &s); err != nil {
