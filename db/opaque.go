@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"strings"
 
 	"github.com/hillsdb/hills/internal/layout"
 	"github.com/hillsdb/hills/internal/record"
@@ -182,9 +183,10 @@ func (o *opaqueTree) value(major uint16, data []byte) (any, error) {
 
 func textError(tree string, err error) error {
 	if errors.Is(err, schema.ErrText) {
-		return fmt.Errorf("%w: tree %s: %v", ErrInvalidText, tree, errors.Unwrap(err))
+		msg := strings.TrimPrefix(err.Error(), schema.ErrText.Error()+": ")
+		return fmt.Errorf("%w: tree %s: %s", ErrInvalidText, tree, msg)
 	}
-	return fmt.Errorf("%w: tree %s: %v", ErrInvalidText, tree, err)
+	return fmt.Errorf("%w: tree %s: does not decode as the tree's Go type: %v", ErrInvalidText, tree, err)
 }
 
 func (o *opaqueTree) Create(text string) (OpaqueKey, error) {
