@@ -72,6 +72,12 @@ var errStale = errors.New("db: stale")
 // OpenTree opens (creating when needed) the tree name holding values of T,
 // and loads its records into memory. A tree holds one Go type per process:
 // opening it with another is ErrTypeMismatch.
+//
+// T is reflected into the tree's Schema, checked against the stored one
+// and stored (see SchemaVersion and Migrate); a type the schema cannot
+// describe is ErrSchema, naming the field. A Key[U] field is recorded as a
+// reference; tag it `hills:"ref=tree"` to record which tree U's records
+// are in (a key does not know its tree).
 func OpenTree[T any](d *DB, name string, opts ...TreeOption) (*Tree[T], error) {
 	if !validName(name) {
 		return nil, fmt.Errorf("%w: %q", ErrInvalidName, name)
@@ -508,6 +514,9 @@ func (c *core) changeMeta(key uint64, change func(e *entry) error) error {
 
 // Revise makes revision Rev+1 of a released record as a draft copy with
 // the same id and returns its key; the released revision stays as it is.
+// The new revision has state 0 and the data and schema version of the
+// released one. ErrNotReleased for a draft, ErrExists when revision Rev+1
+// exists, ErrNotVersioned for a tree not opened with Versioned.
 func (t *Tree[T]) Revise(k Key[T]) (Key[T], error) {
 	c := t.c
 	if !c.versioned {

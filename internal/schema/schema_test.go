@@ -110,7 +110,7 @@ func TestCompatibleAndUnion(t *testing.T) {
 		B string `msgpack:"b"`
 	}
 	type v2 struct {
-		A *int64  `msgpack:"a"`
+		A *int32  `msgpack:"a"`
 		C []int64 `msgpack:"c"`
 	}
 	type bad struct {
@@ -124,6 +124,13 @@ func TestCompatibleAndUnion(t *testing.T) {
 	}
 	if err := Compatible(&t1, &tb); !errors.Is(err, ErrIncompatible) || !strings.Contains(err.Error(), "field b") {
 		t.Fatalf("string → []string: %v", err)
+	}
+	type wider struct {
+		A int64 `msgpack:"a"`
+	}
+	tw, _ := Reflect(reflect.TypeFor[wider](), ReflectOptions{})
+	if err := Compatible(&t1, &tw); !errors.Is(err, ErrIncompatible) || !strings.Contains(err.Error(), "int32, then int64") {
+		t.Fatalf("int32 → int64: %v", err)
 	}
 	u := Union(&t2, &t1)
 	var names []string

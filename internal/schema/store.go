@@ -176,9 +176,9 @@ var ErrIncompatible = errors.New("incompatible")
 
 // Compatible reports whether records written under one of the types a and
 // b can be read under the other: the same kind at every field both know,
-// where integers of any size and enums are one kind, floats of any size are
-// one kind, a pointer is the kind it points to, and slices and arrays are
-// one kind. Fields only one of them knows are compatible (added or removed
+// where an enum is the integer it is made of, a pointer is the kind it
+// points to, and slices and arrays are one kind; numbers keep their size
+// and sign (a value written by one must fit the other). Fields only one of them knows are compatible (added or removed
 // fields). The error names the first field that differs.
 func Compatible(a, b *Type) error { return compatible(a, b, "") }
 
@@ -195,6 +195,8 @@ func family(t *Type) Kind {
 	return t.Kind
 }
 
+func signed(t *Type) bool { return t.Kind == Int || t.Kind == Enum && t.Signed }
+
 func deref(t *Type) *Type {
 	for t.Kind == Pointer {
 		t = t.Elem
@@ -208,6 +210,12 @@ func compatible(a, b *Type, path string) error {
 		return fmt.Errorf("%w: %s: %s, then %s", ErrIncompatible, where(path), a, b)
 	}
 	switch a.Kind {
+	case Int, Uint, Enum, Float:
+		// Both directions read each other's records: a value must fit
+		// either way.
+		if a.Bits != b.Bits || signed(a) != signed(b) {
+			return fmt.Errorf("%w: %s: %s, then %s", ErrIncompatible, where(path), a, b)
+		}
 	case Bytes:
 		if a.Len != b.Len && a.Len != 0 && b.Len != 0 {
 			return fmt.Errorf("%w: %s: %s, then %s", ErrIncompatible, where(path), a, b)
