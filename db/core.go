@@ -69,6 +69,7 @@ type core struct {
 	schema  *schema.Schema                       // the stored schema; nil if none
 	major   uint16                               // schema major version of the Go type; 0 if none
 	migrate map[uint16]func([]byte) (any, error) // decoders of older major versions
+	opening bool                                 // OpenTree waits for pending writes: hold new ones
 }
 
 // treeCore returns the loaded core of tree name, creating the tree when
@@ -352,6 +353,11 @@ type op struct {
 // writers), then published to memory and to subscribers in the same order.
 func (d *DB) write(o *op, prepare func(o *op, b *pebble.Batch) error) error {
 	d.mu.Lock()
+	for o.c.opening {
+		d.mu.Unlock()
+		time.Sleep(time.Millisecond)
+		d.mu.Lock()
+	}
 	if err := d.writable(); err != nil {
 		d.mu.Unlock()
 		return err

@@ -168,19 +168,6 @@ func (o *opaqueTree) Text(k OpaqueKey) (string, error) {
 	return "", fmt.Errorf("%w: %s/%s: %v", ErrCorrupt, c.name, k, err)
 }
 
-// value decodes data for the tree's Go type, when it has one. Called
-// without d.mu held; reads the decoder under it.
-func (o *opaqueTree) value(major uint16, data []byte) (any, error) {
-	c := o.c
-	c.d.mu.Lock()
-	typed := c.decode != nil
-	c.d.mu.Unlock()
-	if !typed {
-		return nil, nil
-	}
-	return c.decodeValue(major, data)
-}
-
 func textError(tree string, err error) error {
 	if errors.Is(err, schema.ErrText) {
 		msg := strings.TrimPrefix(err.Error(), schema.ErrText.Error()+": ")
@@ -196,11 +183,9 @@ func (o *opaqueTree) Create(text string) (OpaqueKey, error) {
 	if err != nil {
 		return OpaqueKey{}, textError(c.name, err)
 	}
-	val, err := o.value(s.Major, data)
-	if err != nil {
-		return OpaqueKey{}, textError(c.name, err)
-	}
-	key, err := c.create(data, val, Evolution{s.Major, s.Minor})
+	// With nil for the value, the writer decodes data for the tree's Go
+	// type, if it has one by then (see typedValue).
+	key, err := c.create(data, nil, Evolution{s.Major, s.Minor})
 	if err != nil {
 		return OpaqueKey{}, err
 	}
@@ -225,15 +210,11 @@ func (o *opaqueTree) Update(k OpaqueKey, text string) error {
 		if err != nil {
 			return nil, nil, Evolution{}, textError(c.name, err)
 		}
-		val, err := o.value(s.Major, data)
-		if err != nil {
-			return nil, nil, Evolution{}, textError(c.name, err)
-		}
 		ver := Evolution{s.Major, s.Minor}
 		if m.Major == s.Major && m.Minor > s.Minor {
 			ver.Minor = m.Minor
 		}
-		return data, val, ver, nil
+		return data, nil, ver, nil
 	})
 }
 

@@ -390,3 +390,65 @@ func FuzzOpaqueText(f *testing.F) {
 		}
 	})
 }
+
+// Opaque writes racing with the tree's first OpenTree: every record the
+// typed handle holds has its value, and none is lost.
+func TestOpaqueWritesDuringOpenTree(t *testing.T) {
+	d := mustOpen(t, t.TempDir(), &db.Options{Durability: db.NoSync})
+	mustTree[Part](t, d, "parts")
+	d = reopen(t, d)
+	op, err := d.Opaque("parts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const writers, each = 4, 50
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				k, err := op.Create(`{"number": "P", "quantity": 1}`)
+				if err != nil {
+					t.Errorf("writer %d create %d: %v", w, i, err)
+					return
+				}
+				if err := op.Update(k, `{"number": "P", "quantity": 2}`); err != nil {
+					t.Errorf("writer %d update %d: %v", w, i, err)
+					return
+				}
+			}
+		})
+	}
+	time.Sleep(time.Millisecond)
+	parts := mustTree[Part](t, d, "parts")
+	during := parts.Len()
+	wg.Wait()
+	if during == writers*each {
+		t.Logf("every write was done before OpenTree returned")
+	}
+	n := 0
+	for k, p := range parts.All() {
+		if p == nil || p.Number != "P" || p.Quantity != 2 {
+			t.Fatalf("%v: %+v", k, p)
+		}
+		n++
+	}
+	if n != writers*each || op.Len() != n {
+		t.Fatalf("%d records typed, %d opaque, want %d", n, op.Len(), writers*each)
+	}
+}
+
+type BadRef struct {
+	Part db.Key[Part] `msgpack:"part" hills:"ref=Parts!"`
+}
+
+func TestRefTagChecked(t *testing.T) {
+	d := mustOpen(t, t.TempDir(), nil)
+	if _, err := db.OpenTree[BadRef](d, "refs"); !errors.Is(err, db.ErrSchema) || !strings.Contains(err.Error(), "field part") {
+		t.Fatalf("bad ref tag: %v", err)
+	}
+	if _, err := db.OpenTree[struct {
+		N int `hills:"ref=parts"`
+	}](d, "refs"); !errors.Is(err, db.ErrSchema) {
+		t.Fatalf("ref tag on an int: %v", err)
+	}
+}

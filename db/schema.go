@@ -83,7 +83,34 @@ func reflectSchema(name string, typ reflect.Type) (schema.Type, error) {
 	if err != nil {
 		return schema.Type{}, fmt.Errorf("%w: tree %s: %v", ErrSchema, name, err)
 	}
+	if err := checkRefs(&st, ""); err != nil {
+		return schema.Type{}, fmt.Errorf("%w: tree %s: %v", ErrSchema, name, err)
+	}
 	return st, nil
+}
+
+// checkRefs checks the tree names of `hills:"ref=..."` tags.
+func checkRefs(t *schema.Type, path string) error {
+	if t.Kind == schema.Ref && t.Ref != "" && !validName(t.Ref) {
+		return fmt.Errorf("field %s: ref=%q is not a tree name", path, t.Ref)
+	}
+	for _, s := range []*schema.Type{t.Elem, t.Key} {
+		if s != nil {
+			if err := checkRefs(s, path+"[]"); err != nil {
+				return err
+			}
+		}
+	}
+	for i := range t.Fields {
+		p := t.Fields[i].Name
+		if path != "" {
+			p = path + "." + p
+		}
+		if err := checkRefs(&t.Fields[i].Type, p); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func publicSchema(s *schema.Schema) Schema {

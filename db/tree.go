@@ -107,12 +107,18 @@ func OpenTree[T any](d *DB, name string, opts ...TreeOption) (*Tree[T], error) {
 		return nil, fmt.Errorf("%w: tree %s is versioned: %v, opened with versioned: %v",
 			ErrTreeOptions, name, c.versioned, cfg.versioned)
 	}
-	for len(c.pending) > 0 {
-		// Writes of an opaque handle are under way: let them be published
-		// before the records are decoded again with the Go type.
-		d.mu.Unlock()
-		time.Sleep(time.Millisecond)
-		d.mu.Lock()
+	if c.typ == nil && len(c.pending) > 0 {
+		// Writes of an opaque handle are under way: hold new ones back
+		// (see DB.write) and let these be published before the records
+		// are decoded again with the Go type. From then on d.mu stays
+		// held, so no write starts before the type is in place.
+		c.opening = true
+		for len(c.pending) > 0 {
+			d.mu.Unlock()
+			time.Sleep(time.Millisecond)
+			d.mu.Lock()
+		}
+		c.opening = false
 		if d.closed.Load() {
 			return nil, ErrClosed
 		}
@@ -263,15 +269,16 @@ func (t *Tree[T]) Create(v T) (Key[T], error) {
 	return unpackKey[T](key), nil
 }
 
-// typedValue decodes data into *val when the tree got a Go type after an
-// untyped writer decoded it. Called with d.mu held.
+// typedValue decodes data into *val when the writer had no value to give:
+// opaque writes, which leave the decoding to this point, where the tree's
+// Go type (if any) cannot change. Called with d.mu held.
 func (c *core) typedValue(val *any, ver Evolution, data []byte) error {
 	if *val != nil || c.decode == nil {
 		return nil
 	}
 	v, err := c.decodeValue(ver.Major, data)
 	if err != nil {
-		return fmt.Errorf("%w: tree %s: %v", ErrInvalidText, c.name, err)
+		return fmt.Errorf("%w: tree %s: does not decode as the tree's Go type: %v", ErrInvalidText, c.name, err)
 	}
 	*val = v
 	return nil
