@@ -247,3 +247,22 @@ func FuzzDecodeSchema(f *testing.F) {
 		Text(b, &s.Type)
 	})
 }
+
+func TestFromTextMapKeys(t *testing.T) {
+	st, _ := Reflect(reflect.TypeFor[struct {
+		M map[int16]string `msgpack:"m"`
+	}](), ReflectOptions{})
+	for _, bad := range []string{`{"m": {"1": "a", "01": "b"}}`, `{"m": {"+1": "a"}}`, `{"m": {"-0": "a"}}`, `{"m": {"40000": "a"}}`} {
+		if _, err := FromText(bad, &st, nil); !errors.Is(err, ErrText) || !strings.Contains(err.Error(), "m{key}") {
+			t.Errorf("%s: %v", bad, err)
+		}
+	}
+	data, err := FromText(`{"m": {"10": "a", "-2": "b", "9": "c"}}`, &st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, _ := Text(data, &st)
+	if want := "{\n  \"m\": {\n    \"-2\": \"b\",\n    \"9\": \"c\",\n    \"10\": \"a\"\n  }\n}"; text != want {
+		t.Fatalf("text\n%s\nwant\n%s", text, want)
+	}
+}

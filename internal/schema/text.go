@@ -632,6 +632,9 @@ func encodeText(enc *msgpack.Encoder, v any, t *Type, old []byte, path string, d
 					mb.num = &big{mag: u}
 				}
 			}
+			if mb.num != nil && mb.num.String() != k {
+				return textErr(path+"{key}", "%q is not written as a plain decimal integer", k)
+			}
 			ms = append(ms, mb)
 		}
 		slices.SortFunc(ms, func(a, b member) int {
