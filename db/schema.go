@@ -140,8 +140,10 @@ type migration struct {
 // version, and the next OpenTree (which needs the same Migrate) reads the
 // old ones through fn and finishes the work. In a replica, records are not
 // rewritten (the server holds them): fn converts them whenever they are
-// read, and an Update stores them with the new version. Migration sends no
-// events. fn must be deterministic and must not call the database.
+// read, and an Update stores them with the new version. A migrated record
+// keeps its meta (times, writers, state) but for Meta.Evolution; migration
+// sends no events. fn must be deterministic and must not call the
+// database.
 func Migrate[T any](fromMajor uint16, fn func(old map[string]any) (T, error)) TreeOption {
 	return func(c *treeConfig) {
 		if c.migrations == nil {
