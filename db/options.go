@@ -92,10 +92,13 @@ func Versioned() TreeOption { return func(c *treeConfig) { c.versioned = true } 
 // minor version reads records of any other (missing fields are zero), and
 // an Update by older code keeps the fields it does not know, byte for
 // byte: those of the record and of the structs nested in it (not those of
-// structs inside lists or maps, whose elements have no identity to match). OpenTree refuses (ErrIncompatible, nothing written) a type whose
-// field changed kind against the tree's stored schema, a newer major
-// version without a Migrate from the stored one, and an older major
-// version than the stored one. An enum is the integer it is made of, a
+// structs inside lists or maps, whose elements have no identity to
+// match).
+//
+// OpenTree refuses (ErrIncompatible, nothing written) a type whose field
+// changed kind against the tree's stored schema, a newer major version
+// without a Migrate from the stored one, and an older major version than
+// the stored one. An enum is the integer it is made of, a
 // pointer is the kind it points to, slices and arrays are one kind, and
 // numbers keep their size and sign (int32 to int64 needs a new major
 // version: a value one writes must fit the other).

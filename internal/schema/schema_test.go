@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -94,6 +95,8 @@ func TestReflectUnsupported(t *testing.T) {
 		{reflect.TypeFor[struct{ F func() }](), "F"},
 		{reflect.TypeFor[struct{ X any }](), "X"},
 		{reflect.TypeFor[struct{ Z complex128 }](), "Z"},
+		{reflect.TypeFor[struct{ P unsafe.Pointer }](), "P"},
+		{reflect.TypeFor[struct{ Q **int }](), "Q"},
 		{reflect.TypeFor[struct{ M map[float64]int }](), "M"},
 		{reflect.TypeFor[node](), "Kids[]"},
 	} {
