@@ -269,3 +269,21 @@ func TestFromTextMapKeys(t *testing.T) {
 		t.Fatalf("text\n%s\nwant\n%s", text, want)
 	}
 }
+
+// FuzzText renders arbitrary stored bytes with a schema of every kind:
+// it never panics, and text it renders is accepted back.
+func FuzzText(f *testing.F) {
+	st, _ := Reflect(reflect.TypeFor[sample](), ReflectOptions{})
+	good, _ := msgpack.Marshal(sample{N: 1, B: []byte{1}, M: map[string]uint64{"a": 1}, P: &inner{1}, List: []inner{{2}}})
+	f.Add(good)
+	f.Add([]byte{0x81, 0xa1, 'z', 0xc0})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		text, err := Text(data, &st)
+		if err != nil {
+			return
+		}
+		if _, err := FromText(text, &st, data); err != nil && !errors.Is(err, ErrText) {
+			t.Fatalf("FromText of rendered text: %v", err)
+		}
+	})
+}
