@@ -76,8 +76,10 @@ var errStale = errors.New("db: stale")
 // T is reflected into the tree's Schema, checked against the stored one
 // and stored (see SchemaVersion and Migrate); a type the schema cannot
 // describe is ErrSchema, naming the field. A Key[U] field is recorded as a
-// reference; tag it `hills:"ref=tree"` to record which tree U's records
-// are in (a key does not know its tree).
+// reference (KindRef) to U's Go type; tag it `hills:"ref=tree"` to record
+// which tree U's records are in, since a key does not know its tree.
+// Without the tag a tool can still find the tree: the one whose schema's
+// Type.Name is the reference's Name.
 func OpenTree[T any](d *DB, name string, opts ...TreeOption) (*Tree[T], error) {
 	if !validName(name) {
 		return nil, fmt.Errorf("%w: %q", ErrInvalidName, name)
