@@ -237,3 +237,27 @@ func TestOpenTreeRefusesUnsupportedTypes(t *testing.T) {
 		}
 	}
 }
+
+func TestAnonymousAndLongNamedTypes(t *testing.T) {
+	d := mustOpen(t, t.TempDir(), nil)
+	type row = struct {
+		AVeryLongFieldNameNumberOne   string            `msgpack:"a"`
+		AVeryLongFieldNameNumberTwo   map[string]int    `msgpack:"b"`
+		AVeryLongFieldNameNumberThree []struct{ X int } `msgpack:"c"`
+		AVeryLongFieldNameNumberFour  struct{ Y, Z string }
+	}
+	tr := mustTree[row](t, d, "rows")
+	k, _ := tr.Create(row{AVeryLongFieldNameNumberOne: "x"})
+	d = reopen(t, d)
+	tr = mustTree[row](t, d, "rows")
+	if v, _, err := tr.Get(db.Key[row](k)); err != nil || v.AVeryLongFieldNameNumberOne != "x" {
+		t.Fatalf("%+v %v", v, err)
+	}
+	op, err := d.Opaque("rows")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := op.Schema(); len(s.Fields()) != 4 || s.Type.Name != "" {
+		t.Fatalf("schema %+v", s)
+	}
+}

@@ -208,6 +208,9 @@ func (c *core) evolve(own schema.Type, cfg *treeConfig) (*schema.Schema, error) 
 // storeSchema writes s as the tree's schema when it differs from the
 // stored one. Called with d.mu held.
 func (c *core) storeSchema(s *schema.Schema) error {
+	if err := schema.Validate(s); err != nil {
+		return fmt.Errorf("%w: tree %s: %v", ErrSchema, c.name, err)
+	}
 	b, err := schema.Encode(s)
 	if err != nil {
 		return fmt.Errorf("%w: tree %s: encoding schema: %v", ErrSchema, c.name, err)

@@ -175,7 +175,7 @@ func unsupported(path string, t reflect.Type, why string) error {
 func (r *reflector) typ(t reflect.Type, path, refTag string) (Type, error) {
 	if r.opts.KeyTarget != nil {
 		if target, ok := r.opts.KeyTarget(t); ok {
-			return Type{Kind: Ref, Name: target.String(), Ref: refTag}, nil
+			return Type{Kind: Ref, Name: typeName(target), Ref: refTag}, nil
 		}
 	}
 	if refTag != "" {
@@ -187,7 +187,7 @@ func (r *reflector) typ(t reflect.Type, path, refTag string) (Type, error) {
 	if t.Kind() != reflect.Pointer {
 		for _, m := range customEncodingMethod {
 			if t.Implements(m) || reflect.PointerTo(t).Implements(m) {
-				return Type{Kind: Raw, Name: t.String()}, nil
+				return Type{Kind: Raw, Name: typeName(t)}, nil
 			}
 		}
 	}
@@ -197,12 +197,12 @@ func (r *reflector) typ(t reflect.Type, path, refTag string) (Type, error) {
 		return Type{Kind: Bool}, nil
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		if named {
-			return Type{Kind: Enum, Bits: uint8(t.Bits()), Signed: true, Name: t.String()}, nil
+			return Type{Kind: Enum, Bits: uint8(t.Bits()), Signed: true, Name: typeName(t)}, nil
 		}
 		return Type{Kind: Int, Bits: uint8(t.Bits())}, nil
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
 		if named {
-			return Type{Kind: Enum, Bits: uint8(t.Bits()), Name: t.String()}, nil
+			return Type{Kind: Enum, Bits: uint8(t.Bits()), Name: typeName(t)}, nil
 		}
 		return Type{Kind: Uint, Bits: uint8(t.Bits())}, nil
 	case reflect.Float32, reflect.Float64:
@@ -257,7 +257,7 @@ func (r *reflector) typ(t reflect.Type, path, refTag string) (Type, error) {
 		}
 		r.busy[t] = true
 		defer delete(r.busy, t)
-		st := Type{Kind: Struct, Name: t.String()}
+		st := Type{Kind: Struct, Name: typeName(t)}
 		if err := r.fields(&st, t, path); err != nil {
 			return Type{}, err
 		}
@@ -330,6 +330,19 @@ func (r *reflector) fields(st *Type, t reflect.Type, path string) error {
 		st.Fields = append(st.Fields, Field{Name: name, GoName: f.Name, OmitEmpty: hasOpt(opts, "omitempty"), Type: ft})
 	}
 	return nil
+}
+
+// typeName is the name of a named type as the schema records it ("" for
+// unnamed types), cut to MaxName bytes.
+func typeName(t reflect.Type) string {
+	if t.Name() == "" {
+		return ""
+	}
+	n := t.String()
+	if len(n) > MaxName {
+		n = n[:MaxName]
+	}
+	return n
 }
 
 func hasCustomEncoding(t reflect.Type) bool {
