@@ -63,6 +63,10 @@ type core struct {
 	typ     reflect.Type      // the Go type bound to the tree, nil if none
 	decode  func([]byte) (any, error)
 	handle  any // *Tree[T]
+
+	// indexes of the tree (see index.go); appended to with both d.mu and
+	// pubMu held, read with either.
+	indexes []indexer
 }
 
 // treeCore returns the loaded core of tree name, creating the tree when
@@ -333,6 +337,7 @@ type op struct {
 	e      *entry // the new entry; nil for a delete
 	data   []byte // the record's msgpack value; nil for a delete
 	remote bool   // the change came from the server
+	ixKeys []any  // index keys extracted by checkIndexes, by index position
 	// borrow, when set, is the borrow to store with the change (sync).
 }
 
@@ -348,7 +353,11 @@ func (d *DB) write(o *op, prepare func(o *op, b *pebble.Batch) error) error {
 		return err
 	}
 	b := d.pdb.NewBatch()
-	if err := prepare(o, b); err != nil {
+	err := prepare(o, b)
+	if err == nil {
+		err = o.c.checkIndexes(o)
+	}
+	if err != nil {
 		d.mu.Unlock()
 		b.Close()
 		return err
@@ -379,9 +388,9 @@ func (d *DB) write(o *op, prepare func(o *op, b *pebble.Batch) error) error {
 	}
 	prev, hadPrev := c.pending[o.key]
 	c.pending[o.key] = pend
+	c.reserveIndexes(o)
 	ticket := d.ticket
 	d.ticket++
-	var err error
 	if d.wsync.Sync {
 		err = d.pdb.ApplyNoSyncWait(b, d.wsync)
 	} else {
@@ -429,10 +438,11 @@ func (d *DB) publish(ticket uint64, o *op, pend *entry) {
 	if o != nil {
 		c := o.c
 		c.mu.Lock()
+		old := c.m[o.key]
 		if o.e != nil {
 			c.m[o.key] = o.e
 			c.order.ReplaceOrInsert(o.e)
-		} else if old := c.m[o.key]; old != nil {
+		} else if old != nil {
 			delete(c.m, o.key)
 			c.order.Delete(old)
 		}
@@ -441,9 +451,11 @@ func (d *DB) publish(ticket uint64, o *op, pend *entry) {
 			delete(c.borrows, o.key)
 		}
 		c.mu.Unlock()
+		c.publishIndexes(o, old)
 		d.mu.Lock()
 		if c.pending[o.key] == pend {
 			delete(c.pending, o.key)
+			c.unreserveIndexes(o.key)
 		}
 		d.mu.Unlock()
 		d.hub.emit(rawEvent{tree: c.name, kind: o.kind, key: o.key, remote: o.remote})
