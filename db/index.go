@@ -489,10 +489,14 @@ func (ix *Index[T, K]) scan(from K, in func(K) bool) iter.Seq2[K, Key[T]] {
 		for {
 			buf = buf[:0]
 			more := false
+			skip := !inclusive // only the first entry can be the pivot
 			ix.mu.RLock()
 			ix.tree.AscendGreaterOrEqual(pivot, func(it ixItem[K]) bool {
-				if !inclusive && !ixLess(pivot, it) {
-					return true // the last entry already yielded
+				if skip {
+					skip = false
+					if !ixLess(pivot, it) {
+						return true // the last entry already yielded
+					}
 				}
 				if !in(it.k) {
 					return false
