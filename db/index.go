@@ -73,16 +73,18 @@ func Unique() IndexOption { return func(c *indexConfig) { c.unique = true } }
 
 // NewIndex makes the index name of tree t, calling extract on every record
 // present now and on every record written later. extract returns the
-// index keys of a record (none, one or many; repeated keys count once). It
-// gets the tree's shared value: it must not modify or keep it, must be
-// fast, and must not write to the database (it runs while writes are
-// serialised). A panic in extract is reported as an error of the write
-// (unique indexes) or logged, and the record gets no index keys.
+// index keys of a record (none, one or many; repeated keys count once).
+// It gets the tree's shared value: it must not modify or keep it. It must
+// be fast, safe to call from several goroutines at once, and must not
+// write to the database (it runs while writes are serialised). A panic in
+// extract is reported as an error of the write (unique indexes) or of
+// NewIndex, or else logged, and the record gets no index keys.
 //
 // Index names follow the rule for tree names (ErrInvalidName); a tree has
 // at most one index of a name (ErrExists). A unique index over records
-// that already share a key fails with ErrDuplicate. NewIndex holds up
-// writes to the database while it reads the tree.
+// that already share a key fails with ErrDuplicate, and the tree is left
+// without it. NewIndex builds the index without holding up writers, then
+// holds them up briefly to apply the changes made meanwhile.
 func NewIndex[T any, K cmp.Ordered](t *Tree[T], name string, extract func(k Key[T], v *T) []K, opts ...IndexOption) (*Index[T, K], error) {
 	if t == nil || extract == nil {
 		return nil, fmt.Errorf("db: NewIndex %q: nil tree or extract function", name)
@@ -101,29 +103,28 @@ func NewIndex[T any, K cmp.Ordered](t *Tree[T], name string, extract func(k Key[
 		tree: btree.NewG(32, ixLess[K]), recs: map[uint64][]K{},
 		held: map[K][]uint64{}, holds: map[uint64][]K{}}
 
-	// With pubMu no change is published and with d.mu none is prepared:
-	// the index is built from the published records, reserves the keys
-	// of pending ones, and sees every change after those.
 	d := c.d
+	if err := ix.register(false); err != nil {
+		return nil, err
+	}
+
+	// Build from the published records as they are now, holding up no
+	// writer meanwhile.
 	d.pubMu.Lock()
-	defer d.pubMu.Unlock()
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed.Load() {
-		return nil, ErrClosed
-	}
-	for _, other := range c.indexes {
-		if other.indexName() == name {
-			return nil, fmt.Errorf("%w: index %s of tree %s", ErrExists, name, c.name)
-		}
-	}
-	var items []ixItem[K]
-	var panicked error
 	c.mu.RLock()
+	ents := make([]*entry, 0, c.order.Len())
 	c.order.Ascend(func(e *entry) bool {
+		ents = append(ents, e)
+		return true
+	})
+	c.mu.RUnlock()
+	seen := d.pubNext
+	d.pubMu.Unlock()
+	var items []ixItem[K]
+	for _, e := range ents {
 		keys, err := ix.keysOf(e)
-		if err != nil && panicked == nil {
-			panicked = err
+		if err != nil {
+			return nil, err
 		}
 		if len(keys) > 0 {
 			ix.recs[e.key] = keys
@@ -131,11 +132,6 @@ func NewIndex[T any, K cmp.Ordered](t *Tree[T], name string, extract func(k Key[
 				items = append(items, ixItem[K]{k, e.key})
 			}
 		}
-		return true
-	})
-	c.mu.RUnlock()
-	if panicked != nil {
-		return nil, panicked
 	}
 	slices.SortFunc(items, func(a, b ixItem[K]) int {
 		if c := cmp.Compare(a.k, b.k); c != 0 {
@@ -145,6 +141,19 @@ func NewIndex[T any, K cmp.Ordered](t *Tree[T], name string, extract func(k Key[
 	})
 	for _, it := range items {
 		ix.tree.ReplaceOrInsert(it)
+	}
+
+	// With pubMu no change is published and with d.mu none is prepared:
+	// catch up with the changes published since, reserve the keys of
+	// pending ones, and see every change after those.
+	d.pubMu.Lock()
+	defer d.pubMu.Unlock()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.pubNext != seen {
+		if err := ix.catchUp(ents); err != nil {
+			return nil, err
+		}
 	}
 	if ix.unique {
 		for key, e := range c.pending {
@@ -158,8 +167,69 @@ func NewIndex[T any, K cmp.Ordered](t *Tree[T], name string, extract func(k Key[
 			return nil, err
 		}
 	}
-	c.indexes = append(c.indexes, ix)
+	if err := ix.register(true); err != nil {
+		return nil, err
+	}
 	return ix, nil
+}
+
+// register adds the index to its tree, or only checks that it could when
+// add is false. With add, d.mu and pubMu are held.
+func (ix *Index[T, K]) register(add bool) error {
+	c := ix.c
+	if !add {
+		c.d.mu.Lock()
+		defer c.d.mu.Unlock()
+	}
+	if c.d.closed.Load() {
+		return ErrClosed
+	}
+	for _, other := range c.indexes {
+		if other.indexName() == ix.name {
+			return fmt.Errorf("%w: index %s of tree %s", ErrExists, ix.name, c.name)
+		}
+	}
+	if add {
+		c.indexes = append(c.indexes, ix)
+	}
+	return nil
+}
+
+// catchUp applies the changes published since the index was built from
+// ents, the tree's entries then, in key order: entries are immutable, so
+// a record whose entry is another changed. Called with pubMu held.
+func (ix *Index[T, K]) catchUp(ents []*entry) error {
+	var err error
+	set := func(key uint64, e *entry) {
+		keys, kerr := ix.keysOf(e)
+		if kerr != nil && err == nil {
+			err = kerr
+		}
+		ix.setLocked(key, keys)
+	}
+	j := 0
+	c := ix.c
+	c.mu.RLock()
+	c.order.Ascend(func(e *entry) bool {
+		for j < len(ents) && ents[j].key < e.key {
+			set(ents[j].key, nil) // deleted
+			j++
+		}
+		if j < len(ents) && ents[j].key == e.key {
+			if ents[j] != e {
+				set(e.key, e)
+			}
+			j++
+		} else {
+			set(e.key, e)
+		}
+		return true
+	})
+	c.mu.RUnlock()
+	for ; j < len(ents); j++ {
+		set(ents[j].key, nil)
+	}
+	return err
 }
 
 // keysOf extracts the index keys of e, sorted and distinct. A deleted or
@@ -350,21 +420,27 @@ func (ix *Index[T, K]) publish(o *op, old *entry, keys any) {
 		}
 	}
 	ix.mu.Lock()
-	defer ix.mu.Unlock()
-	ok := ix.recs[o.key]
-	if slices.Equal(ok, nk) {
+	ix.setLocked(o.key, nk)
+	ix.mu.Unlock()
+}
+
+// setLocked makes keys, sorted and distinct, the index keys of record key.
+// Called with ix.mu held, or before the index is registered.
+func (ix *Index[T, K]) setLocked(key uint64, keys []K) {
+	old := ix.recs[key]
+	if slices.Equal(old, keys) {
 		return
 	}
-	for _, k := range ok {
-		ix.tree.Delete(ixItem[K]{k, o.key})
+	for _, k := range old {
+		ix.tree.Delete(ixItem[K]{k, key})
 	}
-	for _, k := range nk {
-		ix.tree.ReplaceOrInsert(ixItem[K]{k, o.key})
+	for _, k := range keys {
+		ix.tree.ReplaceOrInsert(ixItem[K]{k, key})
 	}
-	if len(nk) == 0 {
-		delete(ix.recs, o.key)
+	if len(keys) == 0 {
+		delete(ix.recs, key)
 	} else {
-		ix.recs[o.key] = nk
+		ix.recs[key] = keys
 	}
 }
 

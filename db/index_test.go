@@ -228,6 +228,80 @@ func lookupSample(ps []pair[string]) []string {
 	return out
 }
 
+// TestNewIndexDuringWrites builds indexes while writers change the tree:
+// each index ends up holding exactly what a scan finds.
+func TestNewIndexDuringWrites(t *testing.T) {
+	d := mustOpen(t, t.TempDir(), &db.Options{Name: "busy", Durability: db.NoSync})
+	tr := mustTree[Doc](t, d, "docs")
+	for i := range 2000 {
+		if _, err := tr.Create(Doc{Title: fmt.Sprintf("seed-%d", i), Tags: []string{fmt.Sprint(i % 50)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	byTitle := func(_ db.Key[Doc], d *Doc) []string { return []string{d.Title} }
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 3 {
+		wg.Go(func() {
+			var mine []db.Key[Doc]
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				title := fmt.Sprintf("w%d-%d", w, i)
+				switch {
+				case i%3 == 0 || len(mine) == 0:
+					k, err := tr.Create(Doc{Title: title, Tags: []string{fmt.Sprint(i % 50), "new"}})
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					mine = append(mine, k)
+				case i%3 == 1:
+					if err := tr.Update(mine[i%len(mine)], func(d *Doc) error { d.Title, d.Tags = title, []string{"upd"}; return nil }); err != nil {
+						t.Error(err)
+						return
+					}
+				default:
+					j := i % len(mine)
+					if err := tr.Delete(mine[j]); err != nil {
+						t.Error(err)
+						return
+					}
+					mine = slices.Delete(mine, j, j+1)
+				}
+			}
+		})
+	}
+	var tagIxs []*db.Index[Doc, string]
+	var titleIxs []*db.Index[Doc, string]
+	for i := range 8 {
+		ix, err := db.NewIndex(tr, fmt.Sprintf("tags-%d", i), docTags)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tagIxs = append(tagIxs, ix)
+		ix, err = db.NewIndex(tr, fmt.Sprintf("title-%d", i), byTitle, db.Unique())
+		if err != nil {
+			t.Fatal(err)
+		}
+		titleIxs = append(titleIxs, ix)
+	}
+	close(stop)
+	wg.Wait()
+	tags, titles := scan(tr, docTags), scan(tr, byTitle)
+	for i := range tagIxs {
+		if got := collect(tagIxs[i].All()); !slices.Equal(got, tags) {
+			t.Fatalf("index %s: %d entries, scan %d, first difference at %d", tagIxs[i].Name(), len(got), len(tags), firstDiff(got, tags))
+		}
+		if got := collect(titleIxs[i].All()); !slices.Equal(got, titles) {
+			t.Fatalf("index %s: %d entries, scan %d, first difference at %d", titleIxs[i].Name(), len(got), len(titles), firstDiff(got, titles))
+		}
+	}
+}
+
 // TestIndexRangeChunks walks a range larger than one chunk of the index's
 // reading, with several records per key, while the loop body writes.
 func TestIndexRangeChunks(t *testing.T) {
