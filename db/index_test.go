@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"pgregory.net/rapid"
 
@@ -533,6 +534,42 @@ func TestUniqueIndexConcurrentMix(t *testing.T) {
 	}
 	if ix.Len() != len(owner) {
 		t.Fatalf("index Len %d, records %d", ix.Len(), len(owner))
+	}
+}
+
+// TestUniqueIndexWhileWriting makes a unique index while another writer
+// creates a value: writes still pending when the index is made count, so
+// exactly one of that writer and a create after NewIndex holds the value.
+func TestUniqueIndexWhileWriting(t *testing.T) {
+	d := mustOpen(t, t.TempDir(), &db.Options{Name: "pending"})
+	for round := range 200 {
+		parts := mustTree[Part](t, d, fmt.Sprintf("parts-%d", round))
+		done := make(chan error, 1)
+		go func() {
+			_, err := parts.Create(Part{Number: "X"})
+			done <- err
+		}()
+		// Vary the moment so that NewIndex sometimes meets the create
+		// written but not yet durable.
+		time.Sleep(time.Duration(round%8) * 40 * time.Microsecond)
+		ix, err := db.NewIndex(parts, "by-number", byNumber, db.Unique())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = parts.Create(Part{Number: "X"})
+		if err != nil && !errors.Is(err, db.ErrDuplicate) {
+			t.Fatal(err)
+		}
+		first := <-done
+		if first != nil && !errors.Is(first, db.ErrDuplicate) {
+			t.Fatal(first)
+		}
+		if (first == nil) == (err == nil) {
+			t.Fatalf("round %d: first create: %v, create after NewIndex: %v; want exactly one to succeed", round, first, err)
+		}
+		if n := len(ix.Lookup("X")); n != 1 || parts.Len() != 1 {
+			t.Fatalf("round %d: Lookup(X) has %d records, tree %d", round, n, parts.Len())
+		}
 	}
 }
 
