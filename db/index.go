@@ -68,7 +68,8 @@ type indexConfig struct{ unique bool }
 // checked against the latest state, writes not yet published included, so
 // of concurrent writers of the same key exactly one succeeds. Changes that
 // come from the server are applied whatever they hold: the server is the
-// authority, and Lookup then returns every record holding the key.
+// authority, and Lookup then returns every record holding the key. A
+// floating-point NaN index key is never a duplicate.
 func Unique() IndexOption { return func(c *indexConfig) { c.unique = true } }
 
 // NewIndex makes the index name of tree t, calling extract on every record
@@ -269,6 +270,9 @@ func (ix *Index[T, K]) checkAll() error {
 	var cur K
 	started := false
 	check := func() error {
+		if cur != cur {
+			return nil // NaN
+		}
 		all := append(group, ix.held[cur]...)
 		for _, o := range all {
 			if keyID(o) != keyID(all[0]) {
@@ -340,16 +344,22 @@ func (ix *Index[T, K]) isUnique() bool    { return ix.unique }
 func (ix *Index[T, K]) check(o *op) (any, error) {
 	keys, err := ix.keysOf(o.e)
 	if err != nil {
-		return nil, err
+		if !o.remote {
+			return nil, err
+		}
+		ix.c.d.opts.Logger.Error("db: index not updated", "err", err)
 	}
 	if o.remote {
-		return keys, nil
+		return keys, nil // the server is the authority
 	}
 	c := ix.c
 	id := keyID(o.key)
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
 	for _, k := range keys {
+		if k != k {
+			continue // NaN
+		}
 		for _, owner := range ix.held[k] {
 			if keyID(owner) != id {
 				return nil, ix.duplicate(k, o.key, owner)
@@ -386,6 +396,9 @@ func (ix *Index[T, K]) reserve(key uint64, keys []K) {
 	ix.unreserve(key)
 	ix.holds[key] = keys
 	for _, k := range keys {
+		if k != k {
+			continue // NaN, never a duplicate; a map cannot find it
+		}
 		ix.held[k] = append(ix.held[k], key)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"slices"
 	"strings"
@@ -114,7 +115,7 @@ var (
 )
 
 // TestIndexProperty checks the indexes of a tree after every step of random
-// creates, updates and deletes against a scan of the tree.
+// creates, updates, deletes and state changes against a scan of the tree.
 func TestIndexProperty(t *testing.T) {
 	d := mustOpen(t, t.TempDir(), &db.Options{Name: "prop", Durability: db.NoSync})
 	var run atomic.Int64
@@ -166,6 +167,15 @@ func TestIndexProperty(t *testing.T) {
 					rt.Fatal(err)
 				}
 				keys = slices.Delete(keys, i, i+1)
+			},
+			"state": func(rt *rapid.T) {
+				if len(keys) == 0 {
+					rt.Skip("no records")
+				}
+				k := rapid.SampledFrom(keys).Draw(rt, "key")
+				if err := tr.SetState(k, rapid.Uint32().Draw(rt, "state")); err != nil {
+					rt.Fatal(err)
+				}
 			},
 			"rebuild": func(rt *rapid.T) {
 				rebuilt++
@@ -864,4 +874,48 @@ func ExampleNewIndex() {
 	// prefix: R-470 3.0
 	// search: [3.0]
 	// true
+}
+
+// TestIndexFloatKeys: NaN is an index key like any other, ordered first,
+// and never a duplicate.
+func TestIndexFloatKeys(t *testing.T) {
+	d := mustOpen(t, t.TempDir(), &db.Options{Name: "floats", Durability: db.NoSync})
+	parts := mustTree[Part](t, d, "parts")
+	ratio := func(_ db.Key[Part], p *Part) []float64 {
+		if p.Quantity == 0 {
+			return []float64{math.NaN()}
+		}
+		return []float64{1 / float64(p.Quantity)}
+	}
+	ix, err := db.NewIndex(parts, "ratio", ratio, db.Unique())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []db.Key[Part]
+	for _, q := range []int{0, 0, 2, 4, -1} {
+		k, err := parts.Create(Part{Quantity: q})
+		if err != nil {
+			t.Fatalf("create quantity %d: %v", q, err)
+		}
+		keys = append(keys, k)
+	}
+	if _, err := parts.Create(Part{Quantity: 4}); !errors.Is(err, db.ErrDuplicate) {
+		t.Fatalf("duplicate 0.25: %v", err)
+	}
+	if got := ix.Lookup(math.NaN()); !slices.Equal(got, keys[:2]) {
+		t.Fatalf("Lookup(NaN) = %v, want %v", got, keys[:2])
+	}
+	var got []float64
+	for k := range ix.Range(math.Inf(-1), 0.5) {
+		got = append(got, k)
+	}
+	if !slices.Equal(got, []float64{-1, 0.25}) {
+		t.Fatalf("Range(-Inf, 0.5) = %v", got)
+	}
+	if err := parts.Delete(keys[0]); err != nil {
+		t.Fatal(err)
+	}
+	if got := ix.Lookup(math.NaN()); !slices.Equal(got, keys[1:2]) {
+		t.Fatalf("after delete Lookup(NaN) = %v, want %v", got, keys[1:2])
+	}
 }
