@@ -478,7 +478,9 @@ func (c *core) checkIndexes(o *op) error {
 }
 
 // reserveIndexes records the keys o holds while it is pending. Called by
-// write with d.mu held, when o becomes the record's pending entry.
+// write with d.mu held, when o becomes the record's pending entry. When
+// the store then fails the write, the reservation stays: the database
+// refuses every later write anyway (DB.failed).
 func (c *core) reserveIndexes(o *op) {
 	for i, ix := range c.indexes {
 		if ix.isUnique() && i < len(o.ixKeys) {
