@@ -70,6 +70,10 @@ type core struct {
 	major   uint16                               // schema major version of the Go type; 0 if none
 	migrate map[uint16]func([]byte) (any, error) // decoders of older major versions
 	opening bool                                 // OpenTree waits for pending writes: hold new ones
+
+	// indexes of the tree (see index.go); appended to with both d.mu and
+	// pubMu held, read with either.
+	indexes []indexer
 }
 
 // treeCore returns the loaded core of tree name, creating the tree when
@@ -343,6 +347,7 @@ type op struct {
 	e      *entry // the new entry; nil for a delete
 	data   []byte // the record's msgpack value; nil for a delete
 	remote bool   // the change came from the server
+	ixKeys []any  // index keys extracted by checkIndexes, by index position
 	// borrow, when set, is the borrow to store with the change (sync).
 }
 
@@ -363,7 +368,11 @@ func (d *DB) write(o *op, prepare func(o *op, b *pebble.Batch) error) error {
 		return err
 	}
 	b := d.pdb.NewBatch()
-	if err := prepare(o, b); err != nil {
+	err := prepare(o, b)
+	if err == nil {
+		err = o.c.checkIndexes(o)
+	}
+	if err != nil {
 		d.mu.Unlock()
 		b.Close()
 		return err
@@ -394,9 +403,9 @@ func (d *DB) write(o *op, prepare func(o *op, b *pebble.Batch) error) error {
 	}
 	prev, hadPrev := c.pending[o.key]
 	c.pending[o.key] = pend
+	c.reserveIndexes(o)
 	ticket := d.ticket
 	d.ticket++
-	var err error
 	if d.wsync.Sync {
 		err = d.pdb.ApplyNoSyncWait(b, d.wsync)
 	} else {
@@ -444,10 +453,11 @@ func (d *DB) publish(ticket uint64, o *op, pend *entry) {
 	if o != nil {
 		c := o.c
 		c.mu.Lock()
+		old := c.m[o.key]
 		if o.e != nil {
 			c.m[o.key] = o.e
 			c.order.ReplaceOrInsert(o.e)
-		} else if old := c.m[o.key]; old != nil {
+		} else if old != nil {
 			delete(c.m, o.key)
 			c.order.Delete(old)
 		}
@@ -456,9 +466,11 @@ func (d *DB) publish(ticket uint64, o *op, pend *entry) {
 			delete(c.borrows, o.key)
 		}
 		c.mu.Unlock()
+		c.publishIndexes(o, old)
 		d.mu.Lock()
 		if c.pending[o.key] == pend {
 			delete(c.pending, o.key)
+			c.unreserveIndexes(o.key)
 		}
 		d.mu.Unlock()
 		d.hub.emit(rawEvent{tree: c.name, kind: o.kind, key: o.key, remote: o.remote})
