@@ -16,6 +16,7 @@ import (
 
 	"github.com/hillsdb/hills/internal/layout"
 	"github.com/hillsdb/hills/internal/record"
+	"github.com/hillsdb/hills/internal/schema"
 )
 
 var bloomPolicy = bloom.FilterPolicy(10)
@@ -63,6 +64,16 @@ type core struct {
 	typ     reflect.Type      // the Go type bound to the tree, nil if none
 	decode  func([]byte) (any, error)
 	handle  any // *Tree[T]
+
+	// Schema and evolution, guarded by d.mu.
+	schema  *schema.Schema                       // the stored schema; nil if none
+	major   uint16                               // schema major version of the Go type; 0 if none
+	migrate map[uint16]func([]byte) (any, error) // decoders of older major versions
+	opening bool                                 // OpenTree waits for pending writes: hold new ones
+
+	// indexes of the tree (see index.go); appended to with both d.mu and
+	// pubMu held, read with either.
+	indexes []indexer
 }
 
 // treeCore returns the loaded core of tree name, creating the tree when
@@ -87,6 +98,9 @@ func (d *DB) treeCore(name string, create bool, cfg *treeConfig) (*core, error) 
 		}
 	}
 	c.versioned = c.info.Versioned
+	if err := c.loadSchema(); err != nil {
+		return nil, err
+	}
 	if err := c.load(); err != nil {
 		return nil, err
 	}
@@ -243,7 +257,7 @@ func (c *core) decodeInto(e *entry, b []byte, intern func([]byte) string) error 
 	}
 	c.fillMeta(e, &m)
 	if c.decode != nil {
-		v, err := c.decode(data)
+		v, err := c.decodeValue(m.Major, data)
 		if err != nil {
 			return err
 		}
@@ -354,6 +368,7 @@ type op struct {
 	e      *entry // the new entry; nil for a delete
 	data   []byte // the record's msgpack value; nil for a delete
 	remote bool   // the change came from the server
+	ixKeys []any  // index keys extracted by checkIndexes, by index position
 	// borrow, when set, is the borrow to store with the change (sync).
 }
 
@@ -370,6 +385,11 @@ func (d *DB) write(o *op, prepare func(o *op, b *pebble.Batch) error) error {
 // writers), then published to memory and to subscribers in the same order.
 func (d *DB) commit(ops []*op, prepare func(b *pebble.Batch) error, wo *pebble.WriteOptions) error {
 	d.mu.Lock()
+	for opening(ops) {
+		d.mu.Unlock()
+		time.Sleep(time.Millisecond)
+		d.mu.Lock()
+	}
 	if err := d.writable(); err != nil {
 		d.mu.Unlock()
 		return err
@@ -377,6 +397,13 @@ func (d *DB) commit(ops []*op, prepare func(b *pebble.Batch) error, wo *pebble.W
 	b := d.pdb.NewBatch()
 	if prepare != nil {
 		if err := prepare(b); err != nil {
+			d.mu.Unlock()
+			b.Close()
+			return err
+		}
+	}
+	for _, o := range ops {
+		if err := o.c.checkIndexes(o); err != nil {
 			d.mu.Unlock()
 			b.Close()
 			return err
@@ -394,6 +421,7 @@ func (d *DB) commit(ops []*op, prepare func(b *pebble.Batch) error, wo *pebble.W
 	fail := func(err error) error {
 		for i := len(undos) - 1; i >= 0; i-- {
 			u := undos[i]
+			u.c.unreserveIndexes(u.key)
 			if u.had {
 				u.c.pending[u.key] = u.prev
 			} else {
@@ -409,8 +437,8 @@ func (d *DB) commit(ops []*op, prepare func(b *pebble.Batch) error, wo *pebble.W
 		var rec []byte
 		if o.e != nil {
 			if o.e.val == nil && c.decode != nil {
-				// A remote change decoded before the tree got its type.
-				v, err := c.decode(o.data)
+				// A change decoded before the tree got its type.
+				v, err := c.decodeValue(o.e.major, o.data)
 				if err != nil {
 					d.mu.Unlock()
 					b.Close()
@@ -441,6 +469,7 @@ func (d *DB) commit(ops []*op, prepare func(b *pebble.Batch) error, wo *pebble.W
 		prev, had := c.pending[o.key]
 		undos = append(undos, undo{c, o.key, prev, had})
 		c.pending[o.key] = pend
+		c.reserveIndexes(o)
 		pends[i] = pend
 	}
 	ticket := d.ticket
@@ -478,6 +507,17 @@ func (d *DB) commit(ops []*op, prepare func(b *pebble.Batch) error, wo *pebble.W
 	return nil
 }
 
+// opening reports whether a tree of ops is being opened with a Go type;
+// its writes wait. Called with d.mu held.
+func opening(ops []*op) bool {
+	for _, o := range ops {
+		if o.c.opening {
+			return true
+		}
+	}
+	return false
+}
+
 // publish makes durable changes visible in memory and delivers their
 // events, after every change with an earlier ticket.
 func (d *DB) publish(ticket uint64, ops []*op, pends []*entry) {
@@ -489,10 +529,11 @@ func (d *DB) publish(ticket uint64, ops []*op, pends []*entry) {
 	for i, o := range ops {
 		c := o.c
 		c.mu.Lock()
+		old := c.m[o.key]
 		if o.e != nil {
 			c.m[o.key] = o.e
 			c.order.ReplaceOrInsert(o.e)
-		} else if old := c.m[o.key]; old != nil {
+		} else if old != nil {
 			delete(c.m, o.key)
 			c.order.Delete(old)
 		}
@@ -501,9 +542,11 @@ func (d *DB) publish(ticket uint64, ops []*op, pends []*entry) {
 			delete(c.borrows, o.key)
 		}
 		c.mu.Unlock()
+		c.publishIndexes(o, old)
 		d.mu.Lock()
 		if c.pending[o.key] == pends[i] {
 			delete(c.pending, o.key)
+			c.unreserveIndexes(o.key)
 		}
 		d.mu.Unlock()
 		d.hub.emit(rawEvent{tree: c.name, kind: o.kind, key: o.key, remote: o.remote})

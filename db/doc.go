@@ -30,6 +30,16 @@
 // and changes a record only while it holds the record's check-out. A
 // standalone database allocates its own ids and grants check-outs at once.
 //
+// # Schemas and evolution
+//
+// A tree's Go type is reflected into a Schema stored with the tree, so
+// tools read any record without the type (DB.Opaque, as JSON text).
+// Records are msgpack maps keyed by field name and carry the schema
+// version they were written with: within a major version fields come and
+// go freely, older code keeps the fields it does not know, and a new major
+// version converts old records with a registered Migrate. Versioned trees
+// freeze released records (Release) and make new revisions (Revise).
+//
 // # Concurrency
 //
 // DB, Tree, and every method on them are safe for concurrent use. Event

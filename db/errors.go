@@ -45,4 +45,12 @@ var (
 	ErrDuplicate = errors.New("db: duplicate")
 	// ErrNoTree: the database has no tree of that name.
 	ErrNoTree = errors.New("db: no such tree")
+	// ErrSchema: a tree's Go type cannot be described by a schema (a
+	// channel, function, interface, ... field).
+	ErrSchema = errors.New("db: unsupported type")
+	// ErrIncompatible: a tree's Go type does not fit the records it holds
+	// (a field changed kind, or a new major version has no migration).
+	ErrIncompatible = errors.New("db: incompatible schema")
+	// ErrInvalidText: a record's JSON text does not fit the tree's schema.
+	ErrInvalidText = errors.New("db: invalid text")
 )

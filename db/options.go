@@ -76,6 +76,7 @@ type TreeOption func(*treeConfig)
 type treeConfig struct {
 	versioned    bool
 	major, minor uint16
+	migrations   map[uint16]migration // by major version migrated from
 }
 
 // Versioned makes a tree versioned: new records are drafts, Release freezes
@@ -84,7 +85,23 @@ type treeConfig struct {
 func Versioned() TreeOption { return func(c *treeConfig) { c.versioned = true } }
 
 // SchemaVersion declares the version of the tree's Go type. Records carry
-// the version they were written with. Default 1.0.
+// the version they were written with (Meta.Evolution). Default 1.0; major
+// versions start at 1.
+//
+// Within one major version, fields may be added and removed: code of any
+// minor version reads records of any other (missing fields are zero), and
+// an Update by older code keeps the fields it does not know, byte for
+// byte: those of the record and of the structs nested in it (not those of
+// structs inside lists or maps, whose elements have no identity to
+// match).
+//
+// OpenTree refuses (ErrIncompatible, nothing written) a type whose field
+// changed kind against the tree's stored schema, a newer major version
+// without a Migrate from the stored one, and an older major version than
+// the stored one. An enum is the integer it is made of, a
+// pointer is the kind it points to, slices and arrays are one kind, and
+// numbers keep their size and sign (int32 to int64 needs a new major
+// version: a value one writes must fit the other).
 func SchemaVersion(major, minor uint16) TreeOption {
 	return func(c *treeConfig) { c.major, c.minor = major, minor }
 }

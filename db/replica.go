@@ -106,10 +106,10 @@ func (l link) Apply(changes []layout.Change, lastSeq uint64) error {
 	for _, o := range ops {
 		if o.e != nil {
 			o.c.d.mu.Lock()
-			dec := o.c.decode
+			dec := o.c.valueDecoder()
 			o.c.d.mu.Unlock()
 			if dec != nil {
-				v, err := dec(o.data)
+				v, err := dec(o.e.major, o.data)
 				if err != nil {
 					return o.c.errKey(fmt.Errorf("%w: from the server: %v", ErrCorrupt, err), o.key)
 				}

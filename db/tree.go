@@ -13,6 +13,7 @@ import (
 
 	"github.com/hillsdb/hills/internal/layout"
 	"github.com/hillsdb/hills/internal/record"
+	"github.com/hillsdb/hills/internal/schema"
 )
 
 // VersionState is where a record stands in versioning.
@@ -60,8 +61,9 @@ type Meta struct {
 // Opening the same tree again returns the same handle. All methods are
 // safe for concurrent use.
 type Tree[T any] struct {
-	c   *core
-	ver Evolution
+	c     *core
+	ver   Evolution
+	known *schema.Type // the schema of T
 }
 
 // errStale makes a writer start again: the record changed meanwhile.
@@ -70,6 +72,14 @@ var errStale = errors.New("db: stale")
 // OpenTree opens (creating when needed) the tree name holding values of T,
 // and loads its records into memory. A tree holds one Go type per process:
 // opening it with another is ErrTypeMismatch.
+//
+// T is reflected into the tree's Schema, checked against the stored one
+// and stored (see SchemaVersion and Migrate); a type the schema cannot
+// describe is ErrSchema, naming the field. A Key[U] field is recorded as a
+// reference (KindRef) to U's Go type; tag it `hills:"ref=tree"` to record
+// which tree U's records are in, since a key does not know its tree.
+// Without the tag a tool can still find the tree: the one whose schema's
+// Type.Name is the reference's Name.
 func OpenTree[T any](d *DB, name string, opts ...TreeOption) (*Tree[T], error) {
 	t, err := openTree[T](d, name, opts)
 	if err == nil && d.replica {
@@ -86,7 +96,14 @@ func openTree[T any](d *DB, name string, opts []TreeOption) (*Tree[T], error) {
 	for _, o := range opts {
 		o(&cfg)
 	}
+	if cfg.major == 0 {
+		return nil, fmt.Errorf("%w: tree %s: schema major version 0; versions start at 1", ErrTreeOptions, name)
+	}
 	typ := reflect.TypeFor[T]()
+	known, err := reflectSchema(name, typ)
+	if err != nil {
+		return nil, err
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed.Load() {
@@ -100,6 +117,22 @@ func openTree[T any](d *DB, name string, opts []TreeOption) (*Tree[T], error) {
 		return nil, fmt.Errorf("%w: tree %s is versioned: %v, opened with versioned: %v",
 			ErrTreeOptions, name, c.versioned, cfg.versioned)
 	}
+	if c.typ == nil && len(c.pending) > 0 {
+		// Writes of an opaque handle are under way: hold new ones back
+		// (see DB.write) and let these be published before the records
+		// are decoded again with the Go type. From then on d.mu stays
+		// held, so no write starts before the type is in place.
+		c.opening = true
+		for len(c.pending) > 0 {
+			d.mu.Unlock()
+			time.Sleep(time.Millisecond)
+			d.mu.Lock()
+		}
+		c.opening = false
+		if d.closed.Load() {
+			return nil, ErrClosed
+		}
+	}
 	if c.typ != nil {
 		if c.typ != typ {
 			return nil, fmt.Errorf("%w: tree %s is open as %v, not %v", ErrTypeMismatch, name, c.typ, typ)
@@ -111,6 +144,10 @@ func openTree[T any](d *DB, name string, opts []TreeOption) (*Tree[T], error) {
 		}
 		return t, nil
 	}
+	next, err := c.evolve(known, &cfg)
+	if err != nil {
+		return nil, err
+	}
 	c.decode = func(b []byte) (any, error) {
 		v := new(T)
 		if err := msgpack.Unmarshal(b, v); err != nil {
@@ -118,12 +155,25 @@ func openTree[T any](d *DB, name string, opts []TreeOption) (*Tree[T], error) {
 		}
 		return v, nil
 	}
-	if err := c.reload(); err != nil {
-		c.decode = nil
+	migrate, err := typedMigrations[T](c, &cfg)
+	if err == nil {
+		err = c.storeSchema(next)
+	}
+	if err == nil {
+		c.major, c.migrate = cfg.major, migrate
+		err = c.reload()
+	}
+	ver := Evolution{cfg.major, cfg.minor}
+	if err == nil {
+		err = c.migrateStored(ver)
+	}
+	if err != nil {
+		c.decode, c.major, c.migrate = nil, 0, nil
+		c.reload()
 		return nil, err
 	}
 	c.typ = typ
-	t := &Tree[T]{c: c, ver: Evolution{cfg.major, cfg.minor}}
+	t := &Tree[T]{c: c, ver: ver, known: &known}
 	c.handle = t
 	return t, nil
 }
@@ -218,13 +268,37 @@ func (t *Tree[T]) Len() int {
 // copy of v. A replica takes the id from the ranges the server granted and
 // fails with ErrNoIDs when none are left.
 func (t *Tree[T]) Create(v T) (Key[T], error) {
-	c := t.c
 	data, val, err := t.encode(&v)
 	if err != nil {
 		return Key[T]{}, err
 	}
+	key, err := t.c.create(data, val, t.ver)
+	if err != nil {
+		return Key[T]{}, err
+	}
+	return unpackKey[T](key), nil
+}
+
+// typedValue decodes data into *val when the writer had no value to give:
+// opaque writes, which leave the decoding to this point, where the tree's
+// Go type (if any) cannot change. Called with d.mu held.
+func (c *core) typedValue(val *any, ver Evolution, data []byte) error {
+	if *val != nil || c.decode == nil {
+		return nil
+	}
+	v, err := c.decodeValue(ver.Major, data)
+	if err != nil {
+		return fmt.Errorf("%w: tree %s: does not decode as the tree's Go type: %v", ErrInvalidText, c.name, err)
+	}
+	*val = v
+	return nil
+}
+
+// create stores a new record with the given data, decoded value and
+// schema version, and returns its key.
+func (c *core) create(data []byte, val any, ver Evolution) (uint64, error) {
 	o := &op{c: c, kind: Created, data: data}
-	err = c.d.write(o, func(o *op, b *pebble.Batch) error {
+	err := c.d.write(o, func(o *op, b *pebble.Batch) error {
 		id, err := c.allocID(b)
 		if err != nil {
 			return err
@@ -233,14 +307,15 @@ func (t *Tree[T]) Create(v T) (Key[T], error) {
 		if c.latest(o.key) != nil {
 			return c.errKey(ErrExists, o.key)
 		}
-		o.e = t.newEntry(val, nil)
+		if err := c.typedValue(&val, ver, data); err != nil {
+			return err
+		}
+		o.e = c.newEntry(val, nil)
 		o.e.key = o.key
+		o.e.major, o.e.minor = ver.Major, ver.Minor
 		return nil
 	})
-	if err != nil {
-		return Key[T]{}, err
-	}
-	return unpackKey[T](o.key), nil
+	return o.key, err
 }
 
 // encode returns the stored form of v and the tree's own decoded copy.
@@ -256,25 +331,60 @@ func (t *Tree[T]) encode(v *T) ([]byte, any, error) {
 	return data, val, nil
 }
 
-// newEntry is core.newEntry with the schema version of this handle.
-func (t *Tree[T]) newEntry(val any, from *entry) *entry {
-	e := t.c.newEntry(val, from)
-	if from == nil {
-		e.major, e.minor = t.ver.Major, t.ver.Minor
-	}
-	return e
-}
-
 // Update changes a record: fn gets a copy of the current value to modify;
 // when fn returns an error, nothing is written and Update returns it.
 // fn may run more than once when another writer changed the record
 // meanwhile. A replica needs the record's check-out (ErrNotCheckedOut);
 // a released record cannot change (ErrReleased).
+//
+// Fields of the stored record that T does not know (written by a newer
+// minor version) are kept byte for byte, and the record keeps that newer
+// version in its Meta.Evolution; otherwise it gets the tree's version. A
+// record of an older major version is read through its migration.
 func (t *Tree[T]) Update(k Key[T], fn func(v *T) error) error {
 	c := t.c
-	key := k.pack()
+	return c.update(k.pack(), func(m record.Meta, data []byte) ([]byte, any, Evolution, error) {
+		va, err := c.decodeValue(m.Major, data)
+		if err != nil {
+			return nil, nil, Evolution{}, fmt.Errorf("%w: %s/%s: %v", ErrCorrupt, c.name, k, err)
+		}
+		v := va.(*T)
+		if err := fn(v); err != nil {
+			return nil, nil, Evolution{}, err
+		}
+		newData, val, err := t.encode(v)
+		if err != nil {
+			return nil, nil, Evolution{}, err
+		}
+		return keepUnknown(c, newData, val, m, data, t.known, t.ver)
+	})
+}
+
+// keepUnknown adds to newData the fields of the stored record (meta m,
+// data old) that the writer's schema known does not describe, and returns
+// the version the record is written with.
+func keepUnknown(c *core, newData []byte, val any, m record.Meta, old []byte, known *schema.Type, ver Evolution) ([]byte, any, Evolution, error) {
+	if m.Major != ver.Major {
+		return newData, val, ver, nil
+	}
+	merged, err := schema.MergeUnknown(newData, old, known)
+	if err != nil {
+		return nil, nil, Evolution{}, fmt.Errorf("%w: %s: stored data: %v", ErrCorrupt, c.name, err)
+	}
+	if m.Minor > ver.Minor {
+		ver.Minor = m.Minor
+	}
+	return merged, val, ver, nil
+}
+
+// update changes the data of a record: change gets the stored meta and
+// data and returns the new data, its decoded value (nil when the tree has
+// no Go type) and the schema version to record. change may run more than
+// once when another writer changed the record meanwhile.
+func (c *core) update(key uint64, change func(m record.Meta, data []byte) ([]byte, any, Evolution, error)) error {
 	for {
 		var prev *entry
+		var m record.Meta
 		var data []byte
 		c.d.mu.Lock()
 		err := c.d.writable()
@@ -282,20 +392,13 @@ func (t *Tree[T]) Update(k Key[T], fn func(v *T) error) error {
 			prev, err = c.changeable(key)
 		}
 		if err == nil {
-			_, data, err = c.stored(key)
+			m, data, err = c.stored(key)
 		}
 		c.d.mu.Unlock()
 		if err != nil {
 			return err
 		}
-		v := new(T)
-		if err := msgpack.Unmarshal(data, v); err != nil {
-			return fmt.Errorf("%w: %s/%s: %v", ErrCorrupt, c.name, k, err)
-		}
-		if err := fn(v); err != nil {
-			return err
-		}
-		newData, val, err := t.encode(v)
+		newData, val, ver, err := change(m, data)
 		if err != nil {
 			return err
 		}
@@ -308,7 +411,11 @@ func (t *Tree[T]) Update(k Key[T], fn func(v *T) error) error {
 			if cur != prev {
 				return errStale
 			}
-			o.e = t.newEntry(val, cur)
+			if err := c.typedValue(&val, ver, newData); err != nil {
+				return err
+			}
+			o.e = c.newEntry(val, cur)
+			o.e.major, o.e.minor = ver.Major, ver.Minor
 			return nil
 		})
 		if err != errStale {
@@ -347,9 +454,9 @@ func (c *core) checkBorrow(key uint64) error {
 
 // Delete removes a record and ends its check-out. A replica needs the
 // check-out; a released record cannot be deleted.
-func (t *Tree[T]) Delete(k Key[T]) error {
-	c := t.c
-	key := k.pack()
+func (t *Tree[T]) Delete(k Key[T]) error { return t.c.delete(k.pack()) }
+
+func (c *core) delete(key uint64) error {
 	return c.d.write(&op{c: c, kind: Deleted, key: key}, func(o *op, _ *pebble.Batch) error {
 		if c.latest(key) == nil {
 			c.mu.RLock()
@@ -366,8 +473,10 @@ func (t *Tree[T]) Delete(k Key[T]) error {
 }
 
 // SetState sets a record's lifecycle number; released records too.
-func (t *Tree[T]) SetState(k Key[T], state uint32) error {
-	return t.c.changeMeta(k.pack(), func(e *entry) error {
+func (t *Tree[T]) SetState(k Key[T], state uint32) error { return t.c.setState(k.pack(), state) }
+
+func (c *core) setState(key uint64, state uint32) error {
+	return c.changeMeta(key, func(e *entry) error {
 		e.state = state
 		return nil
 	})
@@ -375,11 +484,13 @@ func (t *Tree[T]) SetState(k Key[T], state uint32) error {
 
 // Release freezes a draft record's data; its state stays changeable.
 // Releasing a released record does nothing.
-func (t *Tree[T]) Release(k Key[T]) error {
-	if !t.c.versioned {
-		return fmt.Errorf("%w: %s", ErrNotVersioned, t.c.name)
+func (t *Tree[T]) Release(k Key[T]) error { return t.c.release(k.pack()) }
+
+func (c *core) release(key uint64) error {
+	if !c.versioned {
+		return fmt.Errorf("%w: %s", ErrNotVersioned, c.name)
 	}
-	return t.c.changeMeta(k.pack(), func(e *entry) error {
+	return c.changeMeta(key, func(e *entry) error {
 		if e.version == record.Released {
 			return errNothing
 		}
@@ -420,6 +531,9 @@ func (c *core) changeMeta(key uint64, change func(e *entry) error) error {
 
 // Revise makes revision Rev+1 of a released record as a draft copy with
 // the same id and returns its key; the released revision stays as it is.
+// The new revision has state 0 and the data and schema version of the
+// released one. ErrNotReleased for a draft, ErrExists when revision Rev+1
+// exists, ErrNotVersioned for a tree not opened with Versioned.
 func (t *Tree[T]) Revise(k Key[T]) (Key[T], error) {
 	c := t.c
 	if !c.versioned {
