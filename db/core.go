@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"runtime"
 	"sync"
@@ -87,6 +88,11 @@ func (d *DB) treeCore(name string, create bool, cfg *treeConfig) (*core, error) 
 		}
 	}
 	c.versioned = c.info.Versioned
+	if cfg != nil && cfg.decode != nil && cfg.versioned == c.versioned {
+		// OpenTree binds its type to the tree at once: decode the values
+		// in this load.
+		c.decode = cfg.decode
+	}
 	if err := c.load(); err != nil {
 		return nil, err
 	}
@@ -133,6 +139,7 @@ func (c *core) load() error {
 	for range workers {
 		wg.Go(func() {
 			intern := c.d.people.internBytes()
+			var pc personCache
 			for ch := range work {
 				ch.out = make([]*entry, len(ch.keys))
 				ch.errs = make([]error, len(ch.keys))
@@ -140,9 +147,10 @@ func (c *core) load() error {
 				for i, v := range ch.vals {
 					e := &block[i]
 					e.key = ch.keys[i]
-					ch.errs[i] = c.decodeInto(e, v, intern)
+					ch.errs[i] = c.decodeInto(e, v, intern, &pc)
 					ch.out[i] = e
 				}
+				ch.keys, ch.vals = nil, nil // let the arena go
 				close(ch.ready)
 			}
 		})
@@ -152,17 +160,32 @@ func (c *core) load() error {
 		defer close(done)
 		c.mu.Lock()
 		defer c.mu.Unlock()
+		var chunks []*chunk
+		n := 0
 		for ch := range inOrder {
 			<-ch.ready
 			for i, e := range ch.out {
 				if err := ch.errs[i]; err != nil {
 					c.bad[e.key] = err
+					ch.out[i] = nil
 					continue
 				}
-				c.m[e.key] = e
 				c.order.ReplaceOrInsert(e)
+				n++
+			}
+			chunks = append(chunks, ch)
+		}
+		// The map is filled once the count is known, so it never grows.
+		m := make(map[uint64]*entry, len(c.m)+n)
+		maps.Copy(m, c.m)
+		for _, ch := range chunks {
+			for _, e := range ch.out {
+				if e != nil {
+					m[e.key] = e
+				}
 			}
 		}
+		c.m = m
 	}()
 	var ch *chunk
 	var arena []byte
@@ -215,12 +238,12 @@ func (c *core) load() error {
 }
 
 // decodeInto fills e from the stored bytes b.
-func (c *core) decodeInto(e *entry, b []byte, intern func([]byte) string) error {
+func (c *core) decodeInto(e *entry, b []byte, intern func([]byte) string, pc *personCache) error {
 	m, data, err := record.Decode(b, intern)
 	if err != nil {
 		return err
 	}
-	c.fillMeta(e, &m)
+	c.fillMeta(e, &m, pc)
 	if c.decode != nil {
 		v, err := c.decode(data)
 		if err != nil {
@@ -231,14 +254,32 @@ func (c *core) decodeInto(e *entry, b []byte, intern func([]byte) string) error 
 	return nil
 }
 
-func (c *core) fillMeta(e *entry, m *record.Meta) {
+func (c *core) fillMeta(e *entry, m *record.Meta, pc *personCache) {
 	e.version = m.Version
 	e.state = m.State
 	e.major, e.minor = m.Major, m.Minor
 	e.created, e.modified = m.Created, m.Modified
 	e.changes = m.Changes
-	e.createdBy = c.d.people.intern(m.CreatedBy, m.CreatedByID)
-	e.modifiedBy = c.d.people.intern(m.ModifiedBy, m.ModifiedByID)
+	e.createdBy = pc.intern(&c.d.people, m.CreatedBy, m.CreatedByID)
+	e.modifiedBy = pc.intern(&c.d.people, m.ModifiedBy, m.ModifiedByID)
+}
+
+// personCache remembers the person a loading worker interned last: most
+// records of a tree were written by a few clients, so this spares the
+// shared people's lock and map on almost every record.
+type personCache struct {
+	name, id string
+	i        uint32
+	ok       bool
+}
+
+func (pc *personCache) intern(p *people, name, id string) uint32 {
+	if pc.ok && name == pc.name && id == pc.id {
+		return pc.i
+	}
+	i := p.intern(name, id)
+	*pc = personCache{name: name, id: id, i: i, ok: true}
+	return i
 }
 
 // recordMeta is the stored header of e.
@@ -253,7 +294,7 @@ func (c *core) recordMeta(e *entry) record.Meta {
 
 // meta is the public form of e's meta.
 func (c *core) meta(e *entry) Meta {
-	cb, mb := c.d.people.get(e.createdBy), c.d.people.get(e.modifiedBy)
+	cb, mb := c.d.people.pair(e.createdBy, e.modifiedBy)
 	return Meta{
 		Version:      VersionState(e.version),
 		State:        e.state,

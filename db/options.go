@@ -76,6 +76,9 @@ type TreeOption func(*treeConfig)
 type treeConfig struct {
 	versioned    bool
 	major, minor uint16
+	// decode, when set, decodes the values of a tree loaded now, so that
+	// OpenTree does not load the tree twice.
+	decode func([]byte) (any, error)
 }
 
 // Versioned makes a tree versioned: new records are drafts, Release freezes

@@ -79,6 +79,14 @@ func OpenTree[T any](d *DB, name string, opts ...TreeOption) (*Tree[T], error) {
 		o(&cfg)
 	}
 	typ := reflect.TypeFor[T]()
+	decode := func(b []byte) (any, error) {
+		v := new(T)
+		if err := msgpack.Unmarshal(b, v); err != nil {
+			return nil, err
+		}
+		return v, nil
+	}
+	cfg.decode = decode
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed.Load() {
@@ -103,16 +111,13 @@ func OpenTree[T any](d *DB, name string, opts ...TreeOption) (*Tree[T], error) {
 		}
 		return t, nil
 	}
-	c.decode = func(b []byte) (any, error) {
-		v := new(T)
-		if err := msgpack.Unmarshal(b, v); err != nil {
+	if c.decode == nil {
+		// The tree was loaded before without a Go type.
+		c.decode = decode
+		if err := c.reload(); err != nil {
+			c.decode = nil
 			return nil, err
 		}
-		return v, nil
-	}
-	if err := c.reload(); err != nil {
-		c.decode = nil
-		return nil, err
 	}
 	c.typ = typ
 	t := &Tree[T]{c: c, ver: Evolution{cfg.major, cfg.minor}}
