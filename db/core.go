@@ -560,6 +560,29 @@ func marshal(v any) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// unmarshalValue decodes the msgpack value b into v like msgpack.Unmarshal,
+// with a pooled decoder and reader: loading a tree decodes every record.
+func unmarshalValue(b []byte, v any) error {
+	vd := valueDecoders.Get().(*valueDecoder)
+	vd.r.Reset(b)
+	if vd.dec == nil {
+		vd.dec = msgpack.NewDecoder(&vd.r)
+	} else {
+		vd.dec.Reset(&vd.r)
+	}
+	err := vd.dec.Decode(v)
+	vd.r.Reset(nil)
+	valueDecoders.Put(vd)
+	return err
+}
+
+type valueDecoder struct {
+	r   bytes.Reader
+	dec *msgpack.Decoder
+}
+
+var valueDecoders = sync.Pool{New: func() any { return new(valueDecoder) }}
+
 func isNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
 
 // appendOutbox adds a local change of a replica to its outbox, in the same

@@ -81,7 +81,7 @@ func OpenTree[T any](d *DB, name string, opts ...TreeOption) (*Tree[T], error) {
 	typ := reflect.TypeFor[T]()
 	decode := func(b []byte) (any, error) {
 		v := new(T)
-		if err := msgpack.Unmarshal(b, v); err != nil {
+		if err := unmarshalValue(b, v); err != nil {
 			return nil, err
 		}
 		return v, nil
