@@ -294,19 +294,24 @@ func (c *core) recordMeta(e *entry) record.Meta {
 
 // meta is the public form of e's meta.
 func (c *core) meta(e *entry) Meta {
+	var m Meta
+	c.fillPublicMeta(&m, e)
+	return m
+}
+
+// fillPublicMeta sets *m to the public form of e's meta. View uses it
+// rather than meta: filling the caller's Meta in place spares a copy, and
+// View builds one on every call.
+func (c *core) fillPublicMeta(m *Meta, e *entry) {
 	cb, mb := c.d.people.pair(e.createdBy, e.modifiedBy)
-	return Meta{
-		Version:      VersionState(e.version),
-		State:        e.state,
-		Evolution:    Evolution{e.major, e.minor},
-		Created:      time.Unix(0, e.created).UTC(),
-		Modified:     time.Unix(0, e.modified).UTC(),
-		CreatedBy:    cb.name,
-		ModifiedBy:   mb.name,
-		CreatedByID:  cb.id,
-		ModifiedByID: mb.id,
-		Changes:      e.changes,
-	}
+	m.Version = VersionState(e.version)
+	m.State = e.state
+	m.Evolution = Evolution{e.major, e.minor}
+	m.Created = time.Unix(0, e.created).UTC()
+	m.Modified = time.Unix(0, e.modified).UTC()
+	m.CreatedBy, m.ModifiedBy = cb.name, mb.name
+	m.CreatedByID, m.ModifiedByID = cb.id, mb.id
+	m.Changes = e.changes
 }
 
 // published returns the published entry of key, or nil.

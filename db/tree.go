@@ -154,7 +154,9 @@ func (t *Tree[T]) View(k Key[T], fn func(v *T, m Meta)) error {
 	if e == nil || c.d.closed.Load() {
 		return c.missing(key)
 	}
-	fn(e.val.(*T), c.meta(e))
+	var m Meta
+	c.fillPublicMeta(&m, e)
+	fn(e.val.(*T), m)
 	return nil
 }
 
