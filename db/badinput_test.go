@@ -376,3 +376,33 @@ func FuzzParseKey(f *testing.F) {
 
 // discardLogger swallows the errors tests provoke on purpose.
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// TestTreeOptionsMismatch opens a stored tree with options that contradict
+// it, then correctly: the failed opening leaves the tree usable.
+func TestTreeOptionsMismatch(t *testing.T) {
+	dir := t.TempDir()
+	d := mustOpen(t, dir, nil)
+	docs := mustTree[Part](t, d, "docs", db.Versioned())
+	k, err := docs.Create(Part{Number: "D1", Quantity: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+
+	d = mustOpen(t, dir, nil)
+	if _, err := db.OpenTree[Part](d, "docs"); !errors.Is(err, db.ErrTreeOptions) {
+		t.Fatalf("OpenTree of a versioned tree without Versioned: %v, want ErrTreeOptions", err)
+	}
+	docs = mustTree[Part](t, d, "docs", db.Versioned())
+	p, m, err := docs.Get(k)
+	if err != nil || p.Number != "D1" || p.Quantity != 3 || m.Version != db.Draft {
+		t.Fatalf("Get after a failed opening: %+v %+v %v", p, m, err)
+	}
+	if err := docs.View(k, func(v *Part, _ db.Meta) {
+		if v.Number != "D1" {
+			t.Errorf("View: %+v", v)
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
