@@ -204,8 +204,10 @@ func (c *core) load() error {
 			break
 		}
 		if ch == nil {
-			ch = &chunk{ready: make(chan struct{})}
-			arena = make([]byte, 0, 64<<10)
+			// Chunks share arenas: a value is copied once, into the
+			// space the last chunk left.
+			ch = &chunk{ready: make(chan struct{}),
+				keys: make([]uint64, 0, chunkLen), vals: make([][]byte, 0, chunkLen)}
 		}
 		v := it.Value()
 		if cap(arena)-len(arena) < len(v) {
