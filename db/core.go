@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"runtime"
 	"sync"
@@ -66,10 +67,11 @@ type core struct {
 	handle  any // *Tree[T]
 
 	// Schema and evolution, guarded by d.mu.
-	schema  *schema.Schema                       // the stored schema; nil if none
-	major   uint16                               // schema major version of the Go type; 0 if none
-	migrate map[uint16]func([]byte) (any, error) // decoders of older major versions
-	opening bool                                 // OpenTree waits for pending writes: hold new ones
+	schema   *schema.Schema                       // the stored schema; nil if none
+	major    uint16                               // schema major version of the Go type; 0 if none
+	migrate  map[uint16]func([]byte) (any, error) // decoders of older major versions
+	opening  bool                                 // OpenTree waits for pending writes: hold new ones
+	unloaded bool                                 // records not loaded yet: OpenTree loads them
 
 	// indexes of the tree (see index.go); appended to with both d.mu and
 	// pubMu held, read with either.
@@ -101,7 +103,11 @@ func (d *DB) treeCore(name string, create bool, cfg *treeConfig) (*core, error) 
 	if err := c.loadSchema(); err != nil {
 		return nil, err
 	}
-	if err := c.load(); err != nil {
+	if cfg != nil && cfg.decode != nil {
+		// OpenTree binds its type and loads the records once, decoding
+		// them (see openTree).
+		c.unloaded = true
+	} else if err := c.load(); err != nil {
 		return nil, err
 	}
 	d.trees[name] = c
@@ -147,6 +153,7 @@ func (c *core) load() error {
 	for range workers {
 		wg.Go(func() {
 			intern := c.d.people.internBytes()
+			var pc personCache
 			for ch := range work {
 				ch.out = make([]*entry, len(ch.keys))
 				ch.errs = make([]error, len(ch.keys))
@@ -154,9 +161,10 @@ func (c *core) load() error {
 				for i, v := range ch.vals {
 					e := &block[i]
 					e.key = ch.keys[i]
-					ch.errs[i] = c.decodeInto(e, v, intern)
+					ch.errs[i] = c.decodeInto(e, v, intern, &pc)
 					ch.out[i] = e
 				}
+				ch.keys, ch.vals = nil, nil // let the arena go
 				close(ch.ready)
 			}
 		})
@@ -166,17 +174,32 @@ func (c *core) load() error {
 		defer close(done)
 		c.mu.Lock()
 		defer c.mu.Unlock()
+		var chunks []*chunk
+		n := 0
 		for ch := range inOrder {
 			<-ch.ready
 			for i, e := range ch.out {
 				if err := ch.errs[i]; err != nil {
 					c.bad[e.key] = err
+					ch.out[i] = nil
 					continue
 				}
-				c.m[e.key] = e
 				c.order.ReplaceOrInsert(e)
+				n++
+			}
+			chunks = append(chunks, ch)
+		}
+		// The map is filled once the count is known, so it never grows.
+		m := make(map[uint64]*entry, len(c.m)+n)
+		maps.Copy(m, c.m)
+		for _, ch := range chunks {
+			for _, e := range ch.out {
+				if e != nil {
+					m[e.key] = e
+				}
 			}
 		}
+		c.m = m
 	}()
 	var ch *chunk
 	var arena []byte
@@ -195,8 +218,10 @@ func (c *core) load() error {
 			break
 		}
 		if ch == nil {
-			ch = &chunk{ready: make(chan struct{})}
-			arena = make([]byte, 0, 64<<10)
+			// Chunks share arenas: a value is copied once, into the
+			// space the last chunk left.
+			ch = &chunk{ready: make(chan struct{}),
+				keys: make([]uint64, 0, chunkLen), vals: make([][]byte, 0, chunkLen)}
 		}
 		v := it.Value()
 		if cap(arena)-len(arena) < len(v) {
@@ -250,12 +275,12 @@ func (c *core) loadBorrows() error {
 }
 
 // decodeInto fills e from the stored bytes b.
-func (c *core) decodeInto(e *entry, b []byte, intern func([]byte) string) error {
+func (c *core) decodeInto(e *entry, b []byte, intern func([]byte) string, pc *personCache) error {
 	m, data, err := record.Decode(b, intern)
 	if err != nil {
 		return err
 	}
-	c.fillMeta(e, &m)
+	c.fillMeta(e, &m, pc)
 	if c.decode != nil {
 		v, err := c.decodeValue(m.Major, data)
 		if err != nil {
@@ -266,14 +291,32 @@ func (c *core) decodeInto(e *entry, b []byte, intern func([]byte) string) error 
 	return nil
 }
 
-func (c *core) fillMeta(e *entry, m *record.Meta) {
+func (c *core) fillMeta(e *entry, m *record.Meta, pc *personCache) {
 	e.version = m.Version
 	e.state = m.State
 	e.major, e.minor = m.Major, m.Minor
 	e.created, e.modified = m.Created, m.Modified
 	e.changes = m.Changes
-	e.createdBy = c.d.people.intern(m.CreatedBy, m.CreatedByID)
-	e.modifiedBy = c.d.people.intern(m.ModifiedBy, m.ModifiedByID)
+	e.createdBy = pc.intern(&c.d.people, m.CreatedBy, m.CreatedByID)
+	e.modifiedBy = pc.intern(&c.d.people, m.ModifiedBy, m.ModifiedByID)
+}
+
+// personCache remembers the person a loading worker interned last: most
+// records of a tree were written by a few clients, so this spares the
+// shared people's lock and map on almost every record.
+type personCache struct {
+	name, id string
+	i        uint32
+	ok       bool
+}
+
+func (pc *personCache) intern(p *people, name, id string) uint32 {
+	if pc.ok && name == pc.name && id == pc.id {
+		return pc.i
+	}
+	i := p.intern(name, id)
+	*pc = personCache{name: name, id: id, i: i, ok: true}
+	return i
 }
 
 // recordMeta is the stored header of e.
@@ -288,19 +331,24 @@ func (c *core) recordMeta(e *entry) record.Meta {
 
 // meta is the public form of e's meta.
 func (c *core) meta(e *entry) Meta {
-	cb, mb := c.d.people.get(e.createdBy), c.d.people.get(e.modifiedBy)
-	return Meta{
-		Version:      VersionState(e.version),
-		State:        e.state,
-		Evolution:    Evolution{e.major, e.minor},
-		Created:      time.Unix(0, e.created).UTC(),
-		Modified:     time.Unix(0, e.modified).UTC(),
-		CreatedBy:    cb.name,
-		ModifiedBy:   mb.name,
-		CreatedByID:  cb.id,
-		ModifiedByID: mb.id,
-		Changes:      e.changes,
-	}
+	var m Meta
+	c.fillPublicMeta(&m, e)
+	return m
+}
+
+// fillPublicMeta sets *m to the public form of e's meta. View uses it
+// rather than meta: filling the caller's Meta in place spares a copy, and
+// View builds one on every call.
+func (c *core) fillPublicMeta(m *Meta, e *entry) {
+	cb, mb := c.d.people.pair(e.createdBy, e.modifiedBy)
+	m.Version = VersionState(e.version)
+	m.State = e.state
+	m.Evolution = Evolution{e.major, e.minor}
+	m.Created = time.Unix(0, e.created).UTC()
+	m.Modified = time.Unix(0, e.modified).UTC()
+	m.CreatedBy, m.ModifiedBy = cb.name, mb.name
+	m.CreatedByID, m.ModifiedByID = cb.id, mb.id
+	m.Changes = e.changes
 }
 
 // published returns the published entry of key, or nil.
@@ -625,6 +673,29 @@ func marshal(v any) ([]byte, error) {
 	}
 	return buf.Bytes(), nil
 }
+
+// unmarshalValue decodes the msgpack value b into v like msgpack.Unmarshal,
+// with a pooled decoder and reader: loading a tree decodes every record.
+func unmarshalValue(b []byte, v any) error {
+	vd := valueDecoders.Get().(*valueDecoder)
+	vd.r.Reset(b)
+	if vd.dec == nil {
+		vd.dec = msgpack.NewDecoder(&vd.r)
+	} else {
+		vd.dec.Reset(&vd.r)
+	}
+	err := vd.dec.Decode(v)
+	vd.r.Reset(nil)
+	valueDecoders.Put(vd)
+	return err
+}
+
+type valueDecoder struct {
+	r   bytes.Reader
+	dec *msgpack.Decoder
+}
+
+var valueDecoders = sync.Pool{New: func() any { return new(valueDecoder) }}
 
 func isNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
 

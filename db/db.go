@@ -321,6 +321,22 @@ func (p *people) get(i uint32) person {
 	return (*l)[i]
 }
 
+// pair returns persons a and b with one load of the list: View builds a
+// Meta on every call.
+func (p *people) pair(a, b uint32) (pa, pb person) {
+	l := p.list.Load()
+	if l == nil {
+		return
+	}
+	if int(a) < len(*l) {
+		pa = (*l)[a]
+	}
+	if int(b) < len(*l) {
+		pb = (*l)[b]
+	}
+	return
+}
+
 type pebbleLogger struct {
 	l interface{ Error(string, ...any) }
 }

@@ -77,6 +77,9 @@ type treeConfig struct {
 	versioned    bool
 	major, minor uint16
 	migrations   map[uint16]migration // by major version migrated from
+	// decode, when set, decodes the values of a tree loaded now, so that
+	// OpenTree does not load the tree twice.
+	decode func([]byte) (any, error)
 }
 
 // Versioned makes a tree versioned: new records are drafts, Release freezes

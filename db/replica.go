@@ -78,6 +78,7 @@ func (d *DB) remoteCore(name string) (*core, error) {
 func (l link) Apply(changes []layout.Change, lastSeq uint64) error {
 	d := l.d
 	ops := make([]*op, 0, len(changes))
+	var pc personCache
 	d.mu.Lock()
 	for _, ch := range changes {
 		c, err := d.remoteCore(ch.Tree)
@@ -93,7 +94,7 @@ func (l link) Apply(changes []layout.Change, lastSeq uint64) error {
 				return c.errKey(fmt.Errorf("%w: from the server: %v", ErrCorrupt, err), ch.Key)
 			}
 			o.e = &entry{key: ch.Key}
-			c.fillMeta(o.e, &m)
+			c.fillMeta(o.e, &m, &pc)
 			o.data = data
 		} else if o.kind != Deleted {
 			d.mu.Unlock()

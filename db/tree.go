@@ -104,6 +104,14 @@ func openTree[T any](d *DB, name string, opts []TreeOption) (*Tree[T], error) {
 	if err != nil {
 		return nil, err
 	}
+	decode := func(b []byte) (any, error) {
+		v := new(T)
+		if err := unmarshalValue(b, v); err != nil {
+			return nil, err
+		}
+		return v, nil
+	}
+	cfg.decode = decode
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed.Load() {
@@ -113,6 +121,13 @@ func openTree[T any](d *DB, name string, opts []TreeOption) (*Tree[T], error) {
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		if c.unloaded {
+			// Refused before its records were loaded: load them
+			// without a Go type, as any tree this process knows.
+			c.reload()
+		}
+	}()
 	if c.versioned != cfg.versioned {
 		return nil, fmt.Errorf("%w: tree %s is versioned: %v, opened with versioned: %v",
 			ErrTreeOptions, name, c.versioned, cfg.versioned)
@@ -148,13 +163,7 @@ func openTree[T any](d *DB, name string, opts []TreeOption) (*Tree[T], error) {
 	if err != nil {
 		return nil, err
 	}
-	c.decode = func(b []byte) (any, error) {
-		v := new(T)
-		if err := msgpack.Unmarshal(b, v); err != nil {
-			return nil, err
-		}
-		return v, nil
-	}
+	c.decode = decode
 	migrate, err := typedMigrations[T](c, &cfg)
 	if err == nil {
 		err = c.storeSchema(next)
@@ -180,6 +189,7 @@ func openTree[T any](d *DB, name string, opts []TreeOption) (*Tree[T], error) {
 
 // reload decodes the tree's records again, now with the tree's type.
 func (c *core) reload() error {
+	c.unloaded = false
 	c.mu.Lock()
 	c.m = map[uint64]*entry{}
 	c.order.Clear(false)
@@ -207,7 +217,9 @@ func (t *Tree[T]) View(k Key[T], fn func(v *T, m Meta)) error {
 	if e == nil || c.d.closed.Load() {
 		return c.missing(key)
 	}
-	fn(e.val.(*T), c.meta(e))
+	var m Meta
+	c.fillPublicMeta(&m, e)
+	fn(e.val.(*T), m)
 	return nil
 }
 

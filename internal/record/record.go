@@ -103,6 +103,11 @@ func Decode(b []byte, intern func([]byte) string) (Meta, []byte, error) {
 		if w <= 0 || n > maxString || n > uint64(len(rest)-w) {
 			return m, nil, fmt.Errorf("%w: bad name length", ErrMalformed)
 		}
+		if w > 1 && rest[w-1] == 0 {
+			// A padded varint: Encode writes each length in the fewest
+			// bytes, so a record has one stored form.
+			return m, nil, fmt.Errorf("%w: padded name length", ErrMalformed)
+		}
 		s := rest[w : w+int(n)]
 		if intern != nil {
 			*dst = intern(s)
