@@ -8,6 +8,7 @@ package netsync
 //	GET  /v1/info            ServerInfo
 //	GET  /v1/borrows         []BorrowInfo
 //	POST /v1/borrows/return  ForceReturnRequest → {"former": holder}
+//	POST /v1/checkpoint      {"dir": absolute path} → {"dir": path}
 //
 // Errors answer with a non-2xx status and {"error": text, "code": kind},
 // kind one of "no_tree", "not_found", "invalid_key", "not_checked_out",
@@ -24,6 +25,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -157,6 +159,30 @@ func (s *Server) Clients() []ClientInfo {
 		return strings.Compare(x.ID, y.ID)
 	})
 	return out
+}
+
+// Checkpoint writes a consistent copy of the server's store into dir,
+// which must not exist, while the server runs: every change acknowledged
+// to a client before the call is in it. Files are hard-linked when dir is
+// on the same file system, so it is fast and small. The copy holds the
+// server's identity (private key included): opened with NewServer it is
+// the same server. Safe for concurrent use.
+func (s *Server) Checkpoint(dir string) error {
+	if dir == "" {
+		return errors.New("netsync: checkpoint needs a directory")
+	}
+	if _, err := os.Lstat(dir); err == nil {
+		return fmt.Errorf("netsync: checkpoint: %s exists", dir)
+	}
+	s.storeMu.RLock()
+	defer s.storeMu.RUnlock()
+	if s.storeClosed {
+		return ErrStoreClosed
+	}
+	if err := s.a.pdb.Checkpoint(dir, pebble.WithFlushedWAL()); err != nil {
+		return fmt.Errorf("netsync: checkpoint %s: %w", dir, err)
+	}
+	return nil
 }
 
 // count counts the keys with prefix p.
@@ -330,6 +356,25 @@ func (s *Server) adminHandler() http.Handler {
 		}
 		adminJSON(w, http.StatusOK, map[string]string{"former": former})
 	})
+	mux.HandleFunc("POST /v1/checkpoint", func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Dir string `json:"dir"`
+		}
+		if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&req); err != nil {
+			adminJSON(w, http.StatusBadRequest, adminErr{Error: "malformed request: " + err.Error(), Code: "bad_request"})
+			return
+		}
+		if !filepath.IsAbs(req.Dir) {
+			adminJSON(w, http.StatusBadRequest, adminErr{Error: fmt.Sprintf("checkpoint directory %q is not absolute", req.Dir), Code: "bad_request"})
+			return
+		}
+		if err := s.Checkpoint(req.Dir); err != nil {
+			adminError(w, err)
+			return
+		}
+		s.log.Info("checkpoint written", "dir", req.Dir)
+		adminJSON(w, http.StatusOK, map[string]string{"dir": req.Dir})
+	})
 	return mux
 }
 
@@ -418,6 +463,20 @@ func (c *AdminClient) ForceReturn(ctx context.Context, tree, key, reason, by str
 	err := c.do(ctx, http.MethodPost, "/v1/borrows/return",
 		&ForceReturnRequest{Tree: tree, Key: key, Reason: reason, By: by}, &out)
 	return out.Former, err
+}
+
+// Checkpoint asks the server to write a consistent copy of its store into
+// dir (see Server.Checkpoint); dir is made absolute here, and is written by
+// the server's process.
+func (c *AdminClient) Checkpoint(ctx context.Context, dir string) error {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	var out struct {
+		Dir string `json:"dir"`
+	}
+	return c.do(ctx, http.MethodPost, "/v1/checkpoint", map[string]string{"dir": abs}, &out)
 }
 
 func (c *AdminClient) do(ctx context.Context, method, path string, in, out any) error {

@@ -177,7 +177,25 @@ func TestAdminRestart(t *testing.T) {
 	createWhenIDs(t, a, Part{Number: "P-1"})
 	waitSynced(t, a)
 	a.close()
+	// A checkpoint taken while running opens as the same server.
+	ckpt := filepath.Join(shortDir(t), "backup")
+	if err := netsync.NewAdminClient(sock).Checkpoint(context.Background(), ckpt); err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.Checkpoint(ckpt); err == nil {
+		t.Error("checkpoint over an existing directory succeeded")
+	}
+	id, seq := ts.ID(), ts.Seq()
 	ts.stop(t)
+	b, err := netsync.NewServer(ckpt, &netsync.ServerOptions{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	binfo, err := b.Info()
+	b.Shutdown(context.Background())
+	if err != nil || binfo.ID != id || binfo.Seq != seq || len(binfo.Trees) != 1 || binfo.Trees[0].Records != 1 {
+		t.Fatalf("checkpoint info %+v %v; want id %s seq %d", binfo, err, id, seq)
+	}
 	s, err := netsync.NewServer(dir, &netsync.ServerOptions{Logger: quiet})
 	if err != nil {
 		t.Fatal(err)

@@ -119,6 +119,7 @@ type admin interface {
 	Info(ctx context.Context) (netsync.ServerInfo, error)
 	Borrows(ctx context.Context) ([]netsync.BorrowInfo, error)
 	ForceReturn(ctx context.Context, tree, key, reason, by string) (string, error)
+	Checkpoint(ctx context.Context, dir string) error
 }
 
 // local administers a server's store while no server runs.
@@ -131,6 +132,7 @@ func (l local) Borrows(context.Context) ([]netsync.BorrowInfo, error) {
 func (l local) ForceReturn(_ context.Context, tree, key, reason, by string) (string, error) {
 	return l.s.ForceReturn(tree, key, reason, by)
 }
+func (l local) Checkpoint(_ context.Context, dir string) error { return l.s.Checkpoint(dir) }
 
 // connect reaches the server of dir: its admin socket when it runs, else
 // its store. The returned function releases it.
@@ -308,6 +310,47 @@ func borrowsReturn(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("borrows return %s/%s: %w", tree, key, err)
 	}
 	fmt.Fprintf(stdout, "returned %s/%s from %s\n", tree, key, former)
+	return nil
+}
+
+const usageBackup = `Usage:
+  hills-server backup --to DIR [--data DIR]
+
+Writes a consistent copy of the server's store into DIR, which must not
+exist, while the server runs (or from the store when it does not). Every
+change acknowledged to a client before the command is in the copy. DIR is
+written by the server's process; on the same file system its files are
+hard links. Start a server on DIR to use the copy: it is the same server,
+with the same identity.
+`
+
+func backup(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := newFlags("backup")
+	data := dataFlag(fs)
+	to := fs.String("to", "", "")
+	pos, err := parse(fs, args, usageBackup, stdout)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return &usageError{msg: fmt.Sprintf("backup: unexpected argument %q", pos[0]), usage: usageBackup}
+	}
+	if *to == "" {
+		return &usageError{msg: "backup: --to is required", usage: usageBackup}
+	}
+	dest, err := filepath.Abs(*to)
+	if err != nil {
+		return err
+	}
+	a, release, err := connect(*data)
+	if err != nil {
+		return err
+	}
+	defer release()
+	if err := a.Checkpoint(ctx, dest); err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	fmt.Fprintf(stdout, "backup written to %s\n", dest)
 	return nil
 }
 

@@ -4,6 +4,7 @@
 //	hills-server info    [--data DIR] [--json]
 //	hills-server borrows list   [--data DIR] [--json]
 //	hills-server borrows return TREE KEY --reason TEXT [--data DIR]
+//	hills-server backup --to DIR [--data DIR]
 //
 // The administration commands talk to the running server through its
 // socket DIR/admin.sock; when no server runs they open the store directly.
@@ -71,6 +72,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return serve(ctx, rest, stdout, stderr)
 	case "info":
 		return info(ctx, rest, stdout)
+	case "backup":
+		return backup(ctx, rest, stdout)
 	case "borrows":
 		if len(rest) == 0 {
 			return &usageError{msg: "borrows: list or return?", usage: usageBorrows}
@@ -96,6 +99,7 @@ Usage:
   hills-server info    [--data DIR] [--json]
   hills-server borrows list   [--data DIR] [--json]
   hills-server borrows return TREE KEY --reason TEXT [--data DIR]
+  hills-server backup --to DIR [--data DIR]
   hills-server help
 
 serve runs the server on DIR until SIGINT or SIGTERM. Defaults:
@@ -104,8 +108,9 @@ serve runs the server on DIR until SIGINT or SIGTERM. Defaults:
   --app-id  $HILLS_APP_ID, else ""
 A flag wins over its environment variable.
 
-info, borrows list and borrows return reach the running server through
-DIR/admin.sock; when no server runs they open DIR directly.
+info, borrows, and backup reach the running server through DIR/admin.sock;
+when no server runs they open DIR directly. backup writes a consistent copy
+of the store (a checkpoint) into a new directory while the server runs.
 `
 
 const usageBorrows = `Usage:

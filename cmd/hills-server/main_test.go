@@ -242,9 +242,25 @@ func TestServeAndAdminister(t *testing.T) {
 		t.Errorf("borrows list after return:\n%s", stdout)
 	}
 
+	// A backup of the running server, then one of the stopped server.
+	backupDir := filepath.Join(t.TempDir(), "backup")
+	if stdout, stderr, code := runCmd(t, "backup", "--data", dir, "--to", backupDir); code != 0 {
+		t.Fatalf("backup: %d %s\n%s", code, stderr, stdout)
+	}
+	if _, stderr, code := runCmd(t, "backup", "--data", dir, "--to", backupDir); code != 1 || !strings.Contains(stderr, "exists") {
+		t.Errorf("backup over an existing directory: %d %s", code, stderr)
+	}
+	stdout, stderr, code = runCmd(t, "info", "--data", backupDir, "--json")
+	if code != 0 || !strings.Contains(stdout, s.info.ID) || !strings.Contains(stdout, `"records": 2`) {
+		t.Fatalf("info of the backup: %d %s\n%s", code, stderr, stdout)
+	}
+
 	// Stopped: the socket is gone and the commands open the store.
 	bob.c.Close()
 	s.stop(t)
+	if _, stderr, code := runCmd(t, "backup", "--data", dir, "--to", filepath.Join(t.TempDir(), "b2")); code != 0 {
+		t.Errorf("backup of a stopped server: %d %s", code, stderr)
+	}
 	if _, err := os.Lstat(filepath.Join(dir, adminSocket)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("admin socket after stop: %v", err)
 	}
@@ -319,6 +335,8 @@ func TestUsage(t *testing.T) {
 		{"borrows", "return", "parts", "--reason", "x", "--data", dir},
 		{"borrows", "return", "parts", "1.0", "--data", dir},
 		{"borrows", "return", "parts", "1.0", "--reason", " ", "--data", dir},
+		{"backup", "--data", dir},
+		{"backup", "--data", dir, "--to", "x", "y"},
 	} {
 		stdout, stderr, code := runCmd(t, args...)
 		if code != 2 || !strings.Contains(stderr, "Usage:") || stdout != "" {
