@@ -264,7 +264,10 @@ func (s *Server) startAdmin() error {
 		return fmt.Errorf("netsync: admin socket: %w", err)
 	}
 	as := &adminServer{path: path, done: make(chan struct{}),
-		srv: &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 5 * time.Second}}
+		srv: &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 5 * time.Second,
+			ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+				return context.WithValue(ctx, peerKey{}, peerUID(c))
+			}}}
 	s.mu.Lock()
 	if s.closing || s.admin != nil {
 		s.mu.Unlock()
@@ -349,6 +352,10 @@ func (s *Server) adminHandler() http.Handler {
 			adminJSON(w, http.StatusBadRequest, adminErr{Error: "a force-return needs a reason and who asks it", Code: "bad_request"})
 			return
 		}
+		// by is what the caller says; the kernel's word on its user id goes
+		// to the log beside it.
+		uid, _ := r.Context().Value(peerKey{}).(int)
+		s.log.Info("admin force-return requested", "tree", req.Tree, "key", req.Key, "by", req.By, "peer_uid", uid)
 		former, err := s.ForceReturn(req.Tree, req.Key, req.Reason, req.By)
 		if err != nil {
 			adminError(w, err)
@@ -377,6 +384,9 @@ func (s *Server) adminHandler() http.Handler {
 	})
 	return mux
 }
+
+// peerKey keys the connecting process's user id in a request's context.
+type peerKey struct{}
 
 type adminErr struct {
 	Error string `json:"error"`

@@ -1,12 +1,17 @@
 package netsync_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,7 +34,9 @@ func shortDir(t testing.TB) string {
 func TestAdminEndpoint(t *testing.T) {
 	dir := shortDir(t)
 	sock := filepath.Join(dir, "admin.sock")
-	ts := startServer(t, dir, "", &netsync.ServerOptions{AppID: "app", AdminSocket: sock})
+	var logs lockedBuf
+	ts := startServer(t, dir, "", &netsync.ServerOptions{AppID: "app", AdminSocket: sock,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	fi, err := os.Stat(sock)
 	if err != nil {
 		t.Fatal(err)
@@ -107,6 +114,10 @@ func TestAdminEndpoint(t *testing.T) {
 		t.Errorf("former holder %q", former)
 	}
 	eventually(t, "alice loses the borrow", func() bool { return !a.parts.Borrow(k).Mine })
+	if l := logs.String(); !strings.Contains(l, `reason="alice is on holiday"`) || !strings.Contains(l, "by=admin") ||
+		runtime.GOOS == "linux" && !strings.Contains(l, fmt.Sprintf("peer_uid=%d", os.Getuid())) {
+		t.Errorf("force-return log lacks who and why:\n%s", l)
+	}
 	if borrows, err := ac.Borrows(ctx); err != nil || len(borrows) != 0 {
 		t.Fatalf("borrows after force-return: %+v, %v", borrows, err)
 	}
@@ -121,6 +132,23 @@ func TestAdminEndpoint(t *testing.T) {
 	if _, err := ts.Info(); !errors.Is(err, netsync.ErrStoreClosed) {
 		t.Errorf("Server.Info after Shutdown = %v, want ErrStoreClosed", err)
 	}
+}
+
+type lockedBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func TestAdminStaleSocket(t *testing.T) {
