@@ -124,11 +124,11 @@ func (a *authority) forceReturn(tree string, key uint64, reason, by string) (for
 
 // BorrowInfo describes one borrowed record on the server.
 type BorrowInfo struct {
-	Tree    string
-	Key     string   // ID.Rev
-	Holder  string   // readable name
-	Client  string   // client id
-	Waiting []string // readable names, in queue order
+	Tree    string   `json:"tree"`
+	Key     string   `json:"key"`               // ID.Rev
+	Holder  string   `json:"holder"`            // readable name
+	Client  string   `json:"client"`            // client id
+	Waiting []string `json:"waiting,omitempty"` // readable names, in queue order
 }
 
 func keyText(k uint64) string {

@@ -33,6 +33,10 @@ type ServerOptions struct {
 	CacheSize int64
 	// Logger receives the server's log. Default slog.Default().
 	Logger *slog.Logger
+	// AdminSocket is the path of the Unix socket serving the administration
+	// endpoint (see admin.go) while the server listens. Default "": none.
+	// hills-server uses DIR/admin.sock.
+	AdminSocket string
 }
 
 func (o *ServerOptions) withDefaults() ServerOptions {
@@ -68,6 +72,10 @@ type Server struct {
 	conns    map[*sconn]struct{}
 	closing  bool
 	wg       sync.WaitGroup
+	admin    *adminServer
+
+	storeMu     sync.RWMutex // read-held while admin reads touch the store
+	storeClosed bool
 }
 
 // NewServer opens (creating on first start) the server's store in dir and
@@ -124,6 +132,10 @@ func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
 		tr.Close()
 		udp.Close()
 	}()
+	if err := s.startAdmin(); err != nil {
+		ln.Close()
+		return err
+	}
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -205,6 +217,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		c.stopReading()
 	}
 	s.mu.Unlock()
+	s.stopAdmin(ctx)
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	var err error
@@ -219,7 +232,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.mu.Unlock()
 		<-done
 	}
-	if cerr := s.a.close(); err == nil && cerr != nil {
+	s.storeMu.Lock()
+	s.storeClosed = true
+	cerr := s.a.close()
+	s.storeMu.Unlock()
+	if err == nil && cerr != nil {
 		err = fmt.Errorf("netsync: close server store: %w", cerr)
 	}
 	return err
@@ -230,10 +247,15 @@ func (s *Server) Borrows() []BorrowInfo { return s.a.borrowList() }
 
 // ForceReturn takes a record from its holder, as an administrator. The
 // former holder's client is told, with reason and by, and keeps its unsent
-// edits of the record aside. It returns who held it.
+// edits of the record aside. It returns who held it. An unknown tree is
+// db.ErrNoTree, a missing record db.ErrNotFound, a bad key
+// db.ErrInvalidKey, a record nobody holds db.ErrNotCheckedOut.
 func (s *Server) ForceReturn(tree, key, reason, by string) (string, error) {
 	id, rev, err := parseKeyText(key)
 	if err != nil {
+		return "", err
+	}
+	if err := s.checkRecord(tree, id, rev); err != nil {
 		return "", err
 	}
 	former, err := s.a.forceReturn(tree, layout.Pack(id, rev), reason, by)

@@ -1,0 +1,372 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/user"
+	"path/filepath"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/hillsdb/hills/netsync"
+)
+
+// adminSocket is the administration socket's name in the data directory.
+const adminSocket = "admin.sock"
+
+// shutdownTimeout bounds how long serve waits for connections to drain.
+const shutdownTimeout = 10 * time.Second
+
+// serveConfig is what serve runs with.
+type serveConfig struct {
+	data, listen, appID string
+}
+
+const usageServe = `Usage:
+  hills-server serve [--data DIR] [--listen ADDR] [--app-id ID]
+
+  --data DIR      the server's store and admin socket ($HILLS_DATA, default ./hills-data)
+  --listen ADDR   UDP address for QUIC ($HILLS_LISTEN, default 127.0.0.1:7447)
+  --app-id ID     application id clients must present ($HILLS_APP_ID, default "")
+`
+
+func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
+	fs := newFlags("serve")
+	var c serveConfig
+	fs.StringVar(&c.data, "data", envOr("HILLS_DATA", "./hills-data"), "")
+	fs.StringVar(&c.listen, "listen", envOr("HILLS_LISTEN", "127.0.0.1:7447"), "")
+	fs.StringVar(&c.appID, "app-id", os.Getenv("HILLS_APP_ID"), "")
+	pos, err := parse(fs, args, usageServe, stdout)
+	if err != nil {
+		return c, err
+	}
+	if len(pos) > 0 {
+		return c, &usageError{msg: fmt.Sprintf("serve: unexpected argument %q", pos[0]), usage: usageServe}
+	}
+	if c.data == "" || c.listen == "" {
+		return c, &usageError{msg: "serve: --data and --listen may not be empty", usage: usageServe}
+	}
+	return c, nil
+}
+
+// serve runs the server until ctx ends, then shuts it down.
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c, err := parseServe(args, stdout)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	if err := os.MkdirAll(c.data, 0o700); err != nil {
+		return err
+	}
+	s, err := netsync.NewServer(c.data, &netsync.ServerOptions{AppID: c.appID, Logger: log,
+		AdminSocket: filepath.Join(c.data, adminSocket)})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "server      %s\nfingerprint %s\n", s.ID(), s.Fingerprint())
+	// The server's own context never ends: stopping goes through Shutdown,
+	// which drains connections.
+	served := make(chan error, 1)
+	go func() { served <- s.ListenAndServe(context.Background(), c.listen) }()
+	shutdown := func() error {
+		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		defer cancel()
+		err := s.Shutdown(sctx)
+		if errors.Is(err, context.DeadlineExceeded) {
+			log.Warn("shutdown deadline passed; connections closed at once")
+		}
+		return err
+	}
+	select {
+	case <-s.Ready():
+		fmt.Fprintf(stdout, "listening   %s\n", s.Addr())
+	case err := <-served:
+		shutdown()
+		return err
+	case <-ctx.Done():
+	}
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case err := <-served:
+		// Only Shutdown stops the server normally; this is a failure.
+		shutdown()
+		return err
+	}
+	err = shutdown()
+	if serr := <-served; err == nil && serr != nil && !errors.Is(serr, netsync.ErrServerClosed) {
+		err = serr
+	}
+	if err == nil {
+		log.Info("stopped")
+	}
+	return err
+}
+
+// admin is what the administration commands need of a server, running
+// (through its socket) or not (its store opened directly).
+type admin interface {
+	Info(ctx context.Context) (netsync.ServerInfo, error)
+	Borrows(ctx context.Context) ([]netsync.BorrowInfo, error)
+	ForceReturn(ctx context.Context, tree, key, reason, by string) (string, error)
+	Checkpoint(ctx context.Context, dir string) error
+}
+
+// local administers a server's store while no server runs.
+type local struct{ s *netsync.Server }
+
+func (l local) Info(context.Context) (netsync.ServerInfo, error) { return l.s.Info() }
+func (l local) Borrows(context.Context) ([]netsync.BorrowInfo, error) {
+	return l.s.Borrows(), nil
+}
+func (l local) ForceReturn(_ context.Context, tree, key, reason, by string) (string, error) {
+	return l.s.ForceReturn(tree, key, reason, by)
+}
+func (l local) Checkpoint(_ context.Context, dir string) error { return l.s.Checkpoint(dir) }
+
+// connect reaches the server of dir: its admin socket when it runs, else
+// its store. The returned function releases it.
+func connect(dir string) (admin, func(), error) {
+	sock := filepath.Join(dir, adminSocket)
+	if c, err := net.DialTimeout("unix", sock, 2*time.Second); err == nil {
+		c.Close()
+		return netsync.NewAdminClient(sock), func() {}, nil
+	}
+	if m, _ := filepath.Glob(filepath.Join(dir, "MANIFEST-*")); len(m) == 0 {
+		return nil, nil, fmt.Errorf("no server store in %s (and no server answers on %s)", dir, sock)
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	s, err := netsync.NewServer(dir, &netsync.ServerOptions{Logger: quiet})
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w (no server answers on %s)", err, sock)
+	}
+	return local{s}, func() { s.Shutdown(context.Background()) }, nil
+}
+
+func dataFlag(fs *flag.FlagSet) *string {
+	return fs.String("data", envOr("HILLS_DATA", "./hills-data"), "")
+}
+
+const usageInfo = `Usage:
+  hills-server info [--data DIR] [--json]
+
+Shows the server's UUID, certificate fingerprint, log sequence, trees and
+clients. --data defaults to $HILLS_DATA, else ./hills-data.
+`
+
+func info(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := newFlags("info")
+	data := dataFlag(fs)
+	asJSON := fs.Bool("json", false, "")
+	pos, err := parse(fs, args, usageInfo, stdout)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return &usageError{msg: fmt.Sprintf("info: unexpected argument %q", pos[0]), usage: usageInfo}
+	}
+	a, release, err := connect(*data)
+	if err != nil {
+		return err
+	}
+	defer release()
+	in, err := a.Info(ctx)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return writeJSON(stdout, in)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	addr, app := in.Addr, fmt.Sprintf("%q", in.AppID)
+	if addr == "" {
+		// The application id is an option of serve, not kept in the store.
+		addr, app = "(not running)", "(set by serve)"
+	}
+	fmt.Fprintf(tw, "server\t%s\nfingerprint\t%s\napp id\t%s\nsequence\t%d\nlistening\t%s\n",
+		in.ID, in.Fingerprint, app, in.Seq, addr)
+	fmt.Fprintf(tw, "\ntrees\t%d\n", len(in.Trees))
+	if len(in.Trees) > 0 {
+		fmt.Fprintf(tw, "  NAME\tRECORDS\tVERSION\tVERSIONED\tNEXT ID\n")
+	}
+	for _, t := range in.Trees {
+		fmt.Fprintf(tw, "  %s\t%d\t%d.%d\t%v\t%d\n", t.Name, t.Records, t.Major, t.Minor, t.Versioned, t.NextID)
+	}
+	fmt.Fprintf(tw, "\nclients\t%d\n", len(in.Clients))
+	if len(in.Clients) > 0 {
+		fmt.Fprintf(tw, "  NAME\tID\tCONNECTED\tLAST SEEN\tLAST OUTBOX\tRANGES\n")
+	}
+	for _, c := range in.Clients {
+		fmt.Fprintf(tw, "  %s\t%s\t%v\t%s\t%d\t%s\n", c.Name, c.ID, c.Connected,
+			c.LastSeen.Format(time.RFC3339), c.LastOutbox, rangesText(c.Ranges))
+	}
+	return tw.Flush()
+}
+
+func rangesText(rs map[string][]netsync.IDRange) string {
+	var parts []string
+	for tree, list := range rs {
+		var s []string
+		for _, r := range list {
+			s = append(s, fmt.Sprintf("[%d,%d)", r.Lo, r.Hi))
+		}
+		parts = append(parts, tree+" "+strings.Join(s, " "))
+	}
+	if len(parts) == 0 {
+		return "-"
+	}
+	slices.Sort(parts) // map order is random
+	return strings.Join(parts, "; ")
+}
+
+const usageBorrowsList = `Usage:
+  hills-server borrows list [--data DIR] [--json]
+
+Lists every borrowed record: tree, key, holder and who waits.
+`
+
+func borrowsList(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := newFlags("borrows list")
+	data := dataFlag(fs)
+	asJSON := fs.Bool("json", false, "")
+	pos, err := parse(fs, args, usageBorrowsList, stdout)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return &usageError{msg: fmt.Sprintf("borrows list: unexpected argument %q", pos[0]), usage: usageBorrowsList}
+	}
+	a, release, err := connect(*data)
+	if err != nil {
+		return err
+	}
+	defer release()
+	list, err := a.Borrows(ctx)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		if list == nil {
+			list = []netsync.BorrowInfo{}
+		}
+		return writeJSON(stdout, list)
+	}
+	if len(list) == 0 {
+		fmt.Fprintln(stdout, "no borrowed records")
+		return nil
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "TREE\tKEY\tHOLDER\tCLIENT\tWAITING\n")
+	for _, b := range list {
+		waiting := strings.Join(b.Waiting, ", ")
+		if waiting == "" {
+			waiting = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", b.Tree, b.Key, b.Holder, b.Client, waiting)
+	}
+	return tw.Flush()
+}
+
+const usageBorrowsReturn = `Usage:
+  hills-server borrows return TREE KEY --reason TEXT [--data DIR]
+
+Takes the record TREE/KEY (KEY as ID.Rev, such as 12.0) from its holder,
+as the OS user running the command. The holder's client is told who and
+why, and keeps its unsent edits of the record aside. --reason is required.
+`
+
+func borrowsReturn(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := newFlags("borrows return")
+	data := dataFlag(fs)
+	reason := fs.String("reason", "", "")
+	pos, err := parse(fs, args, usageBorrowsReturn, stdout)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 2 {
+		return &usageError{msg: "borrows return: want TREE and KEY", usage: usageBorrowsReturn}
+	}
+	if strings.TrimSpace(*reason) == "" {
+		return &usageError{msg: "borrows return: --reason is required", usage: usageBorrowsReturn}
+	}
+	tree, key := pos[0], pos[1]
+	a, release, err := connect(*data)
+	if err != nil {
+		return err
+	}
+	defer release()
+	former, err := a.ForceReturn(ctx, tree, key, *reason, osUser())
+	if err != nil {
+		return fmt.Errorf("borrows return %s/%s: %w", tree, key, err)
+	}
+	fmt.Fprintf(stdout, "returned %s/%s from %s\n", tree, key, former)
+	return nil
+}
+
+const usageBackup = `Usage:
+  hills-server backup --to DIR [--data DIR]
+
+Writes a consistent copy of the server's store into DIR, which must not
+exist, while the server runs (or from the store when it does not). Every
+change acknowledged to a client before the command is in the copy. DIR is
+written by the server's process; on the same file system its files are
+hard links. Start a server on DIR to use the copy: it is the same server,
+with the same identity.
+`
+
+func backup(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := newFlags("backup")
+	data := dataFlag(fs)
+	to := fs.String("to", "", "")
+	pos, err := parse(fs, args, usageBackup, stdout)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return &usageError{msg: fmt.Sprintf("backup: unexpected argument %q", pos[0]), usage: usageBackup}
+	}
+	if *to == "" {
+		return &usageError{msg: "backup: --to is required", usage: usageBackup}
+	}
+	dest, err := filepath.Abs(*to)
+	if err != nil {
+		return err
+	}
+	a, release, err := connect(*data)
+	if err != nil {
+		return err
+	}
+	defer release()
+	if err := a.Checkpoint(ctx, dest); err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	fmt.Fprintf(stdout, "backup written to %s\n", dest)
+	return nil
+}
+
+// osUser names the OS user running the command.
+func osUser() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	if u := os.Getenv("USER"); u != "" {
+		return u
+	}
+	return fmt.Sprintf("uid %d", os.Getuid())
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

@@ -1,0 +1,159 @@
+// Command hills-server runs the hills sync server and administers it.
+//
+//	hills-server serve   [--data DIR] [--listen ADDR] [--app-id ID]
+//	hills-server info    [--data DIR] [--json]
+//	hills-server borrows list   [--data DIR] [--json]
+//	hills-server borrows return TREE KEY --reason TEXT [--data DIR]
+//	hills-server backup --to DIR [--data DIR]
+//
+// The administration commands talk to the running server through its
+// socket DIR/admin.sock; when no server runs they open the store directly.
+// See docs/operations.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(exitCode(err, os.Stderr))
+}
+
+// exitCode reports err on stderr and decides the process's exit code: 0
+// for success, 2 for a usage error, 1 for any other failure.
+func exitCode(err error, stderr io.Writer) int {
+	if err == nil {
+		return 0
+	}
+	var ue *usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintf(stderr, "hills-server: %v\n\n%s", ue.msg, ue.usage)
+		return 2
+	}
+	fmt.Fprintf(stderr, "hills-server: %v\n", err)
+	return 1
+}
+
+// usageError is a command line that does not parse; the process exits 2.
+type usageError struct {
+	msg   string
+	usage string // the usage text of the command concerned
+}
+
+func (e *usageError) Error() string { return e.msg }
+
+// run runs the command line args (without the program name). ctx ends the
+// server; output goes to stdout, logs and diagnostics to stderr.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	err := dispatch(ctx, args, stdout, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil // the usage was asked for and printed
+	}
+	return err
+}
+
+func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return &usageError{msg: "no command", usage: usage}
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "serve":
+		return serve(ctx, rest, stdout, stderr)
+	case "info":
+		return info(ctx, rest, stdout)
+	case "backup":
+		return backup(ctx, rest, stdout)
+	case "borrows":
+		if len(rest) == 0 {
+			return &usageError{msg: "borrows: list or return?", usage: usageBorrows}
+		}
+		switch rest[0] {
+		case "list":
+			return borrowsList(ctx, rest[1:], stdout)
+		case "return":
+			return borrowsReturn(ctx, rest[1:], stdout)
+		}
+		return &usageError{msg: fmt.Sprintf("borrows: unknown command %q", rest[0]), usage: usageBorrows}
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	return &usageError{msg: fmt.Sprintf("unknown command %q", cmd), usage: usage}
+}
+
+const usage = `hills-server runs the hills sync server and administers it.
+
+Usage:
+  hills-server serve   [--data DIR] [--listen ADDR] [--app-id ID]
+  hills-server info    [--data DIR] [--json]
+  hills-server borrows list   [--data DIR] [--json]
+  hills-server borrows return TREE KEY --reason TEXT [--data DIR]
+  hills-server backup --to DIR [--data DIR]
+  hills-server help
+
+serve runs the server on DIR until SIGINT or SIGTERM. Defaults:
+  --data    $HILLS_DATA,   else ./hills-data
+  --listen  $HILLS_LISTEN, else 127.0.0.1:7447 (UDP, QUIC)
+  --app-id  $HILLS_APP_ID, else ""
+A flag wins over its environment variable.
+
+info, borrows, and backup reach the running server through DIR/admin.sock;
+when no server runs they open DIR directly. backup writes a consistent copy
+of the store (a checkpoint) into a new directory while the server runs.
+`
+
+const usageBorrows = `Usage:
+  hills-server borrows list   [--data DIR] [--json]
+  hills-server borrows return TREE KEY --reason TEXT [--data DIR]
+
+return takes the record TREE/KEY (KEY as ID.Rev, such as 12.0) from its
+holder; the holder's client is told who did it and why.
+`
+
+// newFlags returns a flag set that reports errors to the caller only.
+func newFlags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	return fs
+}
+
+// parse parses flags and positional arguments in any order. -h prints the
+// usage to stdout and returns flag.ErrHelp.
+func parse(fs *flag.FlagSet, args []string, usage string, stdout io.Writer) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fmt.Fprint(stdout, usage)
+				return nil, err
+			}
+			return nil, &usageError{msg: fs.Name() + ": " + err.Error(), usage: usage}
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+// envOr returns the environment variable name, or def when it is unset or
+// empty.
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}

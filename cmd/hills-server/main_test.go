@@ -1,0 +1,405 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hillsdb/hills/db"
+	"github.com/hillsdb/hills/netsync"
+)
+
+// TestMain lets a test run the real main in a child process.
+func TestMain(m *testing.M) {
+	if os.Getenv("HILLS_SERVER_TEST_MAIN") == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// syncBuffer is a bytes.Buffer safe for a goroutine writing while the test
+// reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// runCmd runs a command line and returns its output and exit code.
+func runCmd(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err := run(ctx, args, &out, &errb)
+	code = exitCode(err, &errb)
+	return out.String(), errb.String(), code
+}
+
+type served struct {
+	dir    string
+	info   netsync.ServerInfo
+	out    *syncBuffer
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// startServe runs `hills-server serve` in a goroutine until the test ends
+// or stop is called, and waits until its admin socket answers.
+func startServe(t *testing.T, args ...string) *served {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &served{out: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	go func() { s.done <- run(ctx, append([]string{"serve"}, args...), s.out, io.Discard) }()
+	t.Cleanup(func() { s.stop(t) })
+	return s
+}
+
+func (s *served) await(t *testing.T, dir string) {
+	t.Helper()
+	s.dir = dir
+	ac := netsync.NewAdminClient(filepath.Join(dir, adminSocket))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		info, err := ac.Info(context.Background())
+		if err == nil && info.Addr != "" {
+			s.info = info
+			return
+		}
+		select {
+		case err := <-s.done:
+			t.Fatalf("serve stopped: %v\n%s", err, s.out)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server did not come up: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (s *served) stop(t *testing.T) {
+	t.Helper()
+	if s.cancel == nil {
+		return
+	}
+	s.cancel()
+	s.cancel = nil
+	select {
+	case err := <-s.done:
+		if err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+}
+
+type Part struct {
+	Number string `msgpack:"number"`
+}
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+type replicaT struct {
+	d     *db.DB
+	c     *netsync.Client
+	parts *db.Tree[Part]
+}
+
+func newReplica(t *testing.T, name, addr, app string) *replicaT {
+	t.Helper()
+	d, err := db.Open(filepath.Join(t.TempDir(), name), &db.Options{Replica: true, Name: name, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts, err := db.OpenTree[Part](d, "parts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := netsync.Connect(d, addr, &netsync.ClientOptions{AppID: app, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(); d.Close() })
+	return &replicaT{d: d, c: c, parts: parts}
+}
+
+func (r *replicaT) create(t *testing.T, p Part) db.Key[Part] {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		k, err := r.parts.Create(p)
+		if err == nil {
+			return k
+		}
+		if !errors.Is(err, db.ErrNoIDs) || time.Now().After(deadline) {
+			t.Fatalf("create: %v", err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func (r *replicaT) sync(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := r.c.WaitSynced(ctx); err != nil {
+		t.Fatalf("WaitSynced: %v", err)
+	}
+}
+
+func TestServeAndAdminister(t *testing.T) {
+	dir := t.TempDir()
+	s := startServe(t, "--data", dir, "--listen", "127.0.0.1:0", "--app-id", "shop")
+	s.await(t, dir)
+	out := s.out.String()
+	if !strings.Contains(out, s.info.ID) || !strings.Contains(out, s.info.Fingerprint) {
+		t.Fatalf("serve printed %q; server %s %s", out, s.info.ID, s.info.Fingerprint)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, adminSocket)); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("admin socket: %v %v", fi, err)
+	}
+
+	bob := newReplica(t, "bob", s.info.Addr, "shop")
+	k := bob.create(t, Part{Number: "P-1"})
+	bob.sync(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := bob.parts.CheckOut(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+
+	stdout, stderr, code := runCmd(t, "info", "--data", dir)
+	if code != 0 {
+		t.Fatalf("info: %d %s", code, stderr)
+	}
+	for _, want := range []string{s.info.ID, s.info.Fingerprint, `"shop"`, s.info.Addr, "parts", "bob"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("info output lacks %q:\n%s", want, stdout)
+		}
+	}
+	stdout, _, code = runCmd(t, "info", "--data", dir, "--json")
+	if code != 0 || !strings.Contains(stdout, `"records": 1`) {
+		t.Errorf("info --json: %d\n%s", code, stdout)
+	}
+
+	stdout, stderr, code = runCmd(t, "borrows", "list", "--data", dir)
+	if code != 0 || !strings.Contains(stdout, k.String()) || !strings.Contains(stdout, "bob") {
+		t.Fatalf("borrows list: %d %s\n%s", code, stderr, stdout)
+	}
+
+	// Clear errors for an unknown tree, a missing record, a free record.
+	free := bob.create(t, Part{Number: "P-2"})
+	bob.sync(t)
+	for _, c := range []struct{ tree, key, want string }{
+		{"nope", k.String(), "no such tree"},
+		{"parts", "777.0", "not found"},
+		{"parts", "x", "invalid key"},
+		{"parts", free.String(), "not checked out"},
+	} {
+		_, stderr, code := runCmd(t, "borrows", "return", c.tree, c.key, "--reason", "audit", "--data", dir)
+		if code != 1 || !strings.Contains(stderr, c.want) {
+			t.Errorf("borrows return %s %s: exit %d, %q; want 1 and %q", c.tree, c.key, code, stderr, c.want)
+		}
+	}
+
+	stdout, stderr, code = runCmd(t, "borrows", "return", "parts", k.String(), "--reason", "bob left", "--data", dir)
+	if code != 0 || !strings.Contains(stdout, "bob") {
+		t.Fatalf("borrows return: %d %s\n%s", code, stderr, stdout)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for bob.parts.Borrow(k).Mine {
+		if time.Now().After(deadline) {
+			t.Fatal("bob still holds the record after a force-return")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	stdout, _, _ = runCmd(t, "borrows", "list", "--data", dir)
+	if !strings.Contains(stdout, "no borrowed records") {
+		t.Errorf("borrows list after return:\n%s", stdout)
+	}
+
+	// A backup of the running server, then one of the stopped server.
+	backupDir := filepath.Join(t.TempDir(), "backup")
+	if stdout, stderr, code := runCmd(t, "backup", "--data", dir, "--to", backupDir); code != 0 {
+		t.Fatalf("backup: %d %s\n%s", code, stderr, stdout)
+	}
+	if _, stderr, code := runCmd(t, "backup", "--data", dir, "--to", backupDir); code != 1 || !strings.Contains(stderr, "exists") {
+		t.Errorf("backup over an existing directory: %d %s", code, stderr)
+	}
+	stdout, stderr, code = runCmd(t, "info", "--data", backupDir, "--json")
+	if code != 0 || !strings.Contains(stdout, s.info.ID) || !strings.Contains(stdout, `"records": 2`) {
+		t.Fatalf("info of the backup: %d %s\n%s", code, stderr, stdout)
+	}
+
+	// Stopped: the socket is gone and the commands open the store.
+	bob.c.Close()
+	s.stop(t)
+	if _, stderr, code := runCmd(t, "backup", "--data", dir, "--to", filepath.Join(t.TempDir(), "b2")); code != 0 {
+		t.Errorf("backup of a stopped server: %d %s", code, stderr)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, adminSocket)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("admin socket after stop: %v", err)
+	}
+	stdout, stderr, code = runCmd(t, "info", "--data", dir)
+	if code != 0 || !strings.Contains(stdout, s.info.ID) || !strings.Contains(stdout, "not running") ||
+		!strings.Contains(stdout, "parts") {
+		t.Fatalf("info of a stopped server: %d %s\n%s", code, stderr, stdout)
+	}
+	stdout, _, code = runCmd(t, "borrows", "list", "--data", dir, "--json")
+	if code != 0 || strings.TrimSpace(stdout) != "[]" {
+		t.Errorf("borrows list --json of a stopped server: %d %q", code, stdout)
+	}
+
+	// Restarted on the same data: same identity.
+	s2 := startServe(t, "--data", dir, "--listen", "127.0.0.1:0", "--app-id", "shop")
+	s2.await(t, dir)
+	if s2.info.ID != s.info.ID || s2.info.Fingerprint != s.info.Fingerprint || s2.info.Seq < s.info.Seq {
+		t.Fatalf("restart: %+v, before %+v", s2.info, s.info)
+	}
+}
+
+func TestEnvironmentDefaults(t *testing.T) {
+	t.Setenv("HILLS_DATA", "")
+	t.Setenv("HILLS_LISTEN", "")
+	t.Setenv("HILLS_APP_ID", "")
+	c, err := parseServe(nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c != (serveConfig{data: "./hills-data", listen: "127.0.0.1:7447"}) {
+		t.Fatalf("defaults %+v", c)
+	}
+
+	dir := t.TempDir()
+	t.Setenv("HILLS_DATA", dir)
+	t.Setenv("HILLS_LISTEN", "127.0.0.1:0")
+	t.Setenv("HILLS_APP_ID", "from-env")
+	c, err = parseServe(nil, io.Discard)
+	if err != nil || c != (serveConfig{data: dir, listen: "127.0.0.1:0", appID: "from-env"}) {
+		t.Fatalf("from the environment %+v %v", c, err)
+	}
+	c, err = parseServe([]string{"--app-id", "from-flag", "--listen", "127.0.0.1:9"}, io.Discard)
+	if err != nil || c != (serveConfig{data: dir, listen: "127.0.0.1:9", appID: "from-flag"}) {
+		t.Fatalf("flags over the environment %+v %v", c, err)
+	}
+
+	// A real server from the environment alone; info finds it the same way.
+	s := startServe(t)
+	s.await(t, dir)
+	if s.info.AppID != "from-env" || !strings.HasPrefix(s.info.Addr, "127.0.0.1:") {
+		t.Fatalf("served %+v", s.info)
+	}
+	stdout, stderr, code := runCmd(t, "info")
+	if code != 0 || !strings.Contains(stdout, s.info.ID) || !strings.Contains(stdout, `"from-env"`) {
+		t.Fatalf("info from HILLS_DATA: %d %s\n%s", code, stderr, stdout)
+	}
+}
+
+func TestUsage(t *testing.T) {
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		nil,
+		{"frobnicate"},
+		{"serve", "--bogus"},
+		{"serve", "--data", dir, "extra"},
+		{"serve", "--listen"},
+		{"info", "--data"},
+		{"info", "--data", dir, "extra"},
+		{"borrows"},
+		{"borrows", "lend"},
+		{"borrows", "list", "--nope"},
+		{"borrows", "return", "parts", "--reason", "x", "--data", dir},
+		{"borrows", "return", "parts", "1.0", "--data", dir},
+		{"borrows", "return", "parts", "1.0", "--reason", " ", "--data", dir},
+		{"backup", "--data", dir},
+		{"backup", "--data", dir, "--to", "x", "y"},
+	} {
+		stdout, stderr, code := runCmd(t, args...)
+		if code != 2 || !strings.Contains(stderr, "Usage:") || stdout != "" {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want 2 and the usage", args, code, stdout, stderr)
+		}
+	}
+	for _, args := range [][]string{{"help"}, {"--help"}, {"serve", "-h"}, {"borrows", "return", "--help"}} {
+		stdout, stderr, code := runCmd(t, args...)
+		if code != 0 || !strings.Contains(stdout, "Usage:") || stderr != "" {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q", args, code, stdout, stderr)
+		}
+	}
+	_, stderr, code := runCmd(t, "info", "--data", filepath.Join(dir, "missing"))
+	if code != 1 || !strings.Contains(stderr, "no server store") {
+		t.Errorf("info of a missing store: exit %d, %q", code, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "missing")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("info created a store: %v", err)
+	}
+}
+
+// TestSignal runs the real binary's main and stops it with SIGTERM.
+func TestSignal(t *testing.T) {
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "serve", "--data", dir, "--listen", "127.0.0.1:0")
+	cmd.Env = append(os.Environ(), "HILLS_SERVER_TEST_MAIN=1")
+	var out, errb syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	ac := netsync.NewAdminClient(filepath.Join(dir, adminSocket))
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, err := ac.Info(context.Background()); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			<-waited
+			t.Fatalf("server did not come up\n%s\n%s", out.String(), errb.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-waited:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, errb.String())
+		}
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		<-waited
+		t.Fatal("no exit after SIGTERM")
+	}
+	if !strings.Contains(errb.String(), "stopped") {
+		t.Errorf("log lacks the clean stop:\n%s", errb.String())
+	}
+	if _, err := os.Lstat(filepath.Join(dir, adminSocket)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("admin socket after SIGTERM: %v", err)
+	}
+}
