@@ -1,6 +1,8 @@
 package netsync
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -87,6 +89,32 @@ type delivery struct {
 	replies []connReply
 	forced  []connForced
 	pongs   []wire.Pong // to the origin
+	shared  *frame      // the entries as one frame, for connections that made none of them
+}
+
+// originOf reports whether a client made one of the delivery's entries.
+func (d *delivery) originOf(clientID string) bool {
+	for _, e := range d.entries {
+		if e.Origin == clientID && e.Kind != wire.KindTree {
+			return true
+		}
+	}
+	return false
+}
+
+// shareEntries encodes the entries once for every connection that gets
+// them as they are.
+func (d *delivery) shareEntries() {
+	chs := make([]layout.Change, len(d.entries))
+	for i, e := range d.entries {
+		chs[i] = e.Change
+	}
+	var buf bytes.Buffer
+	w := bufio.NewWriter(&buf)
+	if wire.Write(w, wire.TEntries, &wire.Entries{Changes: chs}) != nil || w.Flush() != nil {
+		return
+	}
+	d.shared = &frame{t: wire.TEntries, raw: buf.Bytes()}
 }
 
 type connReply struct {
@@ -328,6 +356,9 @@ func (a *authority) deliver(ticket uint64, d *delivery) {
 	a.pubCond.Broadcast()
 	if d == nil {
 		return
+	}
+	if len(d.entries) > 0 && len(a.conns) > 1 {
+		d.shareEntries()
 	}
 	for c := range a.conns {
 		c.sendDelivery(d)

@@ -478,7 +478,7 @@ func (c *sconn) write(w *bufio.Writer, from, upto uint64) error {
 			break
 		}
 		for _, f := range c.framesFor(entries) {
-			if err := wire.Write(w, f.t, f.v); err != nil {
+			if err := writeFrame(w, f); err != nil {
 				return err
 			}
 		}
@@ -499,7 +499,7 @@ func (c *sconn) write(w *bufio.Writer, from, upto uint64) error {
 			return err
 		}
 		for _, f := range frames {
-			if err := wire.Write(w, f.t, f.v); err != nil {
+			if err := writeFrame(w, f); err != nil {
 				return err
 			}
 		}
@@ -512,8 +512,17 @@ func (c *sconn) write(w *bufio.Writer, from, upto uint64) error {
 }
 
 type frame struct {
-	t uint8
-	v any
+	t   uint8
+	v   any
+	raw []byte // the whole frame, encoded once for many connections
+}
+
+func writeFrame(w *bufio.Writer, f frame) error {
+	if f.raw != nil {
+		_, err := w.Write(f.raw)
+		return err
+	}
+	return wire.Write(w, f.t, f.v)
 }
 
 // framesFor turns log entries into what this client is sent: its own
@@ -524,14 +533,14 @@ func (c *sconn) framesFor(entries []logEntry) []frame {
 	size := 0
 	flush := func() {
 		if len(run) > 0 {
-			out = append(out, frame{wire.TEntries, &wire.Entries{Changes: run}})
+			out = append(out, frame{t: wire.TEntries, v: &wire.Entries{Changes: run}})
 			run, size = nil, 0
 		}
 	}
 	for _, e := range entries {
 		if e.Origin == c.clientID && e.Kind != wire.KindTree {
 			flush()
-			out = append(out, frame{wire.TAck, &wire.Ack{Outbox: e.OriginSeq, Seq: e.Seq, Tree: e.Tree, Key: e.Key}})
+			out = append(out, frame{t: wire.TAck, v: &wire.Ack{Outbox: e.OriginSeq, Seq: e.Seq, Tree: e.Tree, Key: e.Key}})
 			continue
 		}
 		run = append(run, e.Change)
@@ -547,29 +556,33 @@ func (c *sconn) framesFor(entries []logEntry) []frame {
 // sendDelivery queues what a committed step sends this connection.
 func (c *sconn) sendDelivery(d *delivery) {
 	var fs []frame
-	fs = append(fs, c.framesFor(d.entries)...)
+	if d.shared != nil && !d.originOf(c.clientID) {
+		fs = append(fs, *d.shared)
+	} else {
+		fs = append(fs, c.framesFor(d.entries)...)
+	}
 	if d.origin == c {
 		for i := range d.acks {
-			fs = append(fs, frame{wire.TAck, &d.acks[i]})
+			fs = append(fs, frame{t: wire.TAck, v: &d.acks[i]})
 		}
 		for i := range d.grants {
-			fs = append(fs, frame{wire.TIDGrant, &d.grants[i]})
+			fs = append(fs, frame{t: wire.TIDGrant, v: &d.grants[i]})
 		}
 		for i := range d.pongs {
-			fs = append(fs, frame{wire.TPong, &d.pongs[i]})
+			fs = append(fs, frame{t: wire.TPong, v: &d.pongs[i]})
 		}
 	}
 	for i := range d.borrows {
-		fs = append(fs, frame{wire.TBorrow, &d.borrows[i]})
+		fs = append(fs, frame{t: wire.TBorrow, v: &d.borrows[i]})
 	}
 	for _, r := range d.replies {
 		if r.clientID == c.clientID && (d.origin == c || d.origin == nil) {
-			fs = append(fs, frame{wire.TReply, &r.reply})
+			fs = append(fs, frame{t: wire.TReply, v: &r.reply})
 		}
 	}
 	for _, f := range d.forced {
 		if f.clientID == c.clientID {
-			fs = append(fs, frame{wire.TForced, &f.forced})
+			fs = append(fs, frame{t: wire.TForced, v: &f.forced})
 		}
 	}
 	if len(fs) > 0 {

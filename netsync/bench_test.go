@@ -1,0 +1,407 @@
+package netsync_test
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/quic-go/quic-go"
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/hillsdb/hills/db"
+	"github.com/hillsdb/hills/internal/layout"
+	"github.com/hillsdb/hills/internal/record"
+	"github.com/hillsdb/hills/internal/wire"
+	"github.com/hillsdb/hills/netsync"
+)
+
+// The benchmarks measure hills beside a raw quic-go baseline doing the
+// same traffic without hills: a relay that forwards every frame a client
+// sends to the other clients, and acknowledges it to the sender.
+//
+//	go test -run=NONE -bench=. -benchtime=200x ./netsync/
+//
+// BenchmarkCatchUp1M builds a server of 1M records first; it is skipped
+// with -short.
+
+// relay is the baseline server.
+type relay struct {
+	ln    *quic.Listener
+	mu    sync.Mutex
+	conns map[*relayConn]struct{}
+}
+
+type relayConn struct {
+	mu sync.Mutex
+	w  *bufio.Writer
+}
+
+func startRelay(b testing.TB) *relay {
+	b.Helper()
+	ln, err := quic.ListenAddr("127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{selfSigned(b)}, NextProtos: []string{"relay"}}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := &relay{ln: ln, conns: map[*relayConn]struct{}{}}
+	b.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			qc, err := ln.Accept(context.Background())
+			if err != nil {
+				return
+			}
+			go r.serve(qc)
+		}
+	}()
+	return r
+}
+
+func (r *relay) serve(qc *quic.Conn) {
+	st, err := qc.AcceptStream(context.Background())
+	if err != nil {
+		return
+	}
+	me := &relayConn{w: bufio.NewWriter(st)}
+	r.mu.Lock()
+	r.conns[me] = struct{}{}
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		delete(r.conns, me)
+		r.mu.Unlock()
+	}()
+	rd := bufio.NewReader(st)
+	for {
+		t, body, err := wire.Read(rd, wire.MaxFrame, nil)
+		if err != nil {
+			return
+		}
+		n := 1
+		if t == wire.TPush {
+			var p wire.Push
+			wire.Decode(body, &p)
+			n = len(p.Changes)
+		}
+		if t == wire.THello {
+			continue
+		}
+		r.mu.Lock()
+		for c := range r.conns {
+			c.mu.Lock()
+			if c == me {
+				for range n {
+					wire.Write(c.w, wire.TAck, &wire.Ack{Seq: 1})
+				}
+			} else {
+				c.w.Write(frameBytes(t, body))
+			}
+			c.w.Flush()
+			c.mu.Unlock()
+		}
+		r.mu.Unlock()
+	}
+}
+
+func frameBytes(t uint8, body []byte) []byte {
+	b := make([]byte, 5, 5+len(body))
+	n := len(body) + 1
+	b[0], b[1], b[2], b[3], b[4] = byte(n>>24), byte(n>>16), byte(n>>8), byte(n), t
+	return append(b, body...)
+}
+
+func dialRelay(b testing.TB, addr string) *rawClient {
+	b.Helper()
+	c, err := dialRaw(b, addr, "relay")
+	if err != nil {
+		b.Fatal(err)
+	}
+	c.send(b, wire.THello, &wire.Hello{ClientID: "x"})
+	return c
+}
+
+func percentiles(d []time.Duration) (p50, p99 float64) {
+	slices.Sort(d)
+	at := func(q float64) float64 { return float64(d[int(q*float64(len(d)-1))].Microseconds()) }
+	return at(0.50), at(0.99)
+}
+
+// BenchmarkPropagation: an update on client A until the event on client B,
+// with the change durable on A and on the server first.
+func BenchmarkPropagation(b *testing.B) {
+	b.Run("relay", func(b *testing.B) {
+		r := startRelay(b)
+		a, c := dialRelay(b, r.ln.Addr().String()), dialRelay(b, r.ln.Addr().String())
+		time.Sleep(50 * time.Millisecond)
+		lat := make([]time.Duration, 0, b.N)
+		for i := 0; b.Loop(); i++ {
+			start := time.Now()
+			a.send(b, wire.TPing, &wire.Ping{Nonce: uint64(i)})
+			var p wire.Ping
+			c.next(b, wire.TPing, &p)
+			lat = append(lat, time.Since(start))
+		}
+		p50, p99 := percentiles(lat)
+		b.ReportMetric(p50, "p50-µs")
+		b.ReportMetric(p99, "p99-µs")
+	})
+	b.Run("hills", func(b *testing.B) {
+		srv := startServer(b, b.TempDir(), "", nil)
+		a := newReplica(b, "a", srv.addr)
+		c := newReplica(b, "b", srv.addr)
+		k := createWhenIDs(b, a, Part{Number: "R1"})
+		waitSynced(b, a)
+		if err := a.parts.CheckOut(context.Background(), k); err != nil {
+			b.Fatal(err)
+		}
+		waitSynced(b, a, c)
+		seen := make(chan time.Time, 1)
+		c.parts.Subscribe(func(e db.Event[Part]) {
+			if e.Kind == db.Updated {
+				seen <- time.Now()
+			}
+		})
+		lat := make([]time.Duration, 0, b.N)
+		for b.Loop() {
+			start := time.Now()
+			if err := a.parts.Update(k, func(p *Part) error { p.Quantity++; return nil }); err != nil {
+				b.Fatal(err)
+			}
+			lat = append(lat, (<-seen).Sub(start))
+		}
+		p50, p99 := percentiles(lat)
+		b.ReportMetric(p50, "p50-µs")
+		b.ReportMetric(p99, "p99-µs")
+	})
+}
+
+// pushWriter is a protocol-level writer: it pushes n creates, 64 a frame,
+// with up to 1024 unacknowledged, and returns when all are acknowledged.
+func pushWriter(b testing.TB, c *rawClient, tree string, lo uint32, n int, rec []byte) {
+	var acked atomic.Int64
+	done := make(chan error, 1)
+	go func() {
+		for acked.Load() < int64(n) {
+			t, _, err := wire.Read(c.r, wire.MaxFrame, nil)
+			if err != nil {
+				done <- err
+				return
+			}
+			if t == wire.TAck {
+				acked.Add(1)
+			}
+		}
+		done <- nil
+	}()
+	sent := 0
+	for sent < n {
+		for int64(sent)-acked.Load() > 1024 {
+			time.Sleep(50 * time.Microsecond)
+		}
+		m := min(64, n-sent)
+		chs := make([]layout.Change, m)
+		for i := range chs {
+			chs[i] = layout.Change{Seq: uint64(sent + i + 1), Tree: tree, Key: layout.Pack(lo+uint32(sent+i), 0), Kind: uint8(db.Created), Record: rec}
+		}
+		if err := wire.Write(c.w, wire.TPush, &wire.Push{Changes: chs}); err != nil {
+			b.Fatal(err)
+		}
+		c.w.Flush()
+		sent += m
+	}
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+}
+
+func sampleRecord(b testing.TB) []byte {
+	data, err := msgpack.Marshal(map[string]any{"number": "RC0603FR-0710KL", "maker": "Yageo",
+		"description": "Thick film resistor 10k 1% 0603", "quantity": 5000, "location": "A1-03"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return record.Encode(nil, &record.Meta{Changes: 1, Major: 1}, data)
+}
+
+// rawWriter connects a protocol-level client with ids for tree.
+func rawWriter(b testing.TB, addr, id, tree string, n uint32) (*rawClient, uint32) {
+	c := hello(b, addr, id)
+	c.send(b, wire.TTree, &wire.Tree{Decl: replicaDecl(tree)})
+	c.send(b, wire.TIDRequest, &wire.IDRequest{Tree: tree, N: n})
+	var g wire.IDGrant
+	c.next(b, wire.TIDGrant, &g)
+	if g.Hi-g.Lo < n {
+		b.Fatalf("granted %d ids, want %d", g.Hi-g.Lo, n)
+	}
+	var cu wire.CaughtUp
+	_ = cu
+	return c, g.Lo
+}
+
+// BenchmarkServerThroughput: 16 writers pushing durable creates.
+func BenchmarkServerThroughput(b *testing.B) {
+	const writers = 16
+	per := 2000
+	rec := sampleRecord(b)
+	run := func(b *testing.B, connect func(i int) (*rawClient, uint32)) {
+		for b.Loop() {
+			b.StopTimer()
+			cs := make([]*rawClient, writers)
+			los := make([]uint32, writers)
+			for i := range cs {
+				cs[i], los[i] = connect(i)
+			}
+			b.StartTimer()
+			start := time.Now()
+			var wg sync.WaitGroup
+			for i, c := range cs {
+				wg.Go(func() { pushWriter(b, c, "parts", los[i], per, rec) })
+			}
+			wg.Wait()
+			b.ReportMetric(float64(writers*per)/time.Since(start).Seconds(), "changes/s")
+			b.StopTimer()
+			for _, c := range cs {
+				c.qc.CloseWithError(0, "")
+			}
+			b.StartTimer()
+		}
+	}
+	b.Run("relay", func(b *testing.B) {
+		r := startRelay(b)
+		run(b, func(int) (*rawClient, uint32) { return dialRelay(b, r.ln.Addr().String()), 1 })
+	})
+	b.Run("hills", func(b *testing.B) {
+		srv := startServer(b, b.TempDir(), "", nil)
+		round := 0
+		run(b, func(i int) (*rawClient, uint32) {
+			round++
+			return rawWriter(b, srv.addr, fmt.Sprintf("w%d-%d", i, round), "parts", uint32(per))
+		})
+	})
+}
+
+// BenchmarkCatchUp1M: a fresh replica catching up 1M records of ~100
+// bytes, until WaitSynced returns.
+func BenchmarkCatchUp1M(b *testing.B) {
+	if testing.Short() {
+		b.Skip("builds a server of 1M records")
+	}
+	const total, writers = 1_000_000, 16
+	srv := startServer(b, b.TempDir(), "", nil)
+	rec := sampleRecord(b)
+	var wg sync.WaitGroup
+	for i := range writers {
+		c, lo := rawWriter(b, srv.addr, fmt.Sprintf("seed%d", i), "parts", total/writers)
+		wg.Go(func() { pushWriter(b, c, "parts", lo, total/writers, rec) })
+	}
+	wg.Wait()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		dir := filepath.Join(b.TempDir(), fmt.Sprint(i))
+		start := time.Now()
+		d, err := db.Open(dir, &db.Options{Replica: true, Name: "fresh", Logger: quiet})
+		if err != nil {
+			b.Fatal(err)
+		}
+		c, err := netsync.Connect(d, srv.addr, &netsync.ClientOptions{Logger: quiet})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		if err := c.WaitSynced(ctx); err != nil {
+			b.Fatal(err)
+		}
+		cancel()
+		b.ReportMetric(time.Since(start).Seconds(), "s/catch-up")
+		b.StopTimer()
+		opq, err := d.Opaque("parts")
+		if err != nil || opq.Len() != total {
+			b.Fatalf("replica has %v records (%v), want %d", opq, err, total)
+		}
+		c.Close()
+		d.Close()
+		b.StartTimer()
+	}
+}
+
+// BenchmarkFanout500: one change reaching 500 connected protocol-level
+// clients (light clients without a Pebble replica each).
+func BenchmarkFanout500(b *testing.B) {
+	const n = 500
+	listen := func(b *testing.B, cs []*rawClient, typ uint8) []chan time.Time {
+		got := make([]chan time.Time, len(cs))
+		for i, c := range cs {
+			got[i] = make(chan time.Time, 16)
+			go func() {
+				for {
+					t, _, err := wire.Read(c.r, wire.MaxFrame, nil)
+					if err != nil {
+						return
+					}
+					if t == typ {
+						got[i] <- time.Now()
+					}
+				}
+			}()
+		}
+		return got
+	}
+	measure := func(b *testing.B, send func(i int), got []chan time.Time) {
+		var lat []time.Duration
+		for i := 0; b.Loop(); i++ {
+			start := time.Now()
+			send(i)
+			for _, ch := range got {
+				select {
+				case t := <-ch:
+					lat = append(lat, t.Sub(start))
+				case <-time.After(10 * time.Second):
+					b.Fatal("a client got nothing")
+				}
+			}
+		}
+		p50, p99 := percentiles(lat)
+		b.ReportMetric(p50, "p50-µs")
+		b.ReportMetric(p99, "p99-µs")
+	}
+	b.Run("relay", func(b *testing.B) {
+		r := startRelay(b)
+		cs := make([]*rawClient, n)
+		for i := range cs {
+			cs[i] = dialRelay(b, r.ln.Addr().String())
+		}
+		w := dialRelay(b, r.ln.Addr().String())
+		time.Sleep(100 * time.Millisecond)
+		got := listen(b, cs, wire.TPing)
+		measure(b, func(i int) { w.send(b, wire.TPing, &wire.Ping{Nonce: uint64(i)}) }, got)
+	})
+	b.Run("hills", func(b *testing.B) {
+		srv := startServer(b, b.TempDir(), "", nil)
+		w, lo := rawWriter(b, srv.addr, "writer", "parts", 1<<16)
+		cs := make([]*rawClient, n)
+		for i := range cs {
+			cs[i] = hello(b, srv.addr, fmt.Sprintf("light%d", i))
+			var cu wire.CaughtUp
+			cs[i].next(b, wire.TCaughtUp, &cu)
+		}
+		got := listen(b, cs, wire.TEntries)
+		go func() {
+			for {
+				if _, _, err := wire.Read(w.r, wire.MaxFrame, nil); err != nil {
+					return
+				}
+			}
+		}()
+		rec := sampleRecord(b)
+		measure(b, func(i int) {
+			w.send(b, wire.TPush, &wire.Push{Changes: []layout.Change{{Seq: uint64(i + 1), Tree: "parts",
+				Key: layout.Pack(lo+uint32(i), 0), Kind: uint8(db.Created), Record: rec}}})
+		}, got)
+	})
+}
