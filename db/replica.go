@@ -10,6 +10,7 @@ import (
 	"github.com/hillsdb/hills/internal/layout"
 	"github.com/hillsdb/hills/internal/record"
 	"github.com/hillsdb/hills/internal/replica"
+	"github.com/hillsdb/hills/internal/schema"
 )
 
 func init() {
@@ -138,8 +139,15 @@ func (l link) ApplyTree(t replica.TreeDecl) error {
 	}
 	info := c.info
 	info.Versioned = t.Versioned
-	if t.Major > info.Major || t.Major == info.Major && t.Minor > info.Minor {
+	notOlder := t.Major > info.Major || t.Major == info.Major && t.Minor >= info.Minor
+	if notOlder {
 		info.Major, info.Minor = t.Major, t.Minor
+	}
+	var sc *schema.Schema
+	if len(t.Schema) > 0 && notOlder {
+		if sc, err = schema.Decode(t.Schema); err != nil {
+			return fmt.Errorf("%w: schema of tree %s from the server: %v", ErrCorrupt, t.Name, err)
+		}
 	}
 	b := d.pdb.NewBatch()
 	defer b.Close()
@@ -148,11 +156,14 @@ func (l link) ApplyTree(t replica.TreeDecl) error {
 		return err
 	}
 	b.Set(layout.TreeKey(t.Name), enc, nil)
-	if len(t.Schema) > 0 {
+	if sc != nil {
 		b.Set(layout.SchemaKey(t.Name), t.Schema, nil)
 	}
 	if err := b.Commit(pebble.NoSync); err != nil {
 		return fmt.Errorf("%w: %v", ErrStorage, err)
+	}
+	if sc != nil {
+		c.schema = sc
 	}
 	c.info = info
 	c.versioned = info.Versioned

@@ -180,3 +180,12 @@ func selfSigned(t testing.TB) tls.Certificate {
 	}
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
+
+func mustConnect(t testing.TB, d *db.DB, addr string) *netsync.Client {
+	t.Helper()
+	c, err := netsync.Connect(d, addr, &netsync.ClientOptions{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
