@@ -539,6 +539,13 @@ func (d *DB) commit(ops []*op, prepare func(b *pebble.Batch) error, wo *pebble.W
 	d.inflight.Add(1)
 	defer d.inflight.Done()
 	d.mu.Unlock()
+	if d.replica && wo.Sync && hasLocal(ops) {
+		// The change is in the store's memory: the sync layer sends it to
+		// the server while the log syncs here. Outbox sequences are never
+		// reused (see DB.scanOutbox), so a crash before the sync cannot
+		// make the server take a later change for this one.
+		d.notifyRemote()
+	}
 	if wo.Sync {
 		if err := b.SyncWait(); err != nil {
 			d.mu.Lock()
@@ -553,6 +560,16 @@ func (d *DB) commit(ops []*op, prepare func(b *pebble.Batch) error, wo *pebble.W
 	b.Close()
 	d.publish(ticket, ops, pends)
 	return nil
+}
+
+// hasLocal reports whether ops hold a change made here.
+func hasLocal(ops []*op) bool {
+	for _, o := range ops {
+		if !o.remote {
+			return true
+		}
+	}
+	return false
 }
 
 // opening reports whether a tree of ops is being opened with a Go type;

@@ -170,6 +170,23 @@ func (d *DB) scanOutbox() error {
 		d.acked = binary.BigEndian.Uint64(b)
 		d.outboxSeq = max(d.outboxSeq, d.acked)
 	}
+	if !d.replica {
+		return nil
+	}
+	// Each opening starts a new epoch of outbox sequences: a change the
+	// server got before a crash lost it here is never confused with a
+	// new one of the same number.
+	var epoch uint64
+	if e, err := d.get(layout.SyncKey("epoch")); err != nil {
+		return err
+	} else if len(e) == 8 {
+		epoch = binary.BigEndian.Uint64(e)
+	}
+	epoch++
+	if err := d.pdb.Set(layout.SyncKey("epoch"), binary.BigEndian.AppendUint64(nil, epoch), pebble.Sync); err != nil {
+		return fmt.Errorf("%w: %v", ErrStorage, err)
+	}
+	d.outboxSeq = max(d.outboxSeq, epoch<<32)
 	return nil
 }
 

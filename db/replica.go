@@ -225,6 +225,10 @@ func (l link) Ack(outbox, lastSeq uint64) error {
 	if err := d.writable(); err != nil {
 		return err
 	}
+	gone, err := d.countOutbox(d.acked+1, outbox+1)
+	if err != nil {
+		return err
+	}
 	b := d.pdb.NewBatch()
 	defer b.Close()
 	b.DeleteRange(layout.OutboxKey(0), layout.OutboxKey(outbox+1), nil)
@@ -242,8 +246,20 @@ func (l link) Ack(outbox, lastSeq uint64) error {
 	if outbox > d.acked {
 		d.acked = outbox
 	}
-	d.outboxLen = int(d.outboxSeq - d.acked)
+	d.outboxLen -= gone
 	return nil
+}
+
+func (l link) OutboxKnown(seq uint64) bool {
+	d := l.d
+	d.mu.Lock()
+	acked := d.acked
+	d.mu.Unlock()
+	if seq <= acked {
+		return true
+	}
+	b, err := d.get(layout.OutboxKey(seq))
+	return err != nil || b != nil
 }
 
 func (l link) PendingAfter(tree string, key uint64, after uint64) bool {
@@ -430,4 +446,27 @@ func (d *DB) notifyRemote() {
 	if r != nil {
 		r.Notify()
 	}
+}
+
+// countOutbox counts the outbox entries of sequence in [lo, hi). Called
+// with d.mu held.
+func (d *DB) countOutbox(lo, hi uint64) (int, error) {
+	if hi <= lo {
+		return 0, nil
+	}
+	it, err := d.pdb.NewIter(&pebble.IterOptions{
+		LowerBound: layout.OutboxKey(lo),
+		UpperBound: layout.OutboxKey(hi),
+	})
+	if err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrStorage, err)
+	}
+	n := 0
+	for ok := it.First(); ok; ok = it.Next() {
+		n++
+	}
+	if err := it.Close(); err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrStorage, err)
+	}
+	return n, nil
 }

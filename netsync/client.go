@@ -688,6 +688,15 @@ func (c *Client) setSeq(seq uint64) {
 
 // ack handles the outcome of one pushed change.
 func (c *Client) ack(m *wire.Ack) error {
+	if m.Seq != 0 && m.Code == wire.CodeOK && m.Kind != 0 && !c.link.OutboxKnown(m.Outbox) &&
+		!c.link.PendingAfter(m.Tree, m.Key, m.Outbox) {
+		// The server has a change this replica made and then lost in a
+		// crash before it was durable here: take it back.
+		ch := layout.Change{Tree: m.Tree, Key: m.Key, Kind: m.Kind, Record: m.Record}
+		if err := c.link.Apply([]layout.Change{ch}, m.Seq); err != nil {
+			return err
+		}
+	}
 	if m.Seq == 0 && m.Tree != "" && !c.link.PendingAfter(m.Tree, m.Key, m.Outbox) {
 		// Rejected, or a duplicate whose outcome was lost: take the
 		// server's version of the record.

@@ -540,7 +540,8 @@ func (c *sconn) framesFor(entries []logEntry) []frame {
 	for _, e := range entries {
 		if e.Origin == c.clientID && e.Kind != wire.KindTree {
 			flush()
-			out = append(out, frame{t: wire.TAck, v: &wire.Ack{Outbox: e.OriginSeq, Seq: e.Seq, Tree: e.Tree, Key: e.Key}})
+			out = append(out, frame{t: wire.TAck, v: &wire.Ack{Outbox: e.OriginSeq, Seq: e.Seq, Tree: e.Tree, Key: e.Key,
+				Kind: e.Kind, Record: e.Record}})
 			continue
 		}
 		run = append(run, e.Change)

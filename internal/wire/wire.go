@@ -106,7 +106,8 @@ type Push struct {
 
 // Ack is the outcome of one pushed change. Seq is the log sequence it got
 // (0 when rejected). A rejection carries the server's current stored
-// record (nil: none), for the client to put back.
+// record (nil: none), for the client to put back; an acceptance carries
+// the change itself (Kind, Record), for a client that lost it in a crash.
 type Ack struct {
 	Outbox uint64 `msgpack:"outbox"`
 	Seq    uint64 `msgpack:"seq"`
@@ -115,6 +116,7 @@ type Ack struct {
 	Tree   string `msgpack:"tree,omitempty"`
 	Key    uint64 `msgpack:"key,omitempty"`
 	Record []byte `msgpack:"record,omitempty"`
+	Kind   uint8  `msgpack:"kind,omitempty"` // of an accepted change: db.EventKind
 }
 
 // IDRequest asks for N ids of Tree.
