@@ -138,3 +138,40 @@ func TestDeletedRecordCannotComeBack(t *testing.T) {
 		t.Fatalf("create of a deleted key: %+v, want CodeExists", again)
 	}
 }
+
+// A change the server accepted from a replica that then lost it (a crash
+// before its own log synced) comes back to the replica on reconnect.
+func TestReplicaTakesBackAChangeItLost(t *testing.T) {
+	srv := startServer(t, t.TempDir(), "", nil)
+	dir := filepath.Join(t.TempDir(), "r")
+	r := openReplica(t, dir, "r", srv.addr, nil)
+	waitSynced(t, r)
+	id := r.d.ClientID()
+	r.close()
+
+	// What the replica sent before its crash, as the server got it.
+	c := hello(t, srv.addr, id)
+	c.send(t, wire.TIDRequest, &wire.IDRequest{Tree: "parts", N: 1})
+	var g wire.IDGrant
+	c.next(t, wire.TIDGrant, &g)
+	data := []byte{0x82, 0xa6, 'n', 'u', 'm', 'b', 'e', 'r', 0xa4, 'l', 'o', 's', 't', 0xa8, 'q', 'u', 'a', 'n', 't', 'i', 't', 'y', 0x07}
+	rec := record.Encode(nil, &record.Meta{Changes: 1, Major: 1, CreatedBy: "r", ModifiedBy: "r"}, data)
+	key := layout.Pack(g.Lo, 0)
+	c.send(t, wire.TPush, &wire.Push{Changes: []layout.Change{{Seq: 3, Tree: "parts", Key: key, Kind: uint8(db.Created), Record: rec}}})
+	var ack wire.Ack
+	c.next(t, wire.TAck, &ack)
+	if ack.Code != wire.CodeOK || ack.Seq == 0 {
+		t.Fatalf("push: %+v", ack)
+	}
+	c.qc.CloseWithError(0, "")
+
+	r2 := openReplica(t, dir, "r", srv.addr, nil)
+	waitSynced(t, r2)
+	var got Part
+	if err := r2.parts.View(db.Key[Part]{ID: g.Lo}, func(p *Part, _ db.Meta) { got = *p }); err != nil {
+		t.Fatalf("the replica did not take back its lost change: %v", err)
+	}
+	if got.Number != "lost" || got.Quantity != 7 {
+		t.Fatalf("took back %+v", got)
+	}
+}
