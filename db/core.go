@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"maps"
 	"reflect"
 	"runtime"
 	"sync"
@@ -54,7 +53,7 @@ type core struct {
 	versioned bool // fixed when the tree is created
 
 	mu      sync.RWMutex
-	m       map[uint64]*entry
+	m       entryMap // published entries, read without a lock
 	order   *btree.BTreeG[*entry]
 	bad     map[uint64]error // records whose bytes could not be decoded
 	borrows map[uint64]borrow
@@ -84,7 +83,7 @@ func (d *DB) treeCore(name string, create bool, cfg *treeConfig) (*core, error) 
 	if c := d.trees[name]; c != nil {
 		return c, nil
 	}
-	c := &core{d: d, name: name, m: map[uint64]*entry{}, pending: map[uint64]*entry{},
+	c := &core{d: d, name: name, pending: map[uint64]*entry{},
 		order: btree.NewG(32, entryLess), bad: map[uint64]error{}, borrows: map[uint64]borrow{}}
 	found, err := d.getMsgpack(layout.TreeKey(name), &c.info)
 	if err != nil {
@@ -189,17 +188,15 @@ func (c *core) load() error {
 			}
 			chunks = append(chunks, ch)
 		}
-		// The map is filled once the count is known, so it never grows.
-		m := make(map[uint64]*entry, len(c.m)+n)
-		maps.Copy(m, c.m)
+		// The map grows once, when the count is known.
+		c.m.grow(n)
 		for _, ch := range chunks {
 			for _, e := range ch.out {
 				if e != nil {
-					m[e.key] = e
+					c.m.set(e)
 				}
 			}
 		}
-		c.m = m
 	}()
 	var ch *chunk
 	var arena []byte
@@ -352,12 +349,7 @@ func (c *core) fillPublicMeta(m *Meta, e *entry) {
 }
 
 // published returns the published entry of key, or nil.
-func (c *core) published(key uint64) *entry {
-	c.mu.RLock()
-	e := c.m[key]
-	c.mu.RUnlock()
-	return e
-}
+func (c *core) published(key uint64) *entry { return c.m.get(key) }
 
 // latest returns the newest entry of key, written or published, or nil.
 // Called with d.mu held.
@@ -594,12 +586,11 @@ func (d *DB) publish(ticket uint64, ops []*op, pends []*entry) {
 	for i, o := range ops {
 		c := o.c
 		c.mu.Lock()
-		old := c.m[o.key]
+		var old *entry
 		if o.e != nil {
-			c.m[o.key] = o.e
+			old = c.m.set(o.e)
 			c.order.ReplaceOrInsert(o.e)
-		} else if old != nil {
-			delete(c.m, o.key)
+		} else if old = c.m.del(o.key); old != nil {
 			c.order.Delete(old)
 		}
 		delete(c.bad, o.key)

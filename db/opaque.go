@@ -101,7 +101,7 @@ func (o *opaqueTree) Schema() Schema { return publicSchema(o.schema()) }
 func (o *opaqueTree) Len() int {
 	o.c.mu.RLock()
 	defer o.c.mu.RUnlock()
-	return len(o.c.m)
+	return o.c.m.len()
 }
 
 func (o *opaqueTree) Keys() iter.Seq[OpaqueKey] {

@@ -284,7 +284,7 @@ func (c *core) migrateStored(ver Evolution) error {
 		b.Close()
 		c.mu.Lock()
 		for _, e := range done {
-			c.m[e.key] = e
+			c.m.set(e)
 			c.order.ReplaceOrInsert(e)
 		}
 		c.mu.Unlock()

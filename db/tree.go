@@ -191,7 +191,7 @@ func openTree[T any](d *DB, name string, opts []TreeOption) (*Tree[T], error) {
 func (c *core) reload() error {
 	c.unloaded = false
 	c.mu.Lock()
-	c.m = map[uint64]*entry{}
+	c.m.reset(0)
 	c.order.Clear(false)
 	c.bad = map[uint64]error{}
 	c.mu.Unlock()
@@ -211,9 +211,7 @@ func (t *Tree[T]) DB() *DB { return t.c.d }
 func (t *Tree[T]) View(k Key[T], fn func(v *T, m Meta)) error {
 	c := t.c
 	key := k.pack()
-	c.mu.RLock()
-	e := c.m[key]
-	c.mu.RUnlock()
+	e := c.m.get(key)
 	if e == nil || c.d.closed.Load() {
 		return c.missing(key)
 	}
@@ -273,7 +271,7 @@ func (t *Tree[T]) Len() int {
 	c := t.c
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	return len(c.m)
+	return c.m.len()
 }
 
 // Create stores a new record and returns its key. The tree keeps its own
