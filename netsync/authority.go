@@ -593,8 +593,8 @@ func (a *authority) check(b *pebble.Batch, cl *clientState, ch *layout.Change) (
 	return wire.CodeProtocol, fmt.Sprintf("%s: unknown change kind %d", where, ch.Kind)
 }
 
-// endBorrow drops a deleted record's queue; clients waiting are told the
-// record is gone. Called with a.mu held.
+// endBorrow drops a deleted record's queue; clients waiting learn the
+// record is gone from the delete, delivered before. Called with a.mu held.
 func (a *authority) endBorrow(b *pebble.Batch, d *delivery, k recKey) {
 	bs := a.borrows[k]
 	if bs == nil {
@@ -603,9 +603,6 @@ func (a *authority) endBorrow(b *pebble.Batch, d *delivery, k recKey) {
 	delete(a.borrows, k)
 	b.Delete(layout.BorrowKey(k.tree, k.key), nil)
 	d.borrows = append(d.borrows, wire.Borrow{Tree: k.tree, Key: k.key})
-	for _, h := range bs.Queue[1:] {
-		d.replies = append(d.replies, connReply{h.ID, wire.Reply{Code: wire.CodeNotFound, Msg: "deleted"}})
-	}
 }
 
 // logFrom reads up to max log entries with sequence in (after, upto].

@@ -2,6 +2,7 @@ package netsync
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -23,12 +24,27 @@ func (c *Client) CheckOut(ctx context.Context, tree string, key uint64) error {
 		if err != nil {
 			return err
 		}
+		// The record's changes go before the request: a create must reach
+		// the server first, and a change made under a check-out since
+		// lost must be refused, not accepted under the new one.
+		if err := c.sentUpTo(ctx, s, c.link.LastPending(tree, key)); err != nil {
+			if errors.Is(err, errSessionEnded) {
+				continue
+			}
+			return err
+		}
 		req, replies := c.request()
 		err = s.send(wire.TCheckOut, &wire.CheckOut{Req: req, Tree: tree, Key: key})
 		for err == nil {
 			if c.link.Borrow(tree, key).Mine {
 				c.forget(req)
 				return nil
+			}
+			if !c.link.Exists(tree, key) {
+				// Deleted by its holder while this client waited: the
+				// server dropped the queue.
+				c.forget(req)
+				return fmt.Errorf("%w: %s/%s", db.ErrNotFound, tree, keyText(key))
 			}
 			select {
 			case r := <-replies:
@@ -52,6 +68,32 @@ func (c *Client) CheckOut(ctx context.Context, tree string, key uint64) error {
 	}
 }
 
+// sentUpTo waits until the session has sent the outbox up to seq.
+func (c *Client) sentUpTo(ctx context.Context, s *session, seq uint64) error {
+	if seq == 0 || s.sent.Load() >= seq {
+		return nil
+	}
+	s.waiters.Add(1)
+	defer s.waiters.Add(-1)
+	for s.sent.Load() < seq {
+		ch := c.wait()
+		c.Notify()
+		if s.sent.Load() >= seq {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-s.done:
+			return errSessionEnded
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c.ctx.Done():
+			return ErrClosed
+		}
+	}
+	return nil
+}
+
 // CheckIn sends the record's pending changes, then gives it back. It needs
 // the connection (db.ErrOffline otherwise) and waits at most until ctx ends.
 func (c *Client) CheckIn(ctx context.Context, tree string, key uint64) error {
@@ -63,17 +105,14 @@ func (c *Client) CheckIn(ctx context.Context, tree string, key uint64) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	// The record's changes go first: wait until the outbox is sent and
-	// acknowledged up to now.
-	for c.link.PendingAfter(tree, key, 0) {
-		c.Notify()
-		select {
-		case <-c.wait():
-		case <-s.done:
+	// The record's changes go first. The server handles a connection's
+	// messages in order, so they are applied before the check-in, and
+	// their acks arrive before its reply.
+	if err := c.sentUpTo(ctx, s, c.link.LastPending(tree, key)); err != nil {
+		if errors.Is(err, errSessionEnded) {
 			return fmt.Errorf("%w: %s/%s", db.ErrOffline, tree, keyText(key))
-		case <-ctx.Done():
-			return ctx.Err()
 		}
+		return err
 	}
 	req, replies := c.request()
 	defer c.forget(req)

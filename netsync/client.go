@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -293,6 +295,10 @@ type session struct {
 	wmu  sync.Mutex
 	w    *bufio.Writer
 	done chan struct{}
+	// sent is the last outbox sequence sent; waiters counts those who
+	// wait for it to grow (CheckOut).
+	sent    atomic.Uint64
+	waiters atomic.Int32
 }
 
 func (s *session) send(t uint8, v any) error {
@@ -461,6 +467,10 @@ func (c *Client) sender(s *session) error {
 				return err
 			}
 			sent = chs[len(chs)-1].Seq
+			s.sent.Store(sent)
+			if s.waiters.Load() > 0 {
+				c.update(func(*Status) {})
+			}
 		}
 		select {
 		case <-c.wake:
@@ -617,9 +627,7 @@ func (c *Client) handle(s *session, t uint8, body []byte) error {
 		if err := wire.Decode(body, &m); err != nil {
 			return err
 		}
-		c.log.Warn("check-out returned by an administrator", "tree", m.Tree, "key", keyText(m.Key), "by", m.By, "reason", m.Reason)
-		err := fmt.Errorf("%w: %s/%s was returned by %s: %s", db.ErrNotCheckedOut, m.Tree, keyText(m.Key), m.By, m.Reason)
-		c.update(func(st *Status) { st.Err = err })
+		return c.forced(s, &m)
 	case wire.TRefuse:
 		var m wire.Refuse
 		if err := wire.Decode(body, &m); err != nil {
@@ -637,7 +645,7 @@ func (c *Client) borrowOf(q []wire.Holder) replica.Borrow {
 		return replica.Borrow{}
 	}
 	me := c.link.ClientID()
-	b := replica.Borrow{Holder: q[0].Name, HolderID: q[0].ID, Mine: q[0].ID == me}
+	b := replica.Borrow{Holder: q[0].Name, HolderID: q[0].ID, Mine: q[0].ID == me, Queued: len(q) - 1}
 	for i, h := range q[1:] {
 		if h.ID == me {
 			b.Waiting = i + 1
@@ -686,8 +694,37 @@ func (c *Client) setSeq(seq uint64) {
 	})
 }
 
+// forced handles an administrator's force-return of a record this client
+// held: the record's changes not yet accepted are set aside in the
+// replica (the server refuses them when they arrive, which puts the local
+// copy back to the server's version), then the server is told it may
+// forget the notice.
+func (c *Client) forced(s *session, m *wire.Forced) error {
+	at := m.At
+	if at == 0 {
+		at = time.Now().UnixNano()
+	}
+	kept, err := c.link.Recover(m.Tree, m.Key, math.MaxUint64, replica.Note{Reason: m.Reason, By: m.By, At: at, Forced: true})
+	if err != nil {
+		return err
+	}
+	c.log.Warn("check-out returned by an administrator", "tree", m.Tree, "key", keyText(m.Key), "by", m.By,
+		"reason", m.Reason, "edits_kept", kept)
+	ferr := &ForcedError{Tree: m.Tree, Key: keyText(m.Key), By: m.By, Reason: m.Reason, At: time.Unix(0, at), Kept: kept}
+	c.update(func(st *Status) { st.Err = ferr })
+	return s.send(wire.TForcedSeen, m)
+}
+
 // ack handles the outcome of one pushed change.
 func (c *Client) ack(m *wire.Ack) error {
+	if m.Code == wire.CodeNotCheckedOut && m.Tree != "" {
+		// A change made under a check-out the server no longer knows:
+		// keep it aside before the server's version replaces it.
+		if _, err := c.link.Recover(m.Tree, m.Key, m.Outbox, replica.Note{
+			Reason: "refused by the server: " + m.Msg, At: time.Now().UnixNano()}); err != nil {
+			return err
+		}
+	}
 	if m.Seq == 0 && m.Tree != "" && !c.link.PendingAfter(m.Tree, m.Key, m.Outbox) {
 		// Rejected, or a duplicate whose outcome was lost: take the
 		// server's version of the record.
@@ -708,7 +745,13 @@ func (c *Client) ack(m *wire.Ack) error {
 	if m.Code != wire.CodeOK {
 		err := &rejection{reason: codeError(m.Code), msg: m.Msg}
 		c.log.Warn("change rejected", "err", err)
-		c.update(func(st *Status) { st.Err = err })
+		c.update(func(st *Status) {
+			var f *ForcedError
+			if m.Code == wire.CodeNotCheckedOut && errors.As(st.Err, &f) && f.Tree == m.Tree && f.Key == keyText(m.Key) {
+				return // the force-return says more
+			}
+			st.Err = err
+		})
 		return nil
 	}
 	if m.Seq != 0 {
