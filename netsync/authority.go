@@ -223,6 +223,12 @@ func (a *authority) scan() error {
 			if err := msgpack.Unmarshal(v, b); err != nil {
 				return err
 			}
+			// No client is connected yet: those waiting ask again when
+			// they reconnect, holders keep what they hold.
+			if len(b.Queue) == 0 {
+				return nil
+			}
+			b.Queue = b.Queue[:1]
 			a.borrows[recKey{tree, key}] = b
 			return nil
 		}},

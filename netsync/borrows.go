@@ -76,18 +76,20 @@ func (a *authority) checkIn(origin *sconn, req wire.CheckIn, cancel bool) error 
 		q := a.queue(k)
 		i := position(q, origin.clientID)
 		if i < 0 || !cancel && i != 0 {
-			if !cancel {
-				d.replies = append(d.replies, connReply{origin.clientID,
-					wire.Reply{Req: req.Req, Code: wire.CodeNotCheckedOut, Msg: fmt.Sprintf("%s/%s", req.Tree, keyText(req.Key))}})
+			code := wire.CodeNotCheckedOut
+			if cancel {
+				code = wire.CodeOK // not in the queue: nothing to leave
 			}
+			d.replies = append(d.replies, connReply{origin.clientID,
+				wire.Reply{Req: req.Req, Code: code, Msg: fmt.Sprintf("%s/%s", req.Tree, keyText(req.Key))}})
 			return nil
 		}
+		// A cancel that comes after the grant gives the record back: the
+		// client's CheckOut returned an error, so nobody uses it.
 		if err := a.setQueue(b, d, k, slices.Delete(q, i, i+1)); err != nil {
 			return err
 		}
-		if !cancel {
-			d.replies = append(d.replies, connReply{origin.clientID, wire.Reply{Req: req.Req}})
-		}
+		d.replies = append(d.replies, connReply{origin.clientID, wire.Reply{Req: req.Req}})
 		return nil
 	})
 }

@@ -57,7 +57,7 @@ func (c *Client) CheckOut(ctx context.Context, tree string, key uint64) error {
 				err = errSessionEnded
 			case <-ctx.Done():
 				c.forget(req)
-				s.send(wire.TCancel, &wire.CheckOut{Req: req, Tree: tree, Key: key})
+				c.cancelCheckOut(s, tree, key)
 				return ctx.Err()
 			case <-c.ctx.Done():
 				c.forget(req)
@@ -65,6 +65,25 @@ func (c *Client) CheckOut(ctx context.Context, tree string, key uint64) error {
 			}
 		}
 		c.forget(req)
+	}
+}
+
+// cancelCheckOut leaves a record's queue and waits for the server's
+// answer, so that a grant given meanwhile is given back and Borrow no
+// longer says Mine when CheckOut returns its error.
+func (c *Client) cancelCheckOut(s *session, tree string, key uint64) {
+	req, replies := c.request()
+	defer c.forget(req)
+	if err := s.send(wire.TCancel, &wire.CheckOut{Req: req, Tree: tree, Key: key}); err != nil {
+		return
+	}
+	t := time.NewTimer(10 * time.Second)
+	defer t.Stop()
+	select {
+	case <-replies:
+	case <-s.done:
+	case <-c.ctx.Done():
+	case <-t.C:
 	}
 }
 
