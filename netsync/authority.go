@@ -87,6 +87,10 @@ type delivery struct {
 	replies []connReply
 	forced  []connForced
 	pongs   []wire.Pong // to the origin
+	// lazy: the step changed only what a restart forgets anyway (those
+	// waiting in queues), so it is not synced; a later synced step makes
+	// it durable with its own.
+	lazy bool
 }
 
 type connReply struct {
@@ -300,6 +304,11 @@ func (a *authority) commit(step func(b *pebble.Batch, d *delivery) error) error 
 	a.ticket++
 	var err error
 	if b.Empty() {
+		a.mu.Unlock()
+	} else if d.lazy {
+		if err = a.pdb.Apply(b, pebble.NoSync); err != nil {
+			a.failed = fmt.Errorf("netsync: server store failed: %w", err)
+		}
 		a.mu.Unlock()
 	} else {
 		err = a.pdb.ApplyNoSyncWait(b, pebble.Sync)

@@ -62,6 +62,7 @@ func (a *authority) checkOut(origin *sconn, req wire.CheckOut) error {
 			d.borrows = append(d.borrows, wire.Borrow{Tree: k.tree, Key: k.key, Queue: q})
 			return nil
 		}
+		d.lazy = len(q) > 0 // joins the waiting, holds nothing yet
 		q = append(q, wire.Holder{ID: origin.clientID, Name: origin.name})
 		return a.setQueue(b, d, k, q)
 	})
@@ -86,6 +87,7 @@ func (a *authority) checkIn(origin *sconn, req wire.CheckIn, cancel bool) error 
 		}
 		// A cancel that comes after the grant gives the record back: the
 		// client's CheckOut returned an error, so nobody uses it.
+		d.lazy = i > 0
 		if err := a.setQueue(b, d, k, slices.Delete(q, i, i+1)); err != nil {
 			return err
 		}
@@ -98,6 +100,7 @@ func (a *authority) checkIn(origin *sconn, req wire.CheckIn, cancel bool) error 
 // holds stays its own.
 func (a *authority) leave(clientID string) error {
 	return a.commit(func(b *pebble.Batch, d *delivery) error {
+		d.lazy = true
 		for k, bs := range a.borrows {
 			i := position(bs.Queue, clientID)
 			if i <= 0 {

@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"github.com/hillsdb/hills/db"
+	"github.com/hillsdb/hills/internal/layout"
+	"github.com/hillsdb/hills/internal/record"
+	"github.com/hillsdb/hills/internal/wire"
 	"github.com/hillsdb/hills/netsync"
 )
 
@@ -479,5 +482,49 @@ func TestOfflineEditWithHeldBorrow(t *testing.T) {
 	}
 	if rec := a.d.Recovered(); len(rec) != 0 {
 		t.Fatalf("recovered %+v", rec)
+	}
+}
+
+func TestRawWritesWithoutBorrowRejected(t *testing.T) {
+	srv := startServer(t, t.TempDir(), "", nil)
+	good := newReplica(t, "good", srv.addr)
+	k := createWhenIDs(t, good, Part{Number: "guarded", Quantity: 1})
+	checkOut(t, good, k)
+	waitSynced(t, good)
+
+	c := hello(t, srv.addr, "raw")
+	rec := record.Encode(nil, &record.Meta{Changes: 9}, []byte{0x80})
+	key := layout.Pack(k.ID, k.Rev)
+	var seq uint64
+	for _, kind := range []db.EventKind{db.Updated, db.MetaChanged, db.Deleted} {
+		seq++
+		ch := layout.Change{Seq: seq, Tree: "parts", Key: key, Kind: uint8(kind), Record: rec}
+		if kind == db.Deleted {
+			ch.Record = nil
+		}
+		c.send(t, wire.TPush, &wire.Push{Changes: []layout.Change{ch}})
+		var a wire.Ack
+		c.next(t, wire.TAck, &a)
+		if a.Code != wire.CodeNotCheckedOut || a.Seq != 0 || a.Record == nil {
+			t.Fatalf("%v without the check-out: %+v", kind, a)
+		}
+	}
+	// Checking in what it does not hold is refused too.
+	c.send(t, wire.TCheckIn, &wire.CheckIn{Req: 1, Tree: "parts", Key: key})
+	var r wire.Reply
+	c.next(t, wire.TReply, &r)
+	if r.Req != 1 || r.Code != wire.CodeNotCheckedOut {
+		t.Fatalf("check-in of another's record: %+v", r)
+	}
+	// The holder keeps working and nothing of the raw client landed.
+	setQty(t, good, k, 5)
+	if err := good.parts.CheckIn(k); err != nil {
+		t.Fatal(err)
+	}
+	waitSynced(t, good)
+	other := newReplica(t, "other", srv.addr)
+	waitSynced(t, other)
+	if got := qty(t, other, k); got != 5 {
+		t.Fatalf("other sees %d, want 5", got)
 	}
 }
