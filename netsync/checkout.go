@@ -24,6 +24,14 @@ func (c *Client) CheckOut(ctx context.Context, tree string, key uint64) error {
 		if err != nil {
 			return err
 		}
+		// A give-back whose answer was lost goes first, or the server
+		// would take it after this request.
+		if err := c.settle(ctx, s, recKey{tree, key}); err != nil {
+			if errors.Is(err, errSessionEnded) {
+				continue
+			}
+			return err
+		}
 		// The record's changes go before the request: a create must reach
 		// the server first, and a change made under a check-out since
 		// lost must be refused, not accepted under the new one.
@@ -36,6 +44,7 @@ func (c *Client) CheckOut(ctx context.Context, tree string, key uint64) error {
 		req, replies := c.request()
 		err = s.send(wire.TCheckOut, &wire.CheckOut{Req: req, Tree: tree, Key: key})
 		for err == nil {
+			changed := c.wait() // before looking: no change is missed
 			if c.link.Borrow(tree, key).Mine {
 				c.forget(req)
 				return nil
@@ -52,12 +61,12 @@ func (c *Client) CheckOut(ctx context.Context, tree string, key uint64) error {
 				if r.Code != wire.CodeOK {
 					return fmt.Errorf("%w: %s/%s: %s", codeError(r.Code), tree, keyText(key), r.Msg)
 				}
-			case <-c.wait():
+			case <-changed:
 			case <-s.done:
 				err = errSessionEnded
 			case <-ctx.Done():
 				c.forget(req)
-				c.cancelCheckOut(s, tree, key)
+				c.giveBack(s, recKey{tree, key})
 				return ctx.Err()
 			case <-c.ctx.Done():
 				c.forget(req)
@@ -68,23 +77,80 @@ func (c *Client) CheckOut(ctx context.Context, tree string, key uint64) error {
 	}
 }
 
-// cancelCheckOut leaves a record's queue and waits for the server's
-// answer, so that a grant given meanwhile is given back and Borrow no
-// longer says Mine when CheckOut returns its error.
-func (c *Client) cancelCheckOut(s *session, tree string, key uint64) {
+// giveBack leaves a record's queue, or gives it back when the server
+// granted it meanwhile, and waits for the server's answer, so that Borrow
+// no longer says Mine when CheckOut returns its error. When the answer is
+// lost, the record is marked: this client no longer treats it as its own,
+// and gives it back again on its next connection (settle).
+func (c *Client) giveBack(s *session, k recKey) {
+	c.mu.Lock()
+	c.givingBack[k] = true
+	c.mu.Unlock()
+	if b := c.link.Borrow(k.tree, k.key); b.Mine {
+		b.Mine = false
+		if err := c.link.SetBorrow(k.tree, k.key, b); err != nil {
+			c.log.Error("giving back a check-out", "tree", k.tree, "key", keyText(k.key), "err", err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
+	defer cancel()
+	if err := c.settle(ctx, s, k); err != nil {
+		c.log.Debug("check-out given back on the next connection", "tree", k.tree, "key", keyText(k.key), "err", err)
+	}
+}
+
+// settle sends a marked record's give-back on s and waits for the answer.
+func (c *Client) settle(ctx context.Context, s *session, k recKey) error {
+	c.mu.Lock()
+	marked := c.givingBack[k]
+	c.mu.Unlock()
+	if !marked {
+		return nil
+	}
+	// Changes made before the record was given back go first.
+	if err := c.sentUpTo(ctx, s, c.link.LastPending(k.tree, k.key)); err != nil {
+		return err
+	}
 	req, replies := c.request()
 	defer c.forget(req)
-	if err := s.send(wire.TCancel, &wire.CheckOut{Req: req, Tree: tree, Key: key}); err != nil {
-		return
+	if err := s.send(wire.TCancel, &wire.CheckOut{Req: req, Tree: k.tree, Key: k.key}); err != nil {
+		return errSessionEnded
 	}
-	t := time.NewTimer(10 * time.Second)
-	defer t.Stop()
 	select {
 	case <-replies:
+		// The borrow state after the give-back arrived before.
+		c.mu.Lock()
+		delete(c.givingBack, k)
+		c.mu.Unlock()
+		return nil
 	case <-s.done:
+		return errSessionEnded
+	case <-ctx.Done():
+		return ctx.Err()
 	case <-c.ctx.Done():
-	case <-t.C:
+		return ErrClosed
 	}
+}
+
+// settleAll gives back, on a new connection, what earlier ones could not.
+func (c *Client) settleAll(s *session) {
+	c.mu.Lock()
+	keys := make([]recKey, 0, len(c.givingBack))
+	for k := range c.givingBack {
+		keys = append(keys, k)
+	}
+	c.mu.Unlock()
+	for _, k := range keys {
+		if err := c.settle(c.ctx, s, k); err != nil {
+			return
+		}
+	}
+}
+
+// givingBackLocked reports whether the record is being given back. Called
+// with c.mu held.
+func (c *Client) givingBackLocked(tree string, key uint64) bool {
+	return c.givingBack[recKey{tree, key}]
 }
 
 // sentUpTo waits until the session has sent the outbox up to seq.
@@ -146,8 +212,12 @@ func (c *Client) CheckIn(ctx context.Context, tree string, key uint64) error {
 		// The borrow state arrives before the reply.
 		return nil
 	case <-s.done:
-		return fmt.Errorf("%w: %s/%s", db.ErrOffline, tree, keyText(key))
+		// The server may have taken it back or not: no longer treat it
+		// as ours, and give it back again on the next connection.
+		c.giveBack(s, recKey{tree, key})
+		return fmt.Errorf("%w: %s/%s: the connection ended; the check-in is completed on the next", db.ErrOffline, tree, keyText(key))
 	case <-ctx.Done():
+		c.giveBack(s, recKey{tree, key})
 		return ctx.Err()
 	}
 }

@@ -105,6 +105,10 @@ type Client struct {
 	replies  map[uint64]chan wire.Reply
 	pongs    map[uint64]chan uint64
 	rangeReq map[string]bool
+	// givingBack holds records this client gave back (CheckIn, or a
+	// cancelled CheckOut) without the server's answer: not its own any
+	// more, given back again on the next connection (checkout.go).
+	givingBack map[recKey]bool
 }
 
 // Connect attaches a sync client to a replica database and returns at once;
@@ -119,7 +123,8 @@ func Connect(d *db.DB, addr string, opts *ClientOptions) (*Client, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Client{d: d, link: link, addr: addr, opts: o, log: o.Logger, ctx: ctx, cancel: cancel,
 		wake: make(chan struct{}, 1), changed: make(chan struct{}),
-		replies: map[uint64]chan wire.Reply{}, pongs: map[uint64]chan uint64{}, rangeReq: map[string]bool{}}
+		replies: map[uint64]chan wire.Reply{}, pongs: map[uint64]chan uint64{}, rangeReq: map[string]bool{},
+		givingBack: map[recKey]bool{}}
 	c.status.Server = addr
 	c.status.LastSeq = link.LastSeq()
 	if p, err := c.loadPin(); err == nil && p != nil {
@@ -417,6 +422,11 @@ func (c *Client) session() error {
 	}()
 	sdone := make(chan error, 1)
 	go func() { sdone <- c.sender(s) }()
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		c.settleAll(s)
+	}()
 	err = c.receive(s, r)
 	close(s.done)
 	qc.CloseWithError(codeNormal, "")
@@ -570,7 +580,7 @@ func (c *Client) handle(s *session, t uint8, body []byte) error {
 			if list[b.Tree] == nil {
 				list[b.Tree] = map[uint64]replica.Borrow{}
 			}
-			list[b.Tree][b.Key] = c.borrowOf(b.Queue)
+			list[b.Tree][b.Key] = c.borrowOf(b.Tree, b.Key, b.Queue)
 		}
 		if err := c.link.ResetBorrows(list); err != nil {
 			return err
@@ -581,7 +591,7 @@ func (c *Client) handle(s *session, t uint8, body []byte) error {
 		if err := wire.Decode(body, &m); err != nil {
 			return err
 		}
-		if err := c.link.SetBorrow(m.Tree, m.Key, c.borrowOf(m.Queue)); err != nil {
+		if err := c.link.SetBorrow(m.Tree, m.Key, c.borrowOf(m.Tree, m.Key, m.Queue)); err != nil {
 			return err
 		}
 		c.update(func(*Status) {})
@@ -640,12 +650,15 @@ func (c *Client) handle(s *session, t uint8, body []byte) error {
 	return nil
 }
 
-func (c *Client) borrowOf(q []wire.Holder) replica.Borrow {
+func (c *Client) borrowOf(tree string, key uint64, q []wire.Holder) replica.Borrow {
 	if len(q) == 0 {
 		return replica.Borrow{}
 	}
 	me := c.link.ClientID()
-	b := replica.Borrow{Holder: q[0].Name, HolderID: q[0].ID, Mine: q[0].ID == me, Queued: len(q) - 1}
+	c.mu.Lock()
+	giving := c.givingBackLocked(tree, key)
+	c.mu.Unlock()
+	b := replica.Borrow{Holder: q[0].Name, HolderID: q[0].ID, Mine: q[0].ID == me && !giving, Queued: len(q) - 1}
 	for i, h := range q[1:] {
 		if h.ID == me {
 			b.Waiting = i + 1

@@ -39,6 +39,7 @@ func TestRandomizedConvergence(t *testing.T) {
 	if t.Failed() {
 		return
 	}
+	waitSynced(t, rs...) // CheckIn needs the connection
 	for _, r := range rs {
 		for k := range r.parts.All() {
 			if r.parts.Borrow(k).Mine {
