@@ -302,6 +302,9 @@ func (a *authority) commit(step func(b *pebble.Batch, d *delivery) error) error 
 	}
 	ticket := a.ticket
 	a.ticket++
+	for i := range d.borrows {
+		d.borrows[i].Ver = ticket + 1 // 0 means unversioned
+	}
 	var err error
 	if b.Empty() {
 		a.mu.Unlock()

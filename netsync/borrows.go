@@ -242,13 +242,14 @@ func (a *authority) borrowList() []BorrowInfo {
 	return out
 }
 
-// borrowSnapshot lists every record's check-out.
-func (a *authority) borrowSnapshot() []wire.Borrow {
+// borrowSnapshot lists every record's check-out, as of version ver: every
+// step with a lower ticket is in it.
+func (a *authority) borrowSnapshot() (list []wire.Borrow, ver uint64) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	out := make([]wire.Borrow, 0, len(a.borrows))
 	for k, bs := range a.borrows {
 		out = append(out, wire.Borrow{Tree: k.tree, Key: k.key, Queue: slices.Clone(bs.Queue)})
 	}
-	return out
+	return out, a.ticket
 }

@@ -207,6 +207,11 @@ func TestCheckOutExclusiveUnderChurn(t *testing.T) {
 			t.Errorf("record %d has quantity %d, want %d edits", ri, got, edits[ri])
 		}
 	}
+	for _, r := range rs {
+		for _, rec := range r.d.Recovered() {
+			t.Errorf("%s set edits aside: %+v", r.d.Name(), rec)
+		}
+	}
 }
 
 // TestLockModelRejectsTwoHolders makes sure the checker can fail.

@@ -304,6 +304,9 @@ type session struct {
 	// wait for it to grow (CheckOut).
 	sent    atomic.Uint64
 	waiters atomic.Int32
+	// borrowVer is the version of the check-outs list received on
+	// connecting; used by the receiving goroutine only.
+	borrowVer uint64
 }
 
 func (s *session) send(t uint8, v any) error {
@@ -585,11 +588,15 @@ func (c *Client) handle(s *session, t uint8, body []byte) error {
 		if err := c.link.ResetBorrows(list); err != nil {
 			return err
 		}
+		s.borrowVer = m.Ver
 		c.update(func(*Status) {})
 	case wire.TBorrow:
 		var m wire.Borrow
 		if err := wire.Decode(body, &m); err != nil {
 			return err
+		}
+		if m.Ver != 0 && m.Ver <= s.borrowVer {
+			return nil // the list sent on connecting had it already, or newer
 		}
 		if err := c.link.SetBorrow(m.Tree, m.Key, c.borrowOf(m.Tree, m.Key, m.Queue)); err != nil {
 			return err

@@ -474,7 +474,8 @@ func (c *sconn) write(w *bufio.Writer, from, upto uint64) error {
 	if err := wire.Write(w, wire.TCaughtUp, &wire.CaughtUp{Seq: upto}); err != nil {
 		return err
 	}
-	if err := wire.Write(w, wire.TBorrows, &wire.Borrows{List: a.borrowSnapshot()}); err != nil {
+	list, ver := a.borrowSnapshot()
+	if err := wire.Write(w, wire.TBorrows, &wire.Borrows{List: list, Ver: ver}); err != nil {
 		return err
 	}
 	if err := w.Flush(); err != nil {

@@ -208,8 +208,11 @@ const (
 )
 
 // Borrows lists every record's check-out; records not listed are free.
+// It reflects every change before version Ver: a Borrow of a lower Ver
+// that arrives after it is older news and is ignored.
 type Borrows struct {
 	List []Borrow `msgpack:"list"`
+	Ver  uint64   `msgpack:"ver,omitempty"`
 }
 
 // CheckOut asks to borrow a record; the server replies when granted.
@@ -227,6 +230,7 @@ type Borrow struct {
 	Tree  string   `msgpack:"tree"`
 	Key   uint64   `msgpack:"key"`
 	Queue []Holder `msgpack:"queue"`
+	Ver   uint64   `msgpack:"ver,omitempty"` // the change's version on the server, in this connection's order
 }
 
 // Holder is a client in a record's queue.
