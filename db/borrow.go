@@ -15,16 +15,18 @@ type BorrowState struct {
 	Mine    bool   // this client holds it
 	Holder  string // the holder's readable name
 	Waiting int    // this client's place in the queue; 0: not waiting
+	Queued  int    // how many clients wait behind the holder (replicas)
 }
 
 type borrow struct {
 	holder  string
 	mine    bool
 	waiting int
+	queued  int
 }
 
 func (b borrow) state() BorrowState {
-	return BorrowState{Held: b.holder != "" || b.mine, Mine: b.mine, Holder: b.holder, Waiting: b.waiting}
+	return BorrowState{Held: b.holder != "" || b.mine, Mine: b.mine, Holder: b.holder, Waiting: b.waiting, Queued: b.queued}
 }
 
 // Remote is the sync layer of a replica as the database sees it: it sends
@@ -119,7 +121,10 @@ func (c *core) checkIn(key uint64) error {
 }
 
 // emitBorrow delivers a BorrowChanged event in order with the writes.
-func (d *DB) emitBorrow(c *core, key uint64) {
+func (d *DB) emitBorrow(c *core, key uint64) { d.emitKind(c, key, BorrowChanged) }
+
+// emitKind delivers an event of kind in order with the writes.
+func (d *DB) emitKind(c *core, key uint64, kind EventKind) {
 	d.mu.Lock()
 	ticket := d.ticket
 	d.ticket++
@@ -128,7 +133,7 @@ func (d *DB) emitBorrow(c *core, key uint64) {
 	for d.pubNext != ticket {
 		d.pubCond.Wait()
 	}
-	d.hub.emit(rawEvent{tree: c.name, kind: BorrowChanged, key: key})
+	d.hub.emit(rawEvent{tree: c.name, kind: kind, key: key})
 	d.pubNext++
 	d.pubCond.Broadcast()
 	d.pubMu.Unlock()

@@ -41,6 +41,7 @@ type DB struct {
 	outboxLen int    // outbox entries not yet acknowledged
 	acked     uint64 // last outbox sequence acknowledged
 	remote    Remote
+	recMarks  map[recMark]uint64 // last outbox sequence set aside per record (recover.go)
 	inflight  sync.WaitGroup
 
 	// Publication of writes in ticket order.

@@ -29,6 +29,10 @@
 // (see package netsync): it creates records with ids the server granted,
 // and changes a record only while it holds the record's check-out. A
 // standalone database allocates its own ids and grants check-outs at once.
+// When a replica loses a check-out its edits were not accepted under (an
+// administrator returned it), its copy goes back to the server's version
+// and the edits are kept aside: DB.Recovered lists them, an
+// EditsRecovered event announces them.
 //
 // # Schemas and evolution
 //

@@ -7,11 +7,12 @@ type EventKind uint8
 
 // Kinds of events.
 const (
-	Created       EventKind = iota + 1 // a record (or a new revision) was created
-	Updated                            // a record's data changed
-	Deleted                            // a record was deleted
-	MetaChanged                        // a record was released or its state changed
-	BorrowChanged                      // a record's check-out changed hands or its queue changed
+	Created        EventKind = iota + 1 // a record (or a new revision) was created
+	Updated                             // a record's data changed
+	Deleted                             // a record was deleted
+	MetaChanged                         // a record was released or its state changed
+	BorrowChanged                       // a record's check-out changed hands or its queue changed
+	EditsRecovered                      // a replica set aside edits the server did not accept (DB.Recovered)
 )
 
 func (k EventKind) String() string {
@@ -26,6 +27,8 @@ func (k EventKind) String() string {
 		return "meta changed"
 	case BorrowChanged:
 		return "borrow changed"
+	case EditsRecovered:
+		return "edits recovered"
 	}
 	return "unknown event"
 }

@@ -90,6 +90,10 @@ type delivery struct {
 	forced  []connForced
 	pongs   []wire.Pong // to the origin
 	shared  *frame      // the entries as one frame, for connections that made none of them
+	// lazy: the step changed only what a restart forgets anyway (those
+	// waiting in queues), so it is not synced; a later synced step makes
+	// it durable with its own.
+	lazy bool
 }
 
 // originOf reports whether a client made one of the delivery's entries.
@@ -251,6 +255,12 @@ func (a *authority) scan() error {
 			if err := msgpack.Unmarshal(v, b); err != nil {
 				return err
 			}
+			// No client is connected yet: those waiting ask again when
+			// they reconnect, holders keep what they hold.
+			if len(b.Queue) == 0 {
+				return nil
+			}
+			b.Queue = b.Queue[:1]
 			a.borrows[recKey{tree, key}] = b
 			return nil
 		}},
@@ -320,8 +330,16 @@ func (a *authority) commit(step func(b *pebble.Batch, d *delivery) error) error 
 	}
 	ticket := a.ticket
 	a.ticket++
+	for i := range d.borrows {
+		d.borrows[i].Ver = ticket + 1 // 0 means unversioned
+	}
 	var err error
 	if b.Empty() {
+		a.mu.Unlock()
+	} else if d.lazy {
+		if err = a.pdb.Apply(b, pebble.NoSync); err != nil {
+			a.failed = fmt.Errorf("netsync: server store failed: %w", err)
+		}
 		a.mu.Unlock()
 	} else {
 		err = a.pdb.ApplyNoSyncWait(b, pebble.Sync)
@@ -624,8 +642,8 @@ func (a *authority) check(b *pebble.Batch, cl *clientState, ch *layout.Change) (
 	return wire.CodeProtocol, fmt.Sprintf("%s: unknown change kind %d", where, ch.Kind)
 }
 
-// endBorrow drops a deleted record's queue; clients waiting are told the
-// record is gone. Called with a.mu held.
+// endBorrow drops a deleted record's queue; clients waiting learn the
+// record is gone from the delete, delivered before. Called with a.mu held.
 func (a *authority) endBorrow(b *pebble.Batch, d *delivery, k recKey) {
 	bs := a.borrows[k]
 	if bs == nil {
@@ -634,9 +652,6 @@ func (a *authority) endBorrow(b *pebble.Batch, d *delivery, k recKey) {
 	delete(a.borrows, k)
 	b.Delete(layout.BorrowKey(k.tree, k.key), nil)
 	d.borrows = append(d.borrows, wire.Borrow{Tree: k.tree, Key: k.key})
-	for _, h := range bs.Queue[1:] {
-		d.replies = append(d.replies, connReply{h.ID, wire.Reply{Code: wire.CodeNotFound, Msg: "deleted"}})
-	}
 }
 
 // logFrom reads up to max log entries with sequence in (after, upto].

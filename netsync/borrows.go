@@ -1,12 +1,15 @@
 package netsync
 
 import (
+	"bufio"
 	"cmp"
+	"encoding/binary"
 	"fmt"
 	"slices"
 	"strings"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/hillsdb/hills/db"
 
@@ -59,6 +62,7 @@ func (a *authority) checkOut(origin *sconn, req wire.CheckOut) error {
 			d.borrows = append(d.borrows, wire.Borrow{Tree: k.tree, Key: k.key, Queue: q})
 			return nil
 		}
+		d.lazy = len(q) > 0 // joins the waiting, holds nothing yet
 		q = append(q, wire.Holder{ID: origin.clientID, Name: origin.name})
 		return a.setQueue(b, d, k, q)
 	})
@@ -73,18 +77,21 @@ func (a *authority) checkIn(origin *sconn, req wire.CheckIn, cancel bool) error 
 		q := a.queue(k)
 		i := position(q, origin.clientID)
 		if i < 0 || !cancel && i != 0 {
-			if !cancel {
-				d.replies = append(d.replies, connReply{origin.clientID,
-					wire.Reply{Req: req.Req, Code: wire.CodeNotCheckedOut, Msg: fmt.Sprintf("%s/%s", req.Tree, keyText(req.Key))}})
+			code := wire.CodeNotCheckedOut
+			if cancel {
+				code = wire.CodeOK // not in the queue: nothing to leave
 			}
+			d.replies = append(d.replies, connReply{origin.clientID,
+				wire.Reply{Req: req.Req, Code: code, Msg: fmt.Sprintf("%s/%s", req.Tree, keyText(req.Key))}})
 			return nil
 		}
+		// A cancel that comes after the grant gives the record back: the
+		// client's CheckOut returned an error, so nobody uses it.
+		d.lazy = i > 0
 		if err := a.setQueue(b, d, k, slices.Delete(q, i, i+1)); err != nil {
 			return err
 		}
-		if !cancel {
-			d.replies = append(d.replies, connReply{origin.clientID, wire.Reply{Req: req.Req}})
-		}
+		d.replies = append(d.replies, connReply{origin.clientID, wire.Reply{Req: req.Req}})
 		return nil
 	})
 }
@@ -93,6 +100,7 @@ func (a *authority) checkIn(origin *sconn, req wire.CheckIn, cancel bool) error 
 // holds stays its own.
 func (a *authority) leave(clientID string) error {
 	return a.commit(func(b *pebble.Batch, d *delivery) error {
+		d.lazy = true
 		for k, bs := range a.borrows {
 			i := position(bs.Queue, clientID)
 			if i <= 0 {
@@ -107,8 +115,10 @@ func (a *authority) leave(clientID string) error {
 }
 
 // forceReturn takes a record from its holder; the next in the queue holds
-// it. The former holder is told why, and keeps its unsent edits aside.
-func (a *authority) forceReturn(tree string, key uint64, reason, by string) (former string, err error) {
+// it. The former holder is told why, now if connected and else on its next
+// connection (the notice is kept until it answers), and keeps its unsent
+// edits aside.
+func (a *authority) forceReturn(tree string, key uint64, reason, by string, now int64) (former string, err error) {
 	err = a.commit(func(b *pebble.Batch, d *delivery) error {
 		k := recKey{tree, key}
 		q := a.queue(k)
@@ -116,10 +126,77 @@ func (a *authority) forceReturn(tree string, key uint64, reason, by string) (for
 			return fmt.Errorf("%w: %s/%s is held by nobody", db.ErrNotCheckedOut, tree, keyText(key))
 		}
 		former = q[0].Name + " (" + q[0].ID + ")"
-		d.forced = append(d.forced, connForced{q[0].ID, wire.Forced{Tree: tree, Key: key, Reason: reason, By: by}})
+		f := wire.Forced{Tree: tree, Key: key, Reason: reason, By: by, At: now}
+		if err := putMsgpack(b, forcedKey(q[0].ID, tree, key), &f); err != nil {
+			return err
+		}
+		d.forced = append(d.forced, connForced{q[0].ID, f})
 		return a.setQueue(b, d, k, q[1:])
 	})
 	return former, err
+}
+
+// forcedKey is the server key of a force-return notice not yet seen by
+// the former holder: layout.PrefixServer 'f' client 0 tree 0 key.
+func forcedKey(clientID, tree string, key uint64) []byte {
+	b := append(forcedPrefix(clientID), tree...)
+	return binary.BigEndian.AppendUint64(append(b, 0), key)
+}
+
+func forcedPrefix(clientID string) []byte {
+	return append(append([]byte{layout.PrefixServer, 'f'}, clientID...), 0)
+}
+
+// forcedFor returns the force-return notices a client has not seen.
+func (a *authority) forcedFor(clientID string) ([]wire.Forced, error) {
+	p := forcedPrefix(clientID)
+	it, err := a.pdb.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: layout.PrefixEnd(p)})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	var out []wire.Forced
+	for ok := it.First(); ok; ok = it.Next() {
+		var f wire.Forced
+		if err := msgpack.Unmarshal(it.Value(), &f); err != nil {
+			return nil, fmt.Errorf("netsync: force-return notice %x: %w", it.Key(), err)
+		}
+		out = append(out, f)
+	}
+	return out, it.Error()
+}
+
+// forcedSeen forgets a notice the client kept; a newer notice of the same
+// record stays.
+func (a *authority) forcedSeen(origin *sconn, m wire.Forced) error {
+	return a.commit(func(b *pebble.Batch, _ *delivery) error {
+		k := forcedKey(origin.clientID, m.Tree, m.Key)
+		v := batchGet(b, k)
+		if v == nil {
+			return nil
+		}
+		var f wire.Forced
+		if err := msgpack.Unmarshal(v, &f); err != nil || f.At == m.At {
+			b.Delete(k, nil)
+		}
+		return nil
+	})
+}
+
+// sendForced writes the notices the client has not seen, before anything
+// else of the connection: the client sets its edits aside before it
+// learns the outcome of the changes it sends.
+func (c *sconn) sendForced(w *bufio.Writer) error {
+	fs, err := c.s.a.forcedFor(c.clientID)
+	if err != nil {
+		return err
+	}
+	for i := range fs {
+		if err := wire.Write(w, wire.TForced, &fs[i]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // BorrowInfo describes one borrowed record on the server.
@@ -165,13 +242,14 @@ func (a *authority) borrowList() []BorrowInfo {
 	return out
 }
 
-// borrowSnapshot lists every record's check-out.
-func (a *authority) borrowSnapshot() []wire.Borrow {
+// borrowSnapshot lists every record's check-out, as of version ver: every
+// step with a lower ticket is in it.
+func (a *authority) borrowSnapshot() (list []wire.Borrow, ver uint64) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	out := make([]wire.Borrow, 0, len(a.borrows))
 	for k, bs := range a.borrows {
 		out = append(out, wire.Borrow{Tree: k.tree, Key: k.key, Queue: slices.Clone(bs.Queue)})
 	}
-	return out
+	return out, a.ticket
 }

@@ -2,6 +2,7 @@ package netsync
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -23,12 +24,36 @@ func (c *Client) CheckOut(ctx context.Context, tree string, key uint64) error {
 		if err != nil {
 			return err
 		}
+		// A give-back whose answer was lost goes first, or the server
+		// would take it after this request.
+		if err := c.settle(ctx, s, recKey{tree, key}); err != nil {
+			if errors.Is(err, errSessionEnded) {
+				continue
+			}
+			return err
+		}
+		// The record's changes go before the request: a create must reach
+		// the server first, and a change made under a check-out since
+		// lost must be refused, not accepted under the new one.
+		if err := c.sentUpTo(ctx, s, c.link.LastPending(tree, key)); err != nil {
+			if errors.Is(err, errSessionEnded) {
+				continue
+			}
+			return err
+		}
 		req, replies := c.request()
 		err = s.send(wire.TCheckOut, &wire.CheckOut{Req: req, Tree: tree, Key: key})
 		for err == nil {
+			changed := c.wait() // before looking: no change is missed
 			if c.link.Borrow(tree, key).Mine {
 				c.forget(req)
 				return nil
+			}
+			if !c.link.Exists(tree, key) {
+				// Deleted by its holder while this client waited: the
+				// server dropped the queue.
+				c.forget(req)
+				return fmt.Errorf("%w: %s/%s", db.ErrNotFound, tree, keyText(key))
 			}
 			select {
 			case r := <-replies:
@@ -36,12 +61,12 @@ func (c *Client) CheckOut(ctx context.Context, tree string, key uint64) error {
 				if r.Code != wire.CodeOK {
 					return fmt.Errorf("%w: %s/%s: %s", codeError(r.Code), tree, keyText(key), r.Msg)
 				}
-			case <-c.wait():
+			case <-changed:
 			case <-s.done:
 				err = errSessionEnded
 			case <-ctx.Done():
 				c.forget(req)
-				s.send(wire.TCancel, &wire.CheckOut{Req: req, Tree: tree, Key: key})
+				c.giveBack(s, recKey{tree, key})
 				return ctx.Err()
 			case <-c.ctx.Done():
 				c.forget(req)
@@ -50,6 +75,108 @@ func (c *Client) CheckOut(ctx context.Context, tree string, key uint64) error {
 		}
 		c.forget(req)
 	}
+}
+
+// giveBack leaves a record's queue, or gives it back when the server
+// granted it meanwhile, and waits for the server's answer, so that Borrow
+// no longer says Mine when CheckOut returns its error. When the answer is
+// lost, the record is marked: this client no longer treats it as its own,
+// and gives it back again on its next connection (settle).
+func (c *Client) giveBack(s *session, k recKey) {
+	c.mu.Lock()
+	c.givingBack[k] = true
+	c.mu.Unlock()
+	if b := c.link.Borrow(k.tree, k.key); b.Mine {
+		b.Mine = false
+		if err := c.link.SetBorrow(k.tree, k.key, b); err != nil {
+			c.log.Error("giving back a check-out", "tree", k.tree, "key", keyText(k.key), "err", err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
+	defer cancel()
+	if err := c.settle(ctx, s, k); err != nil {
+		c.log.Debug("check-out given back on the next connection", "tree", k.tree, "key", keyText(k.key), "err", err)
+	}
+}
+
+// settle sends a marked record's give-back on s and waits for the answer.
+func (c *Client) settle(ctx context.Context, s *session, k recKey) error {
+	c.mu.Lock()
+	marked := c.givingBack[k]
+	c.mu.Unlock()
+	if !marked {
+		return nil
+	}
+	// Changes made before the record was given back go first.
+	if err := c.sentUpTo(ctx, s, c.link.LastPending(k.tree, k.key)); err != nil {
+		return err
+	}
+	req, replies := c.request()
+	defer c.forget(req)
+	if err := s.send(wire.TCancel, &wire.CheckOut{Req: req, Tree: k.tree, Key: k.key}); err != nil {
+		return errSessionEnded
+	}
+	select {
+	case <-replies:
+		// The borrow state after the give-back arrived before.
+		c.mu.Lock()
+		delete(c.givingBack, k)
+		c.mu.Unlock()
+		return nil
+	case <-s.done:
+		return errSessionEnded
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.ctx.Done():
+		return ErrClosed
+	}
+}
+
+// settleAll gives back, on a new connection, what earlier ones could not.
+func (c *Client) settleAll(s *session) {
+	c.mu.Lock()
+	keys := make([]recKey, 0, len(c.givingBack))
+	for k := range c.givingBack {
+		keys = append(keys, k)
+	}
+	c.mu.Unlock()
+	for _, k := range keys {
+		if err := c.settle(c.ctx, s, k); err != nil {
+			return
+		}
+	}
+}
+
+// givingBackLocked reports whether the record is being given back. Called
+// with c.mu held.
+func (c *Client) givingBackLocked(tree string, key uint64) bool {
+	return c.givingBack[recKey{tree, key}]
+}
+
+// sentUpTo waits until the session has sent the outbox up to seq.
+func (c *Client) sentUpTo(ctx context.Context, s *session, seq uint64) error {
+	if seq == 0 || s.sent.Load() >= seq {
+		return nil
+	}
+	s.waiters.Add(1)
+	defer s.waiters.Add(-1)
+	for s.sent.Load() < seq {
+		ch := c.wait()
+		c.Notify()
+		if s.sent.Load() >= seq {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-s.done:
+			return errSessionEnded
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c.ctx.Done():
+			return ErrClosed
+		}
+	}
+	return nil
 }
 
 // CheckIn sends the record's pending changes, then gives it back. It needs
@@ -63,17 +190,14 @@ func (c *Client) CheckIn(ctx context.Context, tree string, key uint64) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	// The record's changes go first: wait until the outbox is sent and
-	// acknowledged up to now.
-	for c.link.PendingAfter(tree, key, 0) {
-		c.Notify()
-		select {
-		case <-c.wait():
-		case <-s.done:
+	// The record's changes go first. The server handles a connection's
+	// messages in order, so they are applied before the check-in, and
+	// their acks arrive before its reply.
+	if err := c.sentUpTo(ctx, s, c.link.LastPending(tree, key)); err != nil {
+		if errors.Is(err, errSessionEnded) {
 			return fmt.Errorf("%w: %s/%s", db.ErrOffline, tree, keyText(key))
-		case <-ctx.Done():
-			return ctx.Err()
 		}
+		return err
 	}
 	req, replies := c.request()
 	defer c.forget(req)
@@ -88,8 +212,12 @@ func (c *Client) CheckIn(ctx context.Context, tree string, key uint64) error {
 		// The borrow state arrives before the reply.
 		return nil
 	case <-s.done:
-		return fmt.Errorf("%w: %s/%s", db.ErrOffline, tree, keyText(key))
+		// The server may have taken it back or not: no longer treat it
+		// as ours, and give it back again on the next connection.
+		c.giveBack(s, recKey{tree, key})
+		return fmt.Errorf("%w: %s/%s: the connection ended; the check-in is completed on the next", db.ErrOffline, tree, keyText(key))
 	case <-ctx.Done():
+		c.giveBack(s, recKey{tree, key})
 		return ctx.Err()
 	}
 }

@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -103,6 +105,10 @@ type Client struct {
 	replies  map[uint64]chan wire.Reply
 	pongs    map[uint64]chan uint64
 	rangeReq map[string]bool
+	// givingBack holds records this client gave back (CheckIn, or a
+	// cancelled CheckOut) without the server's answer: not its own any
+	// more, given back again on the next connection (checkout.go).
+	givingBack map[recKey]bool
 }
 
 // Connect attaches a sync client to a replica database and returns at once;
@@ -117,7 +123,8 @@ func Connect(d *db.DB, addr string, opts *ClientOptions) (*Client, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Client{d: d, link: link, addr: addr, opts: o, log: o.Logger, ctx: ctx, cancel: cancel,
 		wake: make(chan struct{}, 1), changed: make(chan struct{}),
-		replies: map[uint64]chan wire.Reply{}, pongs: map[uint64]chan uint64{}, rangeReq: map[string]bool{}}
+		replies: map[uint64]chan wire.Reply{}, pongs: map[uint64]chan uint64{}, rangeReq: map[string]bool{},
+		givingBack: map[recKey]bool{}}
 	c.status.Server = addr
 	c.status.LastSeq = link.LastSeq()
 	if p, err := c.loadPin(); err == nil && p != nil {
@@ -293,6 +300,13 @@ type session struct {
 	wmu  sync.Mutex
 	w    *bufio.Writer
 	done chan struct{}
+	// sent is the last outbox sequence sent; waiters counts those who
+	// wait for it to grow (CheckOut).
+	sent    atomic.Uint64
+	waiters atomic.Int32
+	// borrowVer is the version of the check-outs list received on
+	// connecting; used by the receiving goroutine only.
+	borrowVer uint64
 }
 
 func (s *session) send(t uint8, v any) error {
@@ -411,6 +425,11 @@ func (c *Client) session() error {
 	}()
 	sdone := make(chan error, 1)
 	go func() { sdone <- c.sender(s) }()
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		c.settleAll(s)
+	}()
 	err = c.receive(s, r)
 	close(s.done)
 	qc.CloseWithError(codeNormal, "")
@@ -461,6 +480,10 @@ func (c *Client) sender(s *session) error {
 				return err
 			}
 			sent = chs[len(chs)-1].Seq
+			s.sent.Store(sent)
+			if s.waiters.Load() > 0 {
+				c.update(func(*Status) {})
+			}
 		}
 		select {
 		case <-c.wake:
@@ -560,18 +583,22 @@ func (c *Client) handle(s *session, t uint8, body []byte) error {
 			if list[b.Tree] == nil {
 				list[b.Tree] = map[uint64]replica.Borrow{}
 			}
-			list[b.Tree][b.Key] = c.borrowOf(b.Queue)
+			list[b.Tree][b.Key] = c.borrowOf(b.Tree, b.Key, b.Queue)
 		}
 		if err := c.link.ResetBorrows(list); err != nil {
 			return err
 		}
+		s.borrowVer = m.Ver
 		c.update(func(*Status) {})
 	case wire.TBorrow:
 		var m wire.Borrow
 		if err := wire.Decode(body, &m); err != nil {
 			return err
 		}
-		if err := c.link.SetBorrow(m.Tree, m.Key, c.borrowOf(m.Queue)); err != nil {
+		if m.Ver != 0 && m.Ver <= s.borrowVer {
+			return nil // the list sent on connecting had it already, or newer
+		}
+		if err := c.link.SetBorrow(m.Tree, m.Key, c.borrowOf(m.Tree, m.Key, m.Queue)); err != nil {
 			return err
 		}
 		c.update(func(*Status) {})
@@ -617,9 +644,7 @@ func (c *Client) handle(s *session, t uint8, body []byte) error {
 		if err := wire.Decode(body, &m); err != nil {
 			return err
 		}
-		c.log.Warn("check-out returned by an administrator", "tree", m.Tree, "key", keyText(m.Key), "by", m.By, "reason", m.Reason)
-		err := fmt.Errorf("%w: %s/%s was returned by %s: %s", db.ErrNotCheckedOut, m.Tree, keyText(m.Key), m.By, m.Reason)
-		c.update(func(st *Status) { st.Err = err })
+		return c.forced(s, &m)
 	case wire.TRefuse:
 		var m wire.Refuse
 		if err := wire.Decode(body, &m); err != nil {
@@ -632,12 +657,15 @@ func (c *Client) handle(s *session, t uint8, body []byte) error {
 	return nil
 }
 
-func (c *Client) borrowOf(q []wire.Holder) replica.Borrow {
+func (c *Client) borrowOf(tree string, key uint64, q []wire.Holder) replica.Borrow {
 	if len(q) == 0 {
 		return replica.Borrow{}
 	}
 	me := c.link.ClientID()
-	b := replica.Borrow{Holder: q[0].Name, HolderID: q[0].ID, Mine: q[0].ID == me}
+	c.mu.Lock()
+	giving := c.givingBackLocked(tree, key)
+	c.mu.Unlock()
+	b := replica.Borrow{Holder: q[0].Name, HolderID: q[0].ID, Mine: q[0].ID == me && !giving, Queued: len(q) - 1}
 	for i, h := range q[1:] {
 		if h.ID == me {
 			b.Waiting = i + 1
@@ -686,6 +714,27 @@ func (c *Client) setSeq(seq uint64) {
 	})
 }
 
+// forced handles an administrator's force-return of a record this client
+// held: the record's changes not yet accepted are set aside in the
+// replica (the server refuses them when they arrive, which puts the local
+// copy back to the server's version), then the server is told it may
+// forget the notice.
+func (c *Client) forced(s *session, m *wire.Forced) error {
+	at := m.At
+	if at == 0 {
+		at = time.Now().UnixNano()
+	}
+	kept, err := c.link.Recover(m.Tree, m.Key, math.MaxUint64, replica.Note{Reason: m.Reason, By: m.By, At: at, Forced: true})
+	if err != nil {
+		return err
+	}
+	c.log.Warn("check-out returned by an administrator", "tree", m.Tree, "key", keyText(m.Key), "by", m.By,
+		"reason", m.Reason, "edits_kept", kept)
+	ferr := &ForcedError{Tree: m.Tree, Key: keyText(m.Key), By: m.By, Reason: m.Reason, At: time.Unix(0, at), Kept: kept}
+	c.update(func(st *Status) { st.Err = ferr })
+	return s.send(wire.TForcedSeen, m)
+}
+
 // ack handles the outcome of one pushed change.
 func (c *Client) ack(m *wire.Ack) error {
 	if m.Seq != 0 && m.Code == wire.CodeOK && m.Kind != 0 && !c.link.OutboxKnown(m.Outbox) &&
@@ -694,6 +743,14 @@ func (c *Client) ack(m *wire.Ack) error {
 		// crash before it was durable here: take it back.
 		ch := layout.Change{Tree: m.Tree, Key: m.Key, Kind: m.Kind, Record: m.Record}
 		if err := c.link.Apply([]layout.Change{ch}, m.Seq); err != nil {
+			return err
+		}
+	}
+	if m.Code == wire.CodeNotCheckedOut && m.Tree != "" {
+		// A change made under a check-out the server no longer knows:
+		// keep it aside before the server's version replaces it.
+		if _, err := c.link.Recover(m.Tree, m.Key, m.Outbox, replica.Note{
+			Reason: "refused by the server: " + m.Msg, At: time.Now().UnixNano()}); err != nil {
 			return err
 		}
 	}
@@ -717,7 +774,13 @@ func (c *Client) ack(m *wire.Ack) error {
 	if m.Code != wire.CodeOK {
 		err := &rejection{reason: codeError(m.Code), msg: m.Msg}
 		c.log.Warn("change rejected", "err", err)
-		c.update(func(st *Status) { st.Err = err })
+		c.update(func(st *Status) {
+			var f *ForcedError
+			if m.Code == wire.CodeNotCheckedOut && errors.As(st.Err, &f) && f.Tree == m.Tree && f.Key == keyText(m.Key) {
+				return // the force-return says more
+			}
+			st.Err = err
+		})
 		return nil
 	}
 	if m.Seq != 0 {

@@ -39,7 +39,7 @@ func TestRandomizedConvergence(t *testing.T) {
 	if t.Failed() {
 		return
 	}
-	waitSynced(t, rs...) // connected again, to check in
+	waitSynced(t, rs...) // CheckIn needs the connection
 	for _, r := range rs {
 		for k := range r.parts.All() {
 			if r.parts.Borrow(k).Mine {

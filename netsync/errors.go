@@ -3,6 +3,7 @@ package netsync
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/hillsdb/hills/db"
 	"github.com/hillsdb/hills/internal/wire"
@@ -50,6 +51,25 @@ func codeError(code uint16) error {
 	}
 	return fmt.Errorf("netsync: server error %d", code)
 }
+
+// ForcedError is Status().Err after an administrator returned a check-out
+// this client held. It matches db.ErrNotCheckedOut. The record's edits the
+// server had not accepted are in the database's Recovered (Kept says
+// whether there were any).
+type ForcedError struct {
+	Tree, Key  string
+	By, Reason string
+	At         time.Time
+	Kept       bool
+}
+
+func (e *ForcedError) Error() string {
+	return fmt.Sprintf("%v: %s/%s was returned by %s at %s: %s (unaccepted edits kept: %v)",
+		db.ErrNotCheckedOut, e.Tree, e.Key, e.By, e.At.UTC().Format(time.RFC3339), e.Reason, e.Kept)
+}
+
+// Unwrap returns db.ErrNotCheckedOut.
+func (e *ForcedError) Unwrap() error { return db.ErrNotCheckedOut }
 
 // rejection is the error of a rejected change: ErrRejected and its reason.
 type rejection struct {

@@ -258,7 +258,7 @@ func (s *Server) ForceReturn(tree, key, reason, by string) (string, error) {
 	if err := s.checkRecord(tree, id, rev); err != nil {
 		return "", err
 	}
-	former, err := s.a.forceReturn(tree, layout.Pack(id, rev), reason, by)
+	former, err := s.a.forceReturn(tree, layout.Pack(id, rev), reason, by, time.Now().UnixNano())
 	if err == nil {
 		s.log.Warn("borrow force-returned", "tree", tree, "key", key, "holder", former, "by", by, "reason", reason)
 	}
@@ -444,6 +444,12 @@ func (c *sconn) read(r *bufio.Reader) error {
 			} else {
 				err = a.checkIn(c, m, t == wire.TCancel)
 			}
+		case wire.TForcedSeen:
+			var m wire.Forced
+			if err := wire.Decode(body, &m); err != nil {
+				return err
+			}
+			err = a.forcedSeen(c, m)
 		case wire.TPing:
 			var m wire.Ping
 			if err := wire.Decode(body, &m); err != nil {
@@ -469,6 +475,9 @@ func (c *sconn) read(r *bufio.Reader) error {
 // write catches the client up from the log, then sends deliveries.
 func (c *sconn) write(w *bufio.Writer, from, upto uint64) error {
 	a := c.s.a
+	if err := c.sendForced(w); err != nil {
+		return err
+	}
 	for from < upto {
 		entries, err := a.logFrom(from, upto, 1024)
 		if err != nil {
@@ -487,7 +496,8 @@ func (c *sconn) write(w *bufio.Writer, from, upto uint64) error {
 	if err := wire.Write(w, wire.TCaughtUp, &wire.CaughtUp{Seq: upto}); err != nil {
 		return err
 	}
-	if err := wire.Write(w, wire.TBorrows, &wire.Borrows{List: a.borrowSnapshot()}); err != nil {
+	list, ver := a.borrowSnapshot()
+	if err := wire.Write(w, wire.TBorrows, &wire.Borrows{List: list, Ver: ver}); err != nil {
 		return err
 	}
 	if err := w.Flush(); err != nil {

@@ -10,6 +10,8 @@
 //	0x05 tree 0x00 id rev        borrow of a record
 //	0x06 seq                     outbox entry of a replica
 //	0x07 name                    sync state of a replica
+//	0x08 tree 0x00 id rev seq    edits of a replica set aside when it lost
+//	                             the record's check-out (Recovered, msgpack)
 //	0x10 ...                     reserved for the server
 //
 // Ids and revisions are big-endian so records sort by id, then revision.
@@ -29,6 +31,7 @@ const (
 	PrefixBorrow byte = 0x05
 	PrefixOutbox byte = 0x06
 	PrefixSync   byte = 0x07
+	PrefixRecov  byte = 0x08
 	PrefixServer byte = 0x10
 )
 
@@ -132,6 +135,28 @@ func ItemID(k []byte) uint64 { return binary.BigEndian.Uint64(k[len(k)-8:]) }
 // OutboxKey is the key of outbox entry seq.
 func OutboxKey(seq uint64) []byte {
 	return binary.BigEndian.AppendUint64([]byte{PrefixOutbox}, seq)
+}
+
+// RecoveredKey is the key of edits set aside: those of a record up to
+// outbox sequence seq.
+func RecoveredKey(tree string, key, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(itemKey(PrefixRecov, tree, key), seq)
+}
+
+// RecoveredPrefix is the prefix of the edits of one record set aside.
+func RecoveredPrefix(tree string, key uint64) []byte { return itemKey(PrefixRecov, tree, key) }
+
+// Recovered is edits of a record a replica set aside when it lost the
+// record's check-out: the record as its last unaccepted change left it.
+type Recovered struct {
+	Tree   string `msgpack:"tree"`
+	Key    uint64 `msgpack:"key"`
+	Seq    uint64 `msgpack:"seq"`    // outbox sequence of the last change set aside
+	Kind   uint8  `msgpack:"kind"`   // db.EventKind of that change
+	Record []byte `msgpack:"record"` // stored form; nil for a delete
+	At     int64  `msgpack:"at"`     // when it was set aside, Unix ns
+	Reason string `msgpack:"reason"`
+	By     string `msgpack:"by"` // who took the check-out back; "" when the server refused the change
 }
 
 // SyncKey is the key of a named piece of a replica's sync state.

@@ -59,6 +59,19 @@ type Link interface {
 	ResetBorrows(list map[string]map[uint64]Borrow) error
 	// Borrow returns what the replica knows of a record's check-out.
 	Borrow(tree string, key uint64) Borrow
+	// LastPending returns the outbox sequence of the record's last change
+	// not yet acknowledged; 0 when none.
+	LastPending(tree string, key uint64) uint64
+	// Exists reports whether the replica has the record.
+	Exists(tree string, key uint64) bool
+	// Recover sets aside the record's changes not yet acknowledged, up to
+	// outbox sequence upto, that were not set aside before: the record as
+	// the last of them left it is kept in the replica's store, for the
+	// application to see and take back. The changes stay in the outbox
+	// (the server refuses them; see netsync). When forced, the replica
+	// stops holding the record at once. It reports whether anything was
+	// set aside.
+	Recover(tree string, key uint64, upto uint64, n Note) (bool, error)
 	// Attach installs the sync layer; Detach removes it.
 	Attach(r Remote)
 	Detach(r Remote)
@@ -88,6 +101,15 @@ type Borrow struct {
 	HolderID string `msgpack:"holder_id"` // client id
 	Mine     bool   `msgpack:"mine"`
 	Waiting  int    `msgpack:"waiting"` // this client's place in the queue
+	Queued   int    `msgpack:"queued"`  // how many wait behind the holder
+}
+
+// Note says why a replica's changes were set aside.
+type Note struct {
+	Reason string
+	By     string // the administrator; "" when the server refused a change
+	At     int64  // Unix ns
+	Forced bool   // the check-out was taken back by an administrator
 }
 
 // Open returns the Link of a database; set by package db.

@@ -199,18 +199,22 @@ func Decode(body []byte, v any) error {
 
 // Check-out messages. New types continue the list above.
 const (
-	TCheckOut uint8 = iota + 13 // client → server: join a record's queue
-	TCheckIn                    // client → server: give a record back
-	TCancel                     // client → server: leave a record's queue
-	TBorrow                     // server → every client: a record's check-out changed
-	TReply                      // server → client: the outcome of CheckOut or CheckIn
-	TForced                     // server → the former holder: an administrator took the record back
-	TBorrows                    // server → client after catch-up: every record's check-out
+	TCheckOut   uint8 = iota + 13 // client → server: join a record's queue
+	TCheckIn                      // client → server: give a record back
+	TCancel                       // client → server: leave a record's queue
+	TBorrow                       // server → every client: a record's check-out changed
+	TReply                        // server → client: the outcome of CheckOut or CheckIn
+	TForced                       // server → the former holder: an administrator took the record back
+	TBorrows                      // server → client after catch-up: every record's check-out
+	TForcedSeen                   // client → server: the client kept what Forced concerns; forget the notice
 )
 
 // Borrows lists every record's check-out; records not listed are free.
+// It reflects every change before version Ver: a Borrow of a lower Ver
+// that arrives after it is older news and is ignored.
 type Borrows struct {
 	List []Borrow `msgpack:"list"`
+	Ver  uint64   `msgpack:"ver,omitempty"`
 }
 
 // CheckOut asks to borrow a record; the server replies when granted.
@@ -228,6 +232,7 @@ type Borrow struct {
 	Tree  string   `msgpack:"tree"`
 	Key   uint64   `msgpack:"key"`
 	Queue []Holder `msgpack:"queue"`
+	Ver   uint64   `msgpack:"ver,omitempty"` // the change's version on the server, in this connection's order
 }
 
 // Holder is a client in a record's queue.
@@ -243,10 +248,13 @@ type Reply struct {
 	Msg  string `msgpack:"msg,omitempty"`
 }
 
-// Forced tells a client an administrator returned its borrow.
+// Forced tells a client an administrator returned its borrow. The server
+// keeps the notice until the client answers with ForcedSeen (the same
+// message), and sends it again first thing on each connection till then.
 type Forced struct {
 	Tree   string `msgpack:"tree"`
 	Key    uint64 `msgpack:"key"`
 	Reason string `msgpack:"reason"`
 	By     string `msgpack:"by"`
+	At     int64  `msgpack:"at,omitempty"` // when, Unix ns
 }
