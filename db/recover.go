@@ -206,7 +206,7 @@ func (d *DB) recoverLocked(tree string, key, upto uint64, n replica.Note) (bool,
 		}
 		it.Close()
 	}
-	chs, err := link{d}.Outbox(d.acked, 1<<30)
+	chs, err := d.outbox(d.acked, 1<<30)
 	if err != nil {
 		return false, err
 	}

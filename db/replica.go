@@ -190,6 +190,17 @@ func (l link) Trees() ([]replica.TreeDecl, error) {
 
 func (l link) Outbox(after uint64, max int) ([]layout.Change, error) {
 	d := l.d
+	d.mu.Lock()
+	if after < d.acked {
+		after = d.acked // acknowledged entries are deleted: start past them
+	}
+	d.mu.Unlock()
+	return d.outbox(after, max)
+}
+
+// outbox returns up to max outbox entries of sequence > after. It takes
+// no lock.
+func (d *DB) outbox(after uint64, max int) ([]layout.Change, error) {
 	if d.closed.Load() {
 		return nil, ErrClosed
 	}
@@ -225,13 +236,27 @@ func (l link) Ack(outbox, lastSeq uint64) error {
 	if err := d.writable(); err != nil {
 		return err
 	}
-	gone, err := d.countOutbox(d.acked+1, outbox+1)
-	if err != nil {
-		return err
-	}
 	b := d.pdb.NewBatch()
 	defer b.Close()
-	b.DeleteRange(layout.OutboxKey(0), layout.OutboxKey(outbox+1), nil)
+	// Point deletes of the entries acknowledged now: range deletions
+	// would pile up and slow every later read of the outbox.
+	gone := 0
+	if outbox > d.acked {
+		it, err := d.pdb.NewIter(&pebble.IterOptions{
+			LowerBound: layout.OutboxKey(d.acked + 1),
+			UpperBound: layout.OutboxKey(outbox + 1),
+		})
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrStorage, err)
+		}
+		for ok := it.First(); ok; ok = it.Next() {
+			b.Delete(it.Key(), nil)
+			gone++
+		}
+		if err := it.Close(); err != nil {
+			return fmt.Errorf("%w: %v", ErrStorage, err)
+		}
+	}
 	var v [8]byte
 	binary.BigEndian.PutUint64(v[:], outbox)
 	b.Set(layout.SyncKey("outbox"), v[:], nil)
@@ -449,27 +474,4 @@ func (d *DB) notifyRemote() {
 	if r != nil {
 		r.Notify()
 	}
-}
-
-// countOutbox counts the outbox entries of sequence in [lo, hi). Called
-// with d.mu held.
-func (d *DB) countOutbox(lo, hi uint64) (int, error) {
-	if hi <= lo {
-		return 0, nil
-	}
-	it, err := d.pdb.NewIter(&pebble.IterOptions{
-		LowerBound: layout.OutboxKey(lo),
-		UpperBound: layout.OutboxKey(hi),
-	})
-	if err != nil {
-		return 0, fmt.Errorf("%w: %v", ErrStorage, err)
-	}
-	n := 0
-	for ok := it.First(); ok; ok = it.Next() {
-		n++
-	}
-	if err := it.Close(); err != nil {
-		return 0, fmt.Errorf("%w: %v", ErrStorage, err)
-	}
-	return n, nil
 }
