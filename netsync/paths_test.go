@@ -151,6 +151,7 @@ func TestReplicaTakesBackAChangeItLost(t *testing.T) {
 
 	// What the replica sent before its crash, as the server got it.
 	c := hello(t, srv.addr, id)
+	c.send(t, wire.TTree, &wire.Tree{Decl: replicaDecl("parts")})
 	c.send(t, wire.TIDRequest, &wire.IDRequest{Tree: "parts", N: 1})
 	var g wire.IDGrant
 	c.next(t, wire.TIDGrant, &g)
