@@ -193,5 +193,5 @@ func ExampleParseKey() {
 	fmt.Println(err)
 	// Output:
 	// 42 3 42.3 <nil>
-	// db: invalid key: "42"
+	// db: invalid key: "42" is not a key ID.Rev
 }

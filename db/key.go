@@ -3,9 +3,9 @@ package db
 import (
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/hillsdb/hills/internal/layout"
+	"github.com/hillsdb/hills/internal/schema"
 )
 
 // Key identifies a record of a tree of T: its id and revision. The type
@@ -39,43 +39,12 @@ func ParseKey[T any](s string) (Key[T], error) {
 }
 
 func parseKey(s string) (id, rev uint32, err error) {
-	a, b, ok := strings.Cut(s, ".")
-	if !ok || !digits(a) || !digits(b) {
-		return 0, 0, fmt.Errorf("%w: %q", ErrInvalidKey, s)
+	id, rev, err = schema.ParseKey(s)
+	if err != nil {
+		return 0, 0, fmt.Errorf("%w: %v", ErrInvalidKey, err)
 	}
-	i, err1 := strconv.ParseUint(a, 10, 32)
-	r, err2 := strconv.ParseUint(b, 10, 32)
-	if err1 != nil || err2 != nil {
-		return 0, 0, fmt.Errorf("%w: %q out of range", ErrInvalidKey, s)
-	}
-	return uint32(i), uint32(r), nil
-}
-
-func digits(s string) bool {
-	if s == "" || len(s) > 10 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
+	return id, rev, nil
 }
 
 // validName reports whether name is a tree name users may choose.
-func validName(name string) bool {
-	if name == "" || len(name) > 128 {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
-		case i > 0 && (c == '_' || c == '.' || c == '-'):
-		default:
-			return false
-		}
-	}
-	return true
-}
+func validName(name string) bool { return layout.ValidTreeName(name) }

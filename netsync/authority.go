@@ -426,7 +426,7 @@ func putMsgpack(b *pebble.Batch, key []byte, v any) error {
 // declare records a tree a client declared, when it is new or of a newer
 // schema version, as a log entry every replica applies.
 func (a *authority) declare(origin *sconn, decl replica.TreeDecl) error {
-	if !validTree(decl.Name) {
+	if !layout.ValidTreeName(decl.Name) {
 		return fmt.Errorf("%w: tree name %q", errBadTree, decl.Name)
 	}
 	return a.commit(func(b *pebble.Batch, d *delivery) error {
@@ -498,19 +498,6 @@ func (a *authority) grant(origin *sconn, req wire.IDRequest) error {
 }
 
 var errBadTree = errors.New("netsync: bad tree")
-
-func validTree(name string) bool {
-	if name == "" || len(name) > 128 {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || i > 0 && (c == '_' || c == '.' || c == '-')) {
-			return false
-		}
-	}
-	return true
-}
 
 // push validates and applies a client's outbox changes in order. Each gets
 // an outcome: accepted with a log sequence, a duplicate of one processed

@@ -167,3 +167,21 @@ func Pack(id, rev uint32) uint64 { return uint64(id)<<32 | uint64(rev) }
 
 // Unpack splits a packed key.
 func Unpack(k uint64) (id, rev uint32) { return uint32(k >> 32), uint32(k) }
+
+// ValidTreeName reports whether name may name a tree: [a-z0-9][a-z0-9_.-]*,
+// at most 128 bytes. Names starting with '_' are reserved for hills.
+func ValidTreeName(name string) bool {
+	if name == "" || len(name) > 128 {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+		case i > 0 && (c == '_' || c == '.' || c == '-'):
+		default:
+			return false
+		}
+	}
+	return true
+}
