@@ -475,3 +475,46 @@ func (d *DB) notifyRemote() {
 		r.Notify()
 	}
 }
+
+func (l link) Prune(keep map[string]map[uint64]bool, lastSeq uint64) error {
+	d := l.d
+	pending := map[string]map[uint64]bool{}
+	chs, err := l.Outbox(0, 1<<30)
+	if err != nil {
+		return err
+	}
+	for _, ch := range chs {
+		if pending[ch.Tree] == nil {
+			pending[ch.Tree] = map[uint64]bool{}
+		}
+		pending[ch.Tree][ch.Key] = true
+	}
+	var ops []*op
+	d.mu.Lock()
+	for _, name := range d.Trees() {
+		c, err := d.remoteCore(name)
+		if err != nil {
+			d.mu.Unlock()
+			return err
+		}
+		c.mu.RLock()
+		c.order.Ascend(func(e *entry) bool {
+			if !keep[name][e.key] && !pending[name][e.key] {
+				ops = append(ops, &op{c: c, kind: Deleted, key: e.key, remote: true})
+			}
+			return true
+		})
+		for k := range c.bad {
+			if !keep[name][k] && !pending[name][k] {
+				ops = append(ops, &op{c: c, kind: Deleted, key: k, remote: true})
+			}
+		}
+		c.mu.RUnlock()
+	}
+	d.mu.Unlock()
+	var seq [8]byte
+	binary.BigEndian.PutUint64(seq[:], lastSeq)
+	return d.commit(ops, func(b *pebble.Batch) error {
+		return b.Set(layout.SyncKey("seq"), seq[:], nil)
+	}, pebble.NoSync)
+}

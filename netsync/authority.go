@@ -32,6 +32,7 @@ import (
 var (
 	identityKey = []byte{layout.PrefixServer, 'i'}
 	logPrefix   = []byte{layout.PrefixServer, 'l'}
+	floorKey    = []byte{layout.PrefixServer, 'f'} // last compacted log sequence
 )
 
 func logKey(seq uint64) []byte   { return binary.BigEndian.AppendUint64(slices.Clone(logPrefix), seq) }
@@ -143,6 +144,7 @@ type authority struct {
 
 	mu      sync.Mutex // validation, sequence numbers, applying batches
 	seq     uint64     // last log sequence assigned
+	floor   uint64     // log entries up to floor were compacted away
 	clients map[string]*clientState
 	trees   map[string]*replica.TreeDecl
 	next    map[string]uint32 // next id to grant, per tree
@@ -218,6 +220,12 @@ func (a *authority) scan() error {
 	}
 	if err := it.Close(); err != nil {
 		return err
+	}
+	if f, err := a.get(floorKey); err != nil {
+		return err
+	} else if len(f) == 8 {
+		a.floor = binary.BigEndian.Uint64(f)
+		a.seq = max(a.seq, a.floor)
 	}
 	a.pubSeq = a.seq
 	for _, p := range []struct {
@@ -669,4 +677,77 @@ func (q quietLogger) Fatalf(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	q.l.Error("store: fatal: " + msg)
 	panic("hills server store: " + msg)
+}
+
+// compact deletes the log entries up to upTo; clients behind it catch up
+// from a snapshot.
+func (a *authority) compact(upTo uint64) (uint64, error) {
+	var floor uint64
+	err := a.commit(func(b *pebble.Batch, d *delivery) error {
+		upTo = min(upTo, a.seq)
+		if upTo <= a.floor {
+			floor = a.floor
+			return nil
+		}
+		b.DeleteRange(logKey(a.floor+1), logKey(upTo+1), nil)
+		b.Set(floorKey, binary.BigEndian.AppendUint64(nil, upTo), nil)
+		a.floor, floor = upTo, upTo
+		return nil
+	})
+	return floor, err
+}
+
+// compacted returns the last compacted log sequence.
+func (a *authority) compacted() uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.floor
+}
+
+// snapshotFrames reads every tree declaration and record as they are now,
+// as Entries of at most about 1 MiB, and passes each to send.
+func (a *authority) snapshotFrames(send func(*wire.Entries) error) error {
+	a.mu.Lock()
+	decls := make([]layout.Change, 0, len(a.trees))
+	for _, t := range a.trees {
+		enc, err := msgpack.Marshal(t)
+		if err != nil {
+			a.mu.Unlock()
+			return err
+		}
+		decls = append(decls, layout.Change{Tree: t.Name, Kind: wire.KindTree, Record: enc})
+	}
+	a.mu.Unlock()
+	if err := send(&wire.Entries{Changes: decls}); err != nil {
+		return err
+	}
+	prefix := []byte{layout.PrefixRecord}
+	it, err := a.pdb.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: layout.PrefixEnd(prefix)})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	var run []layout.Change
+	size := 0
+	for ok := it.First(); ok; ok = it.Next() {
+		tree, key, err := layout.ParseItemKey(it.Key())
+		if err != nil {
+			return fmt.Errorf("netsync: server store: %w", err)
+		}
+		run = append(run, layout.Change{Tree: tree, Key: key, Kind: uint8(db.Created), Record: slices.Clone(it.Value())})
+		size += len(it.Value()) + 32
+		if size > 1<<20 {
+			if err := send(&wire.Entries{Changes: run}); err != nil {
+				return err
+			}
+			run, size = nil, 0
+		}
+	}
+	if err := it.Error(); err != nil {
+		return err
+	}
+	if len(run) > 0 {
+		return send(&wire.Entries{Changes: run})
+	}
+	return nil
 }

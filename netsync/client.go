@@ -105,6 +105,7 @@ type Client struct {
 	replies  map[uint64]chan wire.Reply
 	pongs    map[uint64]chan uint64
 	rangeReq map[string]bool
+	snapshot map[string]map[uint64]bool // records of a snapshot under way
 	// givingBack holds records this client gave back (CheckIn, or a
 	// cancelled CheckOut) without the server's answer: not its own any
 	// more, given back again on the next connection (checkout.go).
@@ -567,6 +568,28 @@ func (c *Client) handle(s *session, t uint8, body []byte) error {
 			return err
 		}
 		return c.ack(&m)
+	case wire.TSnapshot:
+		var m wire.Snapshot
+		if err := wire.Decode(body, &m); err != nil {
+			return err
+		}
+		if !m.Done {
+			c.mu.Lock()
+			c.snapshot = map[string]map[uint64]bool{}
+			c.mu.Unlock()
+			return nil
+		}
+		c.mu.Lock()
+		keep := c.snapshot
+		c.snapshot = nil
+		c.mu.Unlock()
+		if keep == nil {
+			return fmt.Errorf("%w: snapshot end without a start", ErrProtocol)
+		}
+		if err := c.link.Prune(keep, m.Seq); err != nil {
+			return err
+		}
+		c.setSeq(m.Seq)
 	case wire.TCaughtUp:
 		var m wire.CaughtUp
 		if err := wire.Decode(body, &m); err != nil {
@@ -686,10 +709,12 @@ func (c *Client) applyEntries(chs []layout.Change) error {
 			if err := c.link.ApplyTree(decl); err != nil {
 				return err
 			}
-			if err := c.link.Apply(nil, chs[0].Seq); err != nil {
-				return err
+			if chs[0].Seq != 0 {
+				if err := c.link.Apply(nil, chs[0].Seq); err != nil {
+					return err
+				}
+				c.setSeq(chs[0].Seq)
 			}
-			c.setSeq(chs[0].Seq)
 			chs = chs[1:]
 			continue
 		}
@@ -697,10 +722,35 @@ func (c *Client) applyEntries(chs []layout.Change) error {
 		for n < len(chs) && chs[n].Kind != wire.KindTree {
 			n++
 		}
-		if err := c.link.Apply(chs[:n], chs[n-1].Seq); err != nil {
+		seq := chs[n-1].Seq
+		batch := chs[:n]
+		if seq == 0 {
+			// A snapshot's records: the sequence moves at its end, and
+			// records with changes still in the outbox keep them.
+			pending, err := c.pendingKeys()
+			if err != nil {
+				return err
+			}
+			batch = make([]layout.Change, 0, n)
+			c.mu.Lock()
+			seq = c.status.LastSeq
+			for _, ch := range chs[:n] {
+				if c.snapshot != nil {
+					if c.snapshot[ch.Tree] == nil {
+						c.snapshot[ch.Tree] = map[uint64]bool{}
+					}
+					c.snapshot[ch.Tree][ch.Key] = true
+				}
+				if !pending[recordRef{ch.Tree, ch.Key}] {
+					batch = append(batch, ch)
+				}
+			}
+			c.mu.Unlock()
+		}
+		if err := c.link.Apply(batch, seq); err != nil {
 			return err
 		}
-		c.setSeq(chs[n-1].Seq)
+		c.setSeq(seq)
 		chs = chs[n:]
 	}
 	return nil
@@ -789,4 +839,22 @@ func (c *Client) ack(m *wire.Ack) error {
 		c.update(func(*Status) {})
 	}
 	return nil
+}
+
+type recordRef struct {
+	tree string
+	key  uint64
+}
+
+// pendingKeys returns the records with changes in the outbox.
+func (c *Client) pendingKeys() (map[recordRef]bool, error) {
+	chs, err := c.link.Outbox(0, 1<<30)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[recordRef]bool, len(chs))
+	for _, ch := range chs {
+		out[recordRef{ch.Tree, ch.Key}] = true
+	}
+	return out, nil
 }

@@ -242,6 +242,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
+// CompactLog deletes the log's entries but the last keep. A client whose
+// last sequence is older catches up from a snapshot of the records instead.
+// It returns the last sequence compacted.
+func (s *Server) CompactLog(keep uint64) (uint64, error) {
+	seq := s.Seq()
+	if seq <= keep {
+		return s.a.compacted(), nil
+	}
+	return s.a.compact(seq - keep)
+}
+
 // Borrows lists every borrowed record.
 func (s *Server) Borrows() []BorrowInfo { return s.a.borrowList() }
 
@@ -478,6 +489,20 @@ func (c *sconn) write(w *bufio.Writer, from, upto uint64) error {
 	if err := c.sendForced(w); err != nil {
 		return err
 	}
+	if from < upto && from < a.compacted() {
+		// The entries after from are gone: send the state as it is.
+		if err := wire.Write(w, wire.TSnapshot, &wire.Snapshot{Seq: upto}); err != nil {
+			return err
+		}
+		err := a.snapshotFrames(func(e *wire.Entries) error { return wire.Write(w, wire.TEntries, e) })
+		if err != nil {
+			return err
+		}
+		if err := wire.Write(w, wire.TSnapshot, &wire.Snapshot{Seq: upto, Done: true}); err != nil {
+			return err
+		}
+		from = upto
+	}
 	for from < upto {
 		entries, err := a.logFrom(from, upto, 1024)
 		if err != nil {
@@ -485,6 +510,10 @@ func (c *sconn) write(w *bufio.Writer, from, upto uint64) error {
 		}
 		if len(entries) == 0 {
 			break
+		}
+		if entries[0].Seq != from+1 {
+			// Compacted meanwhile: the client reconnects for a snapshot.
+			return fmt.Errorf("netsync: log compacted during catch-up at %d", from)
 		}
 		for _, f := range c.framesFor(entries) {
 			if err := writeFrame(w, f); err != nil {

@@ -28,6 +28,9 @@ type Link interface {
 	// Apply applies changes from the server, in order, as one batch that
 	// also records lastSeq. Subscribers see them with Remote set.
 	Apply(changes []layout.Change, lastSeq uint64) error
+	// Prune ends a snapshot catch-up: it deletes every record not in keep,
+	// but those with changes still in the outbox, and records lastSeq.
+	Prune(keep map[string]map[uint64]bool, lastSeq uint64) error
 	// ApplyTree records a tree declared on the server (versioning, schema
 	// version, schema).
 	ApplyTree(t TreeDecl) error

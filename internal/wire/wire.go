@@ -207,6 +207,7 @@ const (
 	TForced                       // server → the former holder: an administrator took the record back
 	TBorrows                      // server → client after catch-up: every record's check-out
 	TForcedSeen                   // client → server: the client kept what Forced concerns; forget the notice
+	TSnapshot                     // server → client: a snapshot replaces catch-up from a compacted log
 )
 
 // Borrows lists every record's check-out; records not listed are free.
@@ -257,4 +258,14 @@ type Forced struct {
 	Reason string `msgpack:"reason"`
 	By     string `msgpack:"by"`
 	At     int64  `msgpack:"at,omitempty"` // when, Unix ns
+}
+
+// Snapshot opens (Done false) and closes (Done true) a snapshot catch-up:
+// the log before the client's last sequence was compacted, so the server
+// sends every tree declaration and record as it is (Entries with Seq 0),
+// and the client drops the records the snapshot did not hold, except its
+// own unsent ones. Seq is the log sequence the snapshot stands for.
+type Snapshot struct {
+	Seq  uint64 `msgpack:"seq"`
+	Done bool   `msgpack:"done"`
 }
