@@ -504,19 +504,18 @@ func (f *Form) layoutRow(gtx layout.Context, th *Theme, r formRow) layout.Dimens
 	labelW := gtx.Dp(150)
 	return layout.Flex{Axis: layout.Vertical}.Layout(gtx,
 		layout.Rigid(func(gtx layout.Context) layout.Dimensions {
-			return layout.Flex{Alignment: layout.Middle}.Layout(gtx,
+			return layout.Flex{Alignment: layout.Baseline}.Layout(gtx,
 				layout.Rigid(func(gtx layout.Context) layout.Dimensions {
-					gtx.Constraints = layout.Exact(image.Pt(labelW, gtx.Dp(30)))
-					return layout.Inset{Left: indent}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
-						return layout.W.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
-							l := th.Label(label)
-							if n.typ.Kind == db.KindStruct || n.typ.Kind == db.KindSlice || n.typ.Kind == db.KindArray {
-								l.Font.Weight = 600
-							} else {
-								l.Color = th.Muted
-							}
-							return l.Layout(gtx)
-						})
+					gtx.Constraints.Min.X, gtx.Constraints.Max.X = labelW, labelW
+					gtx.Constraints.Min.Y = 0
+					return layout.Inset{Left: indent, Right: 8}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
+						l := th.Label(label)
+						if n.typ.Kind == db.KindStruct || n.typ.Kind == db.KindSlice || n.typ.Kind == db.KindArray {
+							l.Font.Weight = 600
+						} else {
+							l.Color = th.Muted
+						}
+						return l.Layout(gtx)
 					})
 				}),
 				layout.Flexed(1, func(gtx layout.Context) layout.Dimensions { return f.layoutControl(gtx, th, n) }),

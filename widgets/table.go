@@ -751,3 +751,12 @@ func (t *Table) layoutRows(gtx layout.Context, th *Theme) layout.Dimensions {
 		return layout.Dimensions{Size: size}
 	})
 }
+
+// Cells returns the rendered cells of row i as of the last frame, for
+// tools and tests. It reads the record (from the cache when it can).
+func (t *Table) Cells(i int) []string {
+	if i < 0 || i >= len(t.keys) {
+		return nil
+	}
+	return slices.Clone(t.row(t.keys[i]).cells)
+}
