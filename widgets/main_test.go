@@ -11,5 +11,12 @@ func TestMain(m *testing.M) {
 	if os.Getenv("EGL_PLATFORM") == "" {
 		os.Setenv("EGL_PLATFORM", "surfaceless")
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	for _, bt := range benchTrees {
+		bt.d.Close()
+	}
+	for _, dir := range benchDirs {
+		os.RemoveAll(dir)
+	}
+	os.Exit(code)
 }
