@@ -10,6 +10,7 @@ import (
 	"github.com/hillsdb/hills/internal/layout"
 	"github.com/hillsdb/hills/internal/record"
 	"github.com/hillsdb/hills/internal/replica"
+	"github.com/hillsdb/hills/internal/schema"
 )
 
 func init() {
@@ -155,6 +156,17 @@ func (l link) ApplyTree(t replica.TreeDecl) error {
 	}
 	c.info = info
 	c.versioned = info.Versioned
+	if len(t.Schema) > 0 {
+		// Keep the schema in memory in step with the store: opaque
+		// readers (the viewer) render records through it.
+		s, err := schema.Decode(t.Schema)
+		if err != nil {
+			return fmt.Errorf("%w: tree %s: schema from the server: %v", ErrCorrupt, t.Name, err)
+		}
+		if old := c.schema; old == nil || s.Major > old.Major || s.Major == old.Major && s.Minor >= old.Minor {
+			c.schema = s
+		}
+	}
 	return nil
 }
 

@@ -86,6 +86,7 @@ type Table struct {
 	rowPx   int
 	visible int
 	fields  []db.Field
+	evo     db.Evolution
 
 	filter  string
 	sortCol int // -1: key order
@@ -139,7 +140,7 @@ func NewTable(t db.OpaqueTree, w *Watcher) *Table {
 
 func (t *Table) setColumns() {
 	s := t.Tree.Schema()
-	t.fields = s.Fields()
+	t.fields, t.evo = s.Fields(), s.Evolution
 	t.Columns = t.Columns[:0]
 	t.Columns = append(t.Columns, &Column{Title: "Key", Width: 70, kind: colKey})
 	for i := range t.fields {
@@ -431,6 +432,17 @@ func (t *Table) sync() {
 	if ready {
 		t.keys = result
 		t.reselect()
+	}
+	if len(evs) > 0 || overflow {
+		// A replica may learn a tree's schema, or a newer one, after
+		// its records: rebuild the columns when it changed.
+		if s := t.Tree.Schema(); s.Evolution != t.evo || len(s.Fields()) != len(t.fields) {
+			t.setColumns()
+			clear(t.cache)
+			if t.sortCol >= len(t.Columns) {
+				t.sortCol = -1
+			}
+		}
 	}
 	structural := false
 	for i, k := range evs {

@@ -294,6 +294,8 @@ func (v *viewer) selectRecord(k db.OpaqueKey, ok bool) {
 	v.shown = loaded{}
 	v.msg = ""
 	if ok {
+		// The schema may have changed since the tree was opened.
+		v.form = widgets.NewForm(v.tree.Schema(), v.d)
 		v.checkout.Record = widgets.OpaqueBorrower(v.tree, k)
 		v.read()
 	} else {
@@ -557,9 +559,17 @@ func (v *viewer) layoutTable(gtx layout.Context, th *widgets.Theme) layout.Dimen
 		layout.Rigid(func(gtx layout.Context) layout.Dimensions {
 			return layout.Inset{Top: 4, Bottom: 4, Left: 10, Right: 10}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
 				s := v.tree.Schema()
-				txt := fmt.Sprintf("%s rows · %s of %s records · schema %s", humanCount(v.table.Len()), v.cur, humanCount(v.tree.Len()), s.Evolution)
+				txt := fmt.Sprintf("%s shown · %s holds %s · schema %s", plural2(v.table.Len(), "row"), v.cur, plural2(v.tree.Len(), "record"), s.Evolution)
 				return th.MutedLabel(txt).Layout(gtx)
 			})
 		}),
 	)
+}
+
+// plural2 writes a count with thousands separators and the noun.
+func plural2(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return humanCount(n) + " " + what + "s"
 }
