@@ -170,10 +170,11 @@ func TestViewerShowsWriterRecords(t *testing.T) {
 		break
 	}
 	pk := create(7, sk)
-	if err := parts.CheckOut(wctx, pk); err != nil {
+	// The server checks out records it has: wait for the creation to land.
+	if err := wc.WaitSynced(wctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := wc.WaitSynced(wctx); err != nil {
+	if err := parts.CheckOut(wctx, pk); err != nil {
 		t.Fatal(err)
 	}
 
