@@ -144,6 +144,9 @@ func (c *CheckOut) Update(gtx layout.Context) bool {
 	return true
 }
 
+// Click acts as a click on the button at the next Update.
+func (c *CheckOut) Click() { c.btn.Click() }
+
 // Cancel gives up a waiting check-out; call it when the record is no
 // longer shown.
 func (c *CheckOut) Cancel() {

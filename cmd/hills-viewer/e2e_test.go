@@ -3,14 +3,17 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"image"
 	"image/png"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -22,45 +25,67 @@ import (
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-// startXvfb starts a virtual X display on a free number and points
-// DISPLAY at it for the test.
+// startXvfb starts a virtual X display and points DISPLAY at it for the
+// test. It tries display numbers from 500 on (above the range
+// tools/screenshot.sh uses) until one starts and accepts connections.
 func startXvfb(t *testing.T) {
 	t.Helper()
 	xvfb, err := exec.LookPath("Xvfb")
 	if err != nil {
 		t.Skip("Xvfb is not installed (apt-get install xvfb): the viewer needs an X display")
 	}
-	n := 0
-	for i := 120; i < 400; i++ {
-		if _, err := os.Stat(fmt.Sprintf("/tmp/.X11-unix/X%d", i)); errors.Is(err, os.ErrNotExist) {
-			if _, err := os.Stat(fmt.Sprintf("/tmp/.X%d-lock", i)); errors.Is(err, os.ErrNotExist) {
-				n = i
-				break
+	first := 500 + os.Getpid()%400
+	for i := range 20 {
+		n := strconv.Itoa(first + i*7)
+		if _, err := os.Stat("/tmp/.X" + n + "-lock"); err == nil {
+			continue
+		}
+		cmd := exec.Command(xvfb, ":"+n, "-screen", "0", "1280x800x24", "-nolisten", "tcp")
+		if err := cmd.Start(); err != nil {
+			t.Fatalf("Xvfb: %v", err)
+		}
+		exited := make(chan struct{})
+		go func() { cmd.Wait(); close(exited) }()
+		stop := func() {
+			// SIGTERM lets Xvfb remove its socket and lock file.
+			cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-exited:
+			case <-time.After(5 * time.Second):
+				cmd.Process.Kill()
+				<-exited
 			}
 		}
-	}
-	if n == 0 {
-		t.Skip("no free X display number")
-	}
-	cmd := exec.Command(xvfb, fmt.Sprintf(":%d", n), "-screen", "0", "1280x800x24", "-nolisten", "tcp")
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("Xvfb: %v", err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	sock := fmt.Sprintf("/tmp/.X11-unix/X%d", n)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if _, err := os.Stat(sock); err == nil {
-			break
+		ready := false
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			select {
+			case <-exited:
+			default:
+				if c, err := net.Dial("unix", "/tmp/.X11-unix/X"+n); err == nil {
+					c.Close()
+					ready = true
+				}
+			}
+			if ready {
+				break
+			}
+			select {
+			case <-exited:
+				deadline = time.Time{} // taken by another server: next number
+			default:
+			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("Xvfb did not start")
+		if !ready {
+			stop()
+			continue
 		}
-		time.Sleep(20 * time.Millisecond)
+		t.Cleanup(stop)
+		t.Setenv("DISPLAY", ":"+n)
+		t.Setenv("WAYLAND_DISPLAY", "")
+		t.Setenv("XDG_RUNTIME_DIR", t.TempDir())
+		return
 	}
-	t.Setenv("DISPLAY", fmt.Sprintf(":%d", n))
-	t.Setenv("WAYLAND_DISPLAY", "")
-	t.Setenv("XDG_RUNTIME_DIR", t.TempDir())
+	t.Fatal("no X display number was free")
 }
 
 // screenshot saves the X screen as a PNG in dir (kept as the test's
@@ -192,7 +217,8 @@ func TestViewerShowsWriterRecords(t *testing.T) {
 		select {
 		case err := <-looped:
 			if err != nil {
-				t.Errorf("window loop: %v", err)
+				_, derr := net.Dial("unix", "/tmp/.X11-unix/X"+strings.TrimPrefix(os.Getenv("DISPLAY"), ":"))
+				t.Errorf("window loop: %v (DISPLAY %s, dial %v)", err, os.Getenv("DISPLAY"), derr)
 			}
 		case <-time.After(10 * time.Second):
 			t.Error("the window did not close")
@@ -223,7 +249,7 @@ func TestViewerShowsWriterRecords(t *testing.T) {
 	if d := os.Getenv("HILLS_SCREENSHOT_DIR"); d != "" {
 		artifacts = d
 	}
-	if p := screenshot(t, artifacts, "viewer-e2e.png"); p != "" {
+	if p := screenshot(t, artifacts, "viewer-checkout.png"); p != "" {
 		checkNotBlank(t, p)
 		t.Logf("screenshot: %s", p)
 	}
@@ -238,6 +264,33 @@ func TestViewerShowsWriterRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, v, "the record free after check-in", func(s *snapshot) bool { return s.Borrow == "Check out" })
+
+	// The viewer checks it out and edits it through the form: a bad
+	// value is refused with a message, a good one reaches the writer.
+	v.run(func() { v.checkout.Click() })
+	waitFor(t, v, "the viewer's check-out", func(s *snapshot) bool { return s.Borrow == "Check in" })
+	v.run(func() {
+		v.form.SetField("quantity", "lots")
+		v.saveBtn.Click()
+	})
+	waitFor(t, v, "the validation message", func(s *snapshot) bool { return strings.Contains(s.Msg, "invalid fields") })
+	time.Sleep(300 * time.Millisecond)
+	screenshot(t, artifacts, "viewer-form.png")
+	v.run(func() {
+		v.form.SetField("quantity", "1234")
+		v.saveBtn.Click()
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		p, _, err := parts.Get(pk)
+		if err == nil && p.Quantity == 1234 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the writer never saw the viewer's edit (last %+v, %v; viewer %+v)", p, err, v.snap.Load())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // checkNotBlank fails when the PNG at p is one flat color.
