@@ -87,6 +87,11 @@ type Table struct {
 	visible int
 	fields  []db.Field
 	evo     db.Evolution
+	scrollX int // horizontal scroll in pixels
+	widthPx int // total width of the columns, last frame
+	viewPx  int // visible width, last frame
+	hscroll gesture.Scroll
+	hbar    widget.Scrollbar
 
 	filter  string
 	sortCol int // -1: key order
@@ -604,6 +609,11 @@ func (t *Table) Update(gtx layout.Context) bool {
 			}
 		}
 	}
+	// The scroll range is that of the last frame's layout.
+	maxX := max(0, t.widthPx-t.viewPx)
+	d := t.hscroll.Update(gtx.Metric, gtx.Source, gtx.Now, gesture.Horizontal,
+		pointer.ScrollRange{Min: -t.scrollX, Max: maxX - t.scrollX}, pointer.ScrollRange{})
+	t.scrollX = max(0, min(maxX, t.scrollX+d))
 	for {
 		ev, ok := gtx.Event(
 			pointer.Filter{Target: t, Kinds: pointer.Press},
@@ -656,10 +666,29 @@ func (t *Table) Update(gtx layout.Context) bool {
 // Layout handles input and lays out the header and the visible rows.
 func (t *Table) Layout(gtx layout.Context, th *Theme) layout.Dimensions {
 	t.Update(gtx)
+	t.widthPx = 0
+	for _, c := range t.Columns {
+		t.widthPx += gtx.Dp(c.Width)
+	}
+	t.viewPx = gtx.Constraints.Max.X
+	if d := t.hbar.ScrollDistance(); d != 0 {
+		t.scrollX += int(d * float32(t.widthPx))
+	}
+	t.scrollX = max(0, min(t.scrollX, t.widthPx-t.viewPx))
+	defer clip.Rect{Max: gtx.Constraints.Max}.Push(gtx.Ops).Pop()
+	t.hscroll.Add(gtx.Ops)
 	return layout.Flex{Axis: layout.Vertical}.Layout(gtx,
 		layout.Rigid(func(gtx layout.Context) layout.Dimensions { return t.layoutHeader(gtx, th) }),
 		layout.Rigid(func(gtx layout.Context) layout.Dimensions { return Divider(gtx, th.Border) }),
 		layout.Flexed(1, func(gtx layout.Context) layout.Dimensions { return t.layoutRows(gtx, th) }),
+		layout.Rigid(func(gtx layout.Context) layout.Dimensions {
+			if t.widthPx <= t.viewPx {
+				return layout.Dimensions{}
+			}
+			start := float32(t.scrollX) / float32(t.widthPx)
+			end := float32(t.scrollX+t.viewPx) / float32(t.widthPx)
+			return material.Scrollbar(th.Theme, &t.hbar).Layout(gtx, layout.Horizontal, start, end)
+		}),
 	)
 }
 
@@ -668,12 +697,16 @@ func (t *Table) layoutHeader(gtx layout.Context, th *Theme) layout.Dimensions {
 	size := image.Pt(gtx.Constraints.Max.X, h)
 	defer clip.Rect{Max: size}.Push(gtx.Ops).Pop()
 	rect(gtx, th.Header, size)
-	x := 0
+	x := -t.scrollX
 	grip := gtx.Dp(6)
 	for i, c := range t.Columns {
 		w := gtx.Dp(c.Width)
 		if x >= size.X {
 			break
+		}
+		if x+w <= 0 {
+			x += w
+			continue
 		}
 		st := op.Offset(image.Pt(x, 0)).Push(gtx.Ops)
 		cg := gtx
@@ -735,11 +768,15 @@ func (t *Table) layoutRows(gtx layout.Context, th *Theme) layout.Dimensions {
 			rect(gtx, th.Stripe, size)
 		}
 		r := t.row(k)
-		x := 0
+		x := -t.scrollX
 		for ci, c := range t.Columns {
 			w := gtx.Dp(c.Width)
 			if x >= size.X {
 				break
+			}
+			if x+w <= 0 {
+				x += w
+				continue
 			}
 			txt := r.cells[ci]
 			if ci == 1 && r.err != nil {

@@ -5,7 +5,9 @@ import (
 	"strings"
 	"testing"
 
+	"gioui.org/f32"
 	"gioui.org/io/key"
+	"gioui.org/io/pointer"
 	"gioui.org/layout"
 
 	"github.com/hillsdb/hills/db"
@@ -163,5 +165,24 @@ func TestTableLiveAndFilter(t *testing.T) {
 	eventually(t, "the deleted row to go", func() bool { draw(); return tb.Len() == 30 })
 	if tb.Cells(0)[0] != "2.0" {
 		t.Fatalf("first row after deleting 1.0: %s", tb.Cells(0)[0])
+	}
+}
+
+func TestTableScrollsSideways(t *testing.T) {
+	tb, _, u, draw := newTestTable(t, 5)
+	draw()
+	draw() // the scroll range comes from the previous frame's layout
+	u.r.Queue(pointer.Event{Kind: pointer.Scroll, Position: f32.Pt(300, 100), Scroll: f32.Pt(120, 0), Source: pointer.Mouse})
+	draw()
+	draw()
+	if tb.scrollX != 120 {
+		t.Fatalf("scrollX after a sideways scroll of 120: %d", tb.scrollX)
+	}
+	// Scrolling stops at the last column.
+	u.r.Queue(pointer.Event{Kind: pointer.Scroll, Position: f32.Pt(300, 100), Scroll: f32.Pt(5000, 0), Source: pointer.Mouse})
+	draw()
+	draw()
+	if want := tb.widthPx - tb.viewPx; tb.scrollX != want {
+		t.Fatalf("scrollX past the end: %d, want %d", tb.scrollX, want)
 	}
 }

@@ -273,7 +273,7 @@ func TestViewerShowsWriterRecords(t *testing.T) {
 		v.form.SetField("quantity", "lots")
 		v.saveBtn.Click()
 	})
-	waitFor(t, v, "the validation message", func(s *snapshot) bool { return strings.Contains(s.Msg, "invalid fields") })
+	waitFor(t, v, "the validation message", func(s *snapshot) bool { return strings.Contains(s.Msg, "fields are invalid") })
 	time.Sleep(300 * time.Millisecond)
 	screenshot(t, artifacts, "viewer-form.png")
 	v.run(func() {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"image"
 	"image/color"
@@ -47,6 +48,8 @@ func (v *viewer) handlePanel(gtx layout.Context) {
 	if v.saveBtn.Clicked(gtx) && v.editable() {
 		text, err := v.editedText()
 		switch {
+		case errors.Is(err, widgets.ErrInvalid):
+			v.msg, v.msgErr = "Some fields are invalid: see the messages in red.", true
 		case err != nil:
 			v.msg, v.msgErr = err.Error(), true
 		case v.creating:
