@@ -229,11 +229,21 @@ func (a *App) Window() *gioapp.Window { return a.win }
 // (nil) or ctx ends (the window is asked to close first).
 func (a *App) Loop(ctx context.Context, ui UI) error {
 	w := a.Window()
-	stop := context.AfterFunc(ctx, func() { w.Perform(system.ActionClose) })
+	// The close request is made from the loop's goroutine: the X11
+	// driver does not see one sent from another goroutine until its next
+	// event. Invalidate wakes the loop.
+	stop := context.AfterFunc(ctx, w.Invalidate)
 	defer stop()
+	closing := false
 	var ops op.Ops
 	for {
-		switch e := w.Event().(type) {
+		e := w.Event()
+		if ctx.Err() != nil && !closing {
+			closing = true
+			w.Perform(system.ActionClose)
+			w.Invalidate()
+		}
+		switch e := e.(type) {
 		case gioapp.DestroyEvent:
 			return e.Err
 		case gioapp.FrameEvent:
