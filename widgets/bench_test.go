@@ -83,6 +83,7 @@ func tableFrames(b *testing.B, n int, step int, frames int, timed bool) time.Dur
 	}
 	tb := NewTable(o, nil)
 	defer tb.Close()
+	tb.WaitIdle()
 	th := NewTheme()
 	u := newUI(1200, 28*31) // header + 30 rows
 	frame := func(i int) {

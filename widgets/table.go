@@ -137,9 +137,9 @@ func NewTable(t db.OpaqueTree, w *Watcher) *Table {
 		tb.mu.Unlock()
 		w.Notify()
 	})
+	// The rows are listed in a goroutine: a tree of a million records
+	// takes a moment, and the table shows "loading" meanwhile (Busy).
 	tb.startJob()
-	// The first build is done at once so a new table shows its rows.
-	tb.waitJob()
 	return tb
 }
 
@@ -752,7 +752,9 @@ func (t *Table) layoutRows(gtx layout.Context, th *Theme) layout.Dimensions {
 	if len(t.keys) == 0 {
 		return layout.Inset{Top: 12, Left: 12}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
 			msg := "No records."
-			if t.filter != "" {
+			if what, _, busy := t.Busy(); busy {
+				msg = strings.ToUpper(what[:1]) + what[1:] + "…"
+			} else if t.filter != "" {
 				msg = "No records match the filter."
 			}
 			return th.MutedLabel(msg).Layout(gtx)

@@ -24,6 +24,7 @@ func newTestTable(t *testing.T, n int) (*Table, *db.Tree[demo.Part], *ui, func()
 	w := NewWatcher(nil)
 	tb := NewTable(o, w)
 	t.Cleanup(func() { tb.Close(); w.Close() })
+	tb.WaitIdle()
 	th := NewTheme()
 	u := newUI(900, 28*11) // header + 10 rows
 	return tb, pt, u, func() { u.frame(func(gtx layout.Context) { tb.Layout(gtx, th) }) }
