@@ -163,7 +163,7 @@ func (t *Table) setColumns() {
 	}
 	t.Columns = append(t.Columns,
 		&Column{Title: "State", Width: 60, kind: colState},
-		&Column{Title: "Version", Width: 80, kind: colVersion},
+		&Column{Title: "Version", Width: 105, kind: colVersion},
 		&Column{Title: "Modified", Width: 150, kind: colModified},
 		&Column{Title: "By", Width: 110, kind: colBy})
 }
@@ -285,9 +285,15 @@ func (t *Table) requestJob() {
 func (t *Table) startJob() {
 	ctx, stop := context.WithCancel(context.Background())
 	filter, sortCol, desc := t.filter, t.sortCol, t.desc
-	var col *Column
+	// The job gets its own description of the sort column: the frame
+	// may rebuild the columns while it runs.
+	var col *sortSpec
 	if sortCol >= 0 {
-		col = t.Columns[sortCol]
+		c := t.Columns[sortCol]
+		col = &sortSpec{kind: c.kind, typ: c.typ}
+		if c.kind == colField {
+			col.name = t.fields[c.field].Name
+		}
 	}
 	what := "loading"
 	switch {
@@ -312,8 +318,15 @@ func (t *Table) startJob() {
 	}()
 }
 
+// sortSpec is the sort column as a rebuild job sees it.
+type sortSpec struct {
+	kind int
+	name string // the field's name, for colField
+	typ  *db.Type
+}
+
 // build computes the row order in a goroutine.
-func (t *Table) build(ctx context.Context, filter string, col *Column, desc bool) []db.OpaqueKey {
+func (t *Table) build(ctx context.Context, filter string, col *sortSpec, desc bool) []db.OpaqueKey {
 	keys := make([]db.OpaqueKey, 0, t.Tree.Len())
 	n := 0
 	for k := range t.Tree.Keys() {
@@ -356,7 +369,9 @@ func (t *Table) build(ctx context.Context, filter string, col *Column, desc bool
 		if !ok {
 			v = makeSortKey(t.cellOf(k, col))
 			t.mu.Lock()
-			t.sortVals[k] = v
+			if ctx.Err() == nil {
+				t.sortVals[k] = v
+			}
 			t.mu.Unlock()
 		}
 		vals[i] = v
@@ -380,7 +395,7 @@ func (t *Table) build(ctx context.Context, filter string, col *Column, desc bool
 }
 
 // cellOf renders one cell outside the row cache (for sorting).
-func (t *Table) cellOf(k db.OpaqueKey, col *Column) string {
+func (t *Table) cellOf(k db.OpaqueKey, col *sortSpec) string {
 	switch col.kind {
 	case colField:
 		text, err := t.Tree.Text(k)
@@ -391,7 +406,7 @@ func (t *Table) cellOf(k db.OpaqueKey, col *Column) string {
 		if err != nil {
 			return ""
 		}
-		return cellText(m[t.fields[col.field].Name], col.typ)
+		return cellText(m[col.name], col.typ)
 	default:
 		m, err := t.Tree.Meta(k)
 		if err != nil {

@@ -502,7 +502,7 @@ func (v *viewer) layoutTrees(gtx layout.Context, th *widgets.Theme) layout.Dimen
 			if len(items) == 0 {
 				return layout.Inset{Left: 12}.Layout(gtx, th.MutedLabel("no trees yet").Layout)
 			}
-			return material.List(th.Theme, &v.treeList).Layout(gtx, len(items), func(gtx layout.Context, i int) layout.Dimensions {
+			return v.treeList.List.Layout(gtx, len(items), func(gtx layout.Context, i int) layout.Dimensions {
 				it := items[i]
 				return it.btn.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
 					h := gtx.Dp(30)
