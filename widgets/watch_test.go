@@ -7,6 +7,7 @@ import (
 
 	"github.com/hillsdb/hills/db"
 	"github.com/hillsdb/hills/internal/demo"
+	"github.com/hillsdb/hills/netsync"
 )
 
 func TestWatcherCoalesces(t *testing.T) {
@@ -62,5 +63,27 @@ func TestWatcherTreeEvents(t *testing.T) {
 	// After Close nothing is subscribed: the count stays.
 	if calls.Load() != before {
 		t.Fatal("notified after Close")
+	}
+}
+
+func TestSyncProgress(t *testing.T) {
+	for _, c := range []struct {
+		s        netsync.Status
+		p        float32
+		catching bool
+	}{
+		{netsync.Status{}, 1, false},
+		{netsync.Status{Connected: true, ServerSeq: 200, LastSeq: 50}, 0.25, true},
+		{netsync.Status{Connected: true, ServerSeq: 0}, 0, true},
+		{netsync.Status{Connected: true, CaughtUp: true, ServerSeq: 200, LastSeq: 200}, 1, false},
+	} {
+		p, catching := Progress(c.s)
+		if p != c.p || catching != c.catching {
+			t.Errorf("Progress(%+v) = %v %v, want %v %v", c.s, p, catching, c.p, c.catching)
+		}
+	}
+	b := &SyncBar{}
+	if got := b.Text(netsync.Status{Connected: true, Server: "h:1", LastSeq: 9, Outbox: 2}); got != "catching up · h:1 · seq 9 · 2 to send" {
+		t.Errorf("Text: %q", got)
 	}
 }
