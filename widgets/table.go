@@ -208,6 +208,18 @@ func (t *Table) SortBy(i int, desc bool) {
 	if i == t.sortCol && desc == t.desc {
 		return
 	}
+	t.mu.Lock()
+	running := t.running
+	t.mu.Unlock()
+	if i == t.sortCol && !running {
+		// Only the direction changed: reverse the rows in place rather
+		// than read every record again (rows with equal values swap
+		// their order too).
+		t.desc = desc
+		slices.Reverse(t.keys)
+		t.reselect()
+		return
+	}
 	if i != t.sortCol {
 		t.mu.Lock()
 		t.sortVals = map[db.OpaqueKey]sortKey{}
@@ -327,25 +339,56 @@ type sortSpec struct {
 
 // build computes the row order in a goroutine.
 func (t *Table) build(ctx context.Context, filter string, col *sortSpec, desc bool) []db.OpaqueKey {
-	keys := make([]db.OpaqueKey, 0, t.Tree.Len())
-	n := 0
-	for k := range t.Tree.Keys() {
-		if n++; n&1023 == 0 {
-			if ctx.Err() != nil {
-				return nil
-			}
-			if filter == "" {
+	var keys []db.OpaqueKey
+	var vals []sortKey // sort values of keys, when read during the scan
+	sc, canScan := t.Tree.(db.OpaqueScanner)
+	if canScan && (filter != "" || col != nil && col.kind == colField) {
+		// One sequential pass over the store reads every record's text.
+		n := 0
+		err := sc.Scan(func(k db.OpaqueKey, text string) bool {
+			if n++; n&1023 == 0 {
+				if ctx.Err() != nil {
+					return false
+				}
 				t.progress.Store(int64(n))
 			}
-		}
-		if filter != "" {
-			t.progress.Add(1)
-			text, err := t.Tree.Text(k)
-			if err != nil || !(strings.Contains(k.String(), filter) || containsFold(text, filter)) {
-				continue
+			if filter != "" && !strings.Contains(k.String(), filter) && !containsFold(text, filter) {
+				return true
 			}
+			keys = append(keys, k)
+			if col != nil && col.kind == colField {
+				v := ""
+				if m, err := parseRecord(text); err == nil {
+					v = cellText(m[col.name], col.typ)
+				}
+				vals = append(vals, makeSortKey(v))
+			}
+			return true
+		})
+		if err != nil || ctx.Err() != nil {
+			return nil
 		}
-		keys = append(keys, k)
+	} else {
+		keys = make([]db.OpaqueKey, 0, t.Tree.Len())
+		n := 0
+		for k := range t.Tree.Keys() {
+			if n++; n&1023 == 0 {
+				if ctx.Err() != nil {
+					return nil
+				}
+				if filter == "" {
+					t.progress.Store(int64(n))
+				}
+			}
+			if filter != "" {
+				t.progress.Add(1)
+				text, err := t.Tree.Text(k)
+				if err != nil || !(strings.Contains(k.String(), filter) || containsFold(text, filter)) {
+					continue
+				}
+			}
+			keys = append(keys, k)
+		}
 	}
 	if col == nil || col.kind == colKey {
 		if desc {
@@ -353,28 +396,30 @@ func (t *Table) build(ctx context.Context, filter string, col *sortSpec, desc bo
 		}
 		return keys
 	}
-	t.progress.Store(0)
-	t.total.Store(int64(len(keys)))
-	vals := make([]sortKey, len(keys))
-	for i, k := range keys {
-		if i&1023 == 0 {
-			if ctx.Err() != nil {
-				return nil
+	if vals == nil {
+		t.progress.Store(0)
+		t.total.Store(int64(len(keys)))
+		vals = make([]sortKey, len(keys))
+		for i, k := range keys {
+			if i&1023 == 0 {
+				if ctx.Err() != nil {
+					return nil
+				}
+				t.progress.Store(int64(i))
 			}
-			t.progress.Store(int64(i))
-		}
-		t.mu.Lock()
-		v, ok := t.sortVals[k]
-		t.mu.Unlock()
-		if !ok {
-			v = makeSortKey(t.cellOf(k, col))
 			t.mu.Lock()
-			if ctx.Err() == nil {
-				t.sortVals[k] = v
-			}
+			v, ok := t.sortVals[k]
 			t.mu.Unlock()
+			if !ok {
+				v = makeSortKey(t.cellOf(k, col))
+				t.mu.Lock()
+				if ctx.Err() == nil {
+					t.sortVals[k] = v
+				}
+				t.mu.Unlock()
+			}
+			vals[i] = v
 		}
-		vals[i] = v
 	}
 	idx := make([]int, len(keys))
 	for i := range idx {
