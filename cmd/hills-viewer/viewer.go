@@ -374,7 +374,8 @@ func (v *viewer) syncState() {
 				v.selectRecord(*res.created, true)
 				v.msg = res.msg + ": created " + res.created.String()
 			} else if v.hasSel {
-				v.shown.text = "" // reload what was saved
+				// Refresh the meta; the fields keep what the user sees
+				// (and may already be editing again).
 				v.read()
 			}
 		}

@@ -89,17 +89,18 @@ func TestViewerWritesLocal(t *testing.T) {
 	v.saveBtn.Click()
 	f.until(t, "the saved edit", func() bool {
 		s, _ := o.Text(k)
-		return strings.Contains(s, `"NEW-10"`)
+		return strings.Contains(s, `"NEW-10"`) && !v.busy // buttons are inert while a write runs
 	})
 	// A JSON error is reported, nothing written.
 	v.jsonEd.SetText(`{"quantity": "x"}`)
 	v.saveBtn.Click()
 	f.until(t, "the save error", func() bool { return v.msgErr && strings.Contains(v.msg, "failed") })
+	f.until(t, "the end of the failed write", func() bool { return !v.busy })
 
 	// State, then delete.
 	v.stateEd.SetText("7")
 	v.stateBtn.Click()
-	f.until(t, "the new state", func() bool { m, _ := o.Meta(k); return m.State == 7 })
+	f.until(t, "the new state", func() bool { m, _ := o.Meta(k); return m.State == 7 && !v.busy })
 	v.delBtn.Click()
 	f.until(t, "the deletion", func() bool { return v.table.Len() == 3 })
 	if _, err := o.Meta(k); err == nil {
