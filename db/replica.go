@@ -163,6 +163,8 @@ func (l link) ApplyTree(t replica.TreeDecl) error {
 		return fmt.Errorf("%w: %v", ErrStorage, err)
 	}
 	if sc != nil {
+		// Keep the schema in memory in step with the store: opaque
+		// readers (the viewer) render records through it.
 		c.schema = sc
 	}
 	c.info = info

@@ -73,6 +73,10 @@ type Status struct {
 	Outbox    int    // local changes not yet acknowledged
 	Err       error  // last error (identity refused, rejected change, ...)
 	CaughtUp  bool   // the catch-up after connecting is complete
+	// ServerSeq is the server's log sequence when this session began,
+	// raised as later entries arrive: LastSeq/ServerSeq is the progress
+	// of catching up. 0 before the first connection.
+	ServerSeq uint64
 }
 
 // pin is what a replica remembers of its server.
@@ -154,6 +158,11 @@ func (c *Client) Status() Status {
 	s.Outbox = c.link.OutboxLen()
 	return s
 }
+
+// Changed returns a channel that is closed at the client's next change of
+// Status (connection, catch-up, sequence, error); call it again for the
+// change after that. A GUI selects on it to redraw without polling.
+func (c *Client) Changed() <-chan struct{} { return c.wait() }
 
 // Notify is called by the database after a local change; it never blocks.
 func (c *Client) Notify() {
@@ -414,6 +423,7 @@ func (c *Client) session() error {
 	c.mu.Lock()
 	c.sess = s
 	c.status.Connected, c.status.ServerID, c.status.CaughtUp = true, wm.ServerID, false
+	c.status.ServerSeq = wm.Seq
 	c.rangeReq = map[string]bool{}
 	c.changedLocked()
 	c.mu.Unlock()
@@ -595,7 +605,10 @@ func (c *Client) handle(s *session, t uint8, body []byte) error {
 		if err := wire.Decode(body, &m); err != nil {
 			return err
 		}
-		c.update(func(st *Status) { st.CaughtUp = true })
+		c.update(func(st *Status) {
+			st.CaughtUp = true
+			st.ServerSeq = max(st.ServerSeq, m.Seq)
+		})
 	case wire.TBorrows:
 		var m wire.Borrows
 		if err := wire.Decode(body, &m); err != nil {
@@ -761,6 +774,7 @@ func (c *Client) setSeq(seq uint64) {
 		if seq > st.LastSeq {
 			st.LastSeq = seq
 		}
+		st.ServerSeq = max(st.ServerSeq, st.LastSeq)
 	})
 }
 

@@ -1,0 +1,294 @@
+// Package app is the scaffold of a hills desktop application: one call
+// opens the database (a replica in a per-server cache directory when a
+// server is given), connects sync, opens the Gio window, runs the event
+// loop and shuts everything down on close or SIGINT.
+//
+// The core types are Config (flags and environment), App (the open
+// database, sync client, watcher and theme) and UI (what draws a frame).
+// Main is the usual entry point; Open and App.Loop are its parts, for
+// tests and applications that manage windows themselves. App wraps
+// gioui.org/app, so applications rarely import both; where one must, alias
+// Gio's as gioapp.
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	gioapp "gioui.org/app"
+	"gioui.org/io/system"
+	"gioui.org/layout"
+	"gioui.org/op"
+	"gioui.org/unit"
+
+	"github.com/hillsdb/hills/db"
+	"github.com/hillsdb/hills/netsync"
+	"github.com/hillsdb/hills/widgets"
+)
+
+// Config says which database to open and how to sync it. RegisterFlags
+// fills it from command-line flags whose defaults come from the
+// environment.
+type Config struct {
+	// AppID names the application: servers of other applications are
+	// refused, and it names the default directories. Flag -app, env
+	// HILLS_APP. Default "hills".
+	AppID string
+	// Dir is the database directory. Flag -data, env HILLS_DATA.
+	// Default: with a server, <user cache dir>/<AppID>/<server address>;
+	// without one, <user config dir>/<AppID>/data.
+	Dir string
+	// Server is the sync server's address (host:port); "" opens a
+	// standalone database. Flag -server, env HILLS_SERVER.
+	Server string
+	// Name is the readable name other users see for this client. Flag
+	// -name, env HILLS_NAME. Default: the host name.
+	Name string
+
+	// Title, Width and Height describe the window. Defaults: AppID,
+	// 1100 × 700 dp.
+	Title         string
+	Width, Height unit.Dp
+
+	// DB and Client tune the database and the sync client; nil: defaults.
+	// Replica and Name of DB are set from the fields above.
+	DB     *db.Options
+	Client *netsync.ClientOptions
+	Logger *slog.Logger
+}
+
+// RegisterFlags defines -app, -data, -server and -name on fs, with
+// defaults from c and then the HILLS_* environment variables.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	env := func(v *string, name string) {
+		if s := os.Getenv(name); s != "" && *v == "" {
+			*v = s
+		}
+	}
+	env(&c.AppID, "HILLS_APP")
+	env(&c.Dir, "HILLS_DATA")
+	env(&c.Server, "HILLS_SERVER")
+	env(&c.Name, "HILLS_NAME")
+	fs.StringVar(&c.AppID, "app", c.AppID, "application id (env HILLS_APP)")
+	fs.StringVar(&c.Dir, "data", c.Dir, "database directory (env HILLS_DATA)")
+	fs.StringVar(&c.Server, "server", c.Server, "sync server address host:port; empty: standalone (env HILLS_SERVER)")
+	fs.StringVar(&c.Name, "name", c.Name, "this client's name shown to other users (env HILLS_NAME)")
+}
+
+// SanitizeAddr turns a server address into a directory name.
+func SanitizeAddr(addr string) string {
+	var b strings.Builder
+	for _, r := range addr {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '-':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('_')
+		}
+	}
+	if b.Len() == 0 {
+		return "server"
+	}
+	return b.String()
+}
+
+func (c Config) withDefaults() (Config, error) {
+	if c.AppID == "" {
+		c.AppID = "hills"
+	}
+	if c.Title == "" {
+		c.Title = c.AppID
+	}
+	if c.Width == 0 {
+		c.Width = 1100
+	}
+	if c.Height == 0 {
+		c.Height = 700
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Dir == "" {
+		if c.Server != "" {
+			base, err := os.UserCacheDir()
+			if err != nil {
+				return c, fmt.Errorf("app: no cache directory for the replica (set -data): %w", err)
+			}
+			c.Dir = filepath.Join(base, c.AppID, SanitizeAddr(c.Server))
+		} else {
+			base, err := os.UserConfigDir()
+			if err != nil {
+				return c, fmt.Errorf("app: no config directory for the database (set -data): %w", err)
+			}
+			c.Dir = filepath.Join(base, c.AppID, "data")
+		}
+	}
+	return c, nil
+}
+
+// App is an open application: its database, its sync client (nil when
+// standalone), the watcher that redraws the window on changes, and the
+// theme. Fields are set by Open and read-only afterwards.
+type App struct {
+	Config  Config
+	DB      *db.DB
+	Client  *netsync.Client
+	Watcher *widgets.Watcher
+	Theme   *widgets.Theme
+
+	win *gioapp.Window
+}
+
+// Open opens the database (a replica when cfg.Server is set) and connects
+// sync; it does not wait for the server. Close undoes it.
+func Open(cfg Config) (*App, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("app: %w", err)
+	}
+	var opts db.Options
+	if cfg.DB != nil {
+		opts = *cfg.DB
+	}
+	opts.Replica = cfg.Server != ""
+	if cfg.Name != "" {
+		opts.Name = cfg.Name
+	}
+	d, err := db.Open(cfg.Dir, &opts)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{Config: cfg, DB: d, Theme: widgets.NewTheme(), win: new(gioapp.Window)}
+	a.win.Option(gioapp.Title(cfg.Title), gioapp.Size(cfg.Width, cfg.Height))
+	a.Watcher = widgets.NewWatcher(a.invalidate)
+	if cfg.Server != "" {
+		var co netsync.ClientOptions
+		if cfg.Client != nil {
+			co = *cfg.Client
+		}
+		if co.AppID == "" {
+			co.AppID = cfg.AppID
+		}
+		if co.Logger == nil {
+			co.Logger = cfg.Logger
+		}
+		c, err := netsync.Connect(d, cfg.Server, &co)
+		if err != nil {
+			d.Close()
+			return nil, err
+		}
+		a.Client = c
+		a.Watcher.WatchClient(c, 0)
+	}
+	return a, nil
+}
+
+// invalidate asks for a frame; safe before the window opens.
+func (a *App) invalidate() { a.win.Invalidate() }
+
+// Status returns the sync status, for widgets.SyncBar; nil when
+// standalone.
+func (a *App) Status() func() netsync.Status {
+	if a.Client == nil {
+		return nil
+	}
+	return a.Client.Status
+}
+
+// Close stops the watcher and sync and closes the database.
+func (a *App) Close() error {
+	a.Watcher.Close()
+	var errs []error
+	if a.Client != nil {
+		errs = append(errs, a.Client.Close())
+	}
+	errs = append(errs, a.DB.Close())
+	return errors.Join(errs...)
+}
+
+// UI draws one frame of the application.
+type UI interface {
+	Layout(gtx layout.Context) layout.Dimensions
+}
+
+// Window returns the window Loop runs; it opens when Loop starts.
+func (a *App) Window() *gioapp.Window { return a.win }
+
+// Loop runs the window's event loop with ui until the window is closed
+// (nil) or ctx ends (the window is asked to close first).
+func (a *App) Loop(ctx context.Context, ui UI) error {
+	w := a.Window()
+	// The close request is made from the loop's goroutine: the X11
+	// driver does not see one sent from another goroutine until its next
+	// event. Invalidate wakes the loop.
+	stop := context.AfterFunc(ctx, w.Invalidate)
+	defer stop()
+	closing := false
+	var ops op.Ops
+	for {
+		e := w.Event()
+		if ctx.Err() != nil && !closing {
+			closing = true
+			w.Perform(system.ActionClose)
+			w.Invalidate()
+		}
+		switch e := e.(type) {
+		case gioapp.DestroyEvent:
+			return e.Err
+		case gioapp.FrameEvent:
+			a.Watcher.Frame()
+			gtx := gioapp.NewContext(&ops, e)
+			widgets.Background(gtx, a.Theme.Bg, func(gtx layout.Context) layout.Dimensions {
+				gtx.Constraints.Min = gtx.Constraints.Max
+				return ui.Layout(gtx)
+			})
+			e.Frame(gtx.Ops)
+		}
+	}
+}
+
+// Main opens the application with cfg, builds its UI with setup, runs the
+// window until it is closed or the process gets SIGINT or SIGTERM, closes
+// everything and exits the process: 0 on success, 1 after printing the
+// error. It must be called from the main goroutine and does not return.
+func Main(cfg Config, setup func(a *App) (UI, error)) {
+	go func() {
+		err := run(cfg, setup)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}()
+	gioapp.Main()
+}
+
+func run(cfg Config, setup func(a *App) (UI, error)) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	a, err := Open(cfg)
+	if err != nil {
+		return err
+	}
+	ui, err := setup(a)
+	if err != nil {
+		a.Close()
+		return err
+	}
+	err = a.Loop(ctx, ui)
+	if c, ok := ui.(interface{ Close() }); ok {
+		c.Close()
+	}
+	return errors.Join(err, a.Close())
+}

@@ -1,0 +1,361 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	"strconv"
+	"strings"
+
+	"gioui.org/layout"
+	"gioui.org/unit"
+	"gioui.org/widget"
+	"gioui.org/widget/material"
+
+	"github.com/hillsdb/hills/db"
+	"github.com/hillsdb/hills/widgets"
+)
+
+// editedText returns the record text from the form or the JSON editor.
+func (v *viewer) editedText() (string, error) {
+	if v.jsonMode {
+		return v.jsonEd.Text(), nil
+	}
+	return v.form.Text()
+}
+
+// handlePanel handles the record panel's buttons.
+func (v *viewer) handlePanel(gtx layout.Context) {
+	if v.tabForm.Clicked(gtx) && v.jsonMode {
+		// Carry JSON edits over to the form.
+		if err := v.form.SetText(v.jsonEd.Text()); err != nil {
+			v.msg, v.msgErr = err.Error(), true
+		} else {
+			v.jsonMode = false
+		}
+	}
+	if v.tabJSON.Clicked(gtx) && !v.jsonMode {
+		if text, err := v.form.Text(); err == nil {
+			v.jsonEd.SetText(text)
+		}
+		v.jsonMode = true
+	}
+	if v.tree == nil || v.busy {
+		return
+	}
+	t := v.tree
+	if v.saveBtn.Clicked(gtx) && v.editable() {
+		text, err := v.editedText()
+		switch {
+		case errors.Is(err, widgets.ErrInvalid):
+			v.msg, v.msgErr = "Some fields are invalid: see the messages in red.", true
+		case err != nil:
+			v.msg, v.msgErr = err.Error(), true
+		case v.creating:
+			v.do("create", func() (*db.OpaqueKey, error) {
+				k, err := t.Create(text)
+				if err != nil {
+					return nil, err
+				}
+				return &k, nil
+			})
+		default:
+			k := v.sel
+			v.do("save "+k.String(), func() (*db.OpaqueKey, error) { return nil, t.Update(k, text) })
+		}
+	}
+	if v.cancelBtn.Clicked(gtx) && v.creating {
+		v.creating = false
+		v.msg = ""
+	}
+	if !v.hasSel {
+		return
+	}
+	k := v.sel
+	if v.delBtn.Clicked(gtx) {
+		v.do("delete "+k.String(), func() (*db.OpaqueKey, error) { return nil, t.Delete(k) })
+	}
+	if v.relBtn.Clicked(gtx) {
+		v.do("release "+k.String(), func() (*db.OpaqueKey, error) { return nil, t.Release(k) })
+	}
+	if v.stateBtn.Clicked(gtx) {
+		n, err := strconv.ParseUint(strings.TrimSpace(v.stateEd.Text()), 10, 32)
+		if err != nil {
+			v.msg, v.msgErr = "state: not a whole number from 0 to 4294967295", true
+		} else {
+			v.do(fmt.Sprintf("set state %d", n), func() (*db.OpaqueKey, error) { return nil, t.SetState(k, uint32(n)) })
+		}
+	}
+}
+
+func (v *viewer) layoutPanel(gtx layout.Context, th *widgets.Theme) layout.Dimensions {
+	v.handlePanel(gtx)
+	if v.tree == nil || (!v.hasSel && !v.creating) {
+		return layout.Inset{Top: 16, Left: 16}.Layout(gtx, th.MutedLabel("Select a record.").Layout)
+	}
+	editable := v.editable()
+	v.form.ReadOnly = !editable
+	v.jsonEd.ReadOnly = !editable
+	var borrow db.BorrowState
+	if v.hasSel {
+		borrow = v.tree.Borrow(v.sel)
+	}
+	inset := layout.Inset{Left: 14, Right: 14}
+	return layout.Flex{Axis: layout.Vertical}.Layout(gtx,
+		// Title and check-out button.
+		layout.Rigid(func(gtx layout.Context) layout.Dimensions {
+			return layout.Inset{Top: 12, Bottom: 8, Left: 14, Right: 14}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
+				return layout.Flex{Alignment: layout.Middle}.Layout(gtx,
+					layout.Flexed(1, func(gtx layout.Context) layout.Dimensions {
+						title := v.cur + " / new record"
+						if v.hasSel {
+							title = v.cur + " / " + v.sel.String()
+						}
+						l := material.Label(th.Theme, 16, title)
+						l.Font.Weight = 700
+						l.MaxLines = 1
+						return l.Layout(gtx)
+					}),
+					layout.Rigid(func(gtx layout.Context) layout.Dimensions {
+						if !v.hasSel {
+							return layout.Dimensions{}
+						}
+						return v.checkout.Layout(gtx, th)
+					}),
+				)
+			})
+		}),
+		// Meta.
+		layout.Rigid(func(gtx layout.Context) layout.Dimensions {
+			if !v.hasSel {
+				return layout.Dimensions{}
+			}
+			return inset.Layout(gtx, func(gtx layout.Context) layout.Dimensions { return v.layoutMeta(gtx, th, borrow) })
+		}),
+		layout.Rigid(func(gtx layout.Context) layout.Dimensions {
+			return layout.Inset{Top: 8}.Layout(gtx, func(gtx layout.Context) layout.Dimensions { return widgets.Divider(gtx, th.Border) })
+		}),
+		// Tabs.
+		layout.Rigid(func(gtx layout.Context) layout.Dimensions {
+			return layout.Inset{Top: 6, Bottom: 6, Left: 14, Right: 14}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
+				return layout.Flex{Alignment: layout.Middle}.Layout(gtx,
+					layout.Rigid(func(gtx layout.Context) layout.Dimensions { return tab(gtx, th, &v.tabForm, "Form", !v.jsonMode) }),
+					layout.Rigid(func(gtx layout.Context) layout.Dimensions { return tab(gtx, th, &v.tabJSON, "JSON", v.jsonMode) }),
+					layout.Flexed(1, func(gtx layout.Context) layout.Dimensions {
+						hint := "read-only: check out to edit"
+						switch {
+						case v.creating:
+							hint = "new record"
+						case editable:
+							hint = "editing"
+						}
+						return layout.E.Layout(gtx, th.MutedLabel(hint).Layout)
+					}),
+				)
+			})
+		}),
+		// Fields.
+		layout.Flexed(1, func(gtx layout.Context) layout.Dimensions {
+			return layout.Inset{Left: 14, Right: 6}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
+				if v.shown.err != nil && v.hasSel {
+					l := th.Label(v.shown.err.Error())
+					l.Color = th.Error
+					return l.Layout(gtx)
+				}
+				if v.jsonMode {
+					return jsonField(gtx, th, &v.jsonEd, editable)
+				}
+				return v.form.Layout(gtx, th)
+			})
+		}),
+		layout.Rigid(func(gtx layout.Context) layout.Dimensions { return widgets.Divider(gtx, th.Border) }),
+		// Message and actions.
+		layout.Rigid(func(gtx layout.Context) layout.Dimensions {
+			return layout.Inset{Top: 8, Bottom: 8, Left: 14, Right: 14}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
+				return layout.Flex{Axis: layout.Vertical}.Layout(gtx,
+					layout.Rigid(func(gtx layout.Context) layout.Dimensions {
+						if v.msg == "" {
+							return layout.Dimensions{}
+						}
+						l := th.Label(v.msg)
+						l.MaxLines = 2
+						if v.msgErr {
+							l.Color = th.Error
+						} else {
+							l.Color = th.Muted
+						}
+						return layout.Inset{Bottom: 6}.Layout(gtx, l.Layout)
+					}),
+					layout.Rigid(func(gtx layout.Context) layout.Dimensions { return v.layoutActions(gtx, th, editable, borrow) }),
+				)
+			})
+		}),
+	)
+}
+
+func (v *viewer) layoutActions(gtx layout.Context, th *widgets.Theme, editable bool, borrow db.BorrowState) layout.Dimensions {
+	gap := layout.Rigid(func(gtx layout.Context) layout.Dimensions { return layout.Dimensions{Size: image.Pt(gtx.Dp(6), 0)} })
+	if v.creating {
+		return layout.Flex{Alignment: layout.Middle}.Layout(gtx,
+			layout.Rigid(func(gtx layout.Context) layout.Dimensions { return button(gtx, th, &v.saveBtn, "Create", !v.busy) }),
+			gap,
+			layout.Rigid(func(gtx layout.Context) layout.Dimensions { return button(gtx, th, &v.cancelBtn, "Cancel", true) }),
+		)
+	}
+	canWrite := editable || !v.d.IsReplica()
+	released := v.shown.meta.Version == db.Released
+	return layout.Flex{Alignment: layout.Middle}.Layout(gtx,
+		layout.Rigid(func(gtx layout.Context) layout.Dimensions {
+			return button(gtx, th, &v.saveBtn, "Save", editable && !released && !v.busy)
+		}),
+		gap,
+		layout.Rigid(func(gtx layout.Context) layout.Dimensions {
+			return button(gtx, th, &v.delBtn, "Delete", canWrite && !v.busy)
+		}),
+		gap,
+		layout.Rigid(func(gtx layout.Context) layout.Dimensions {
+			if v.shown.meta.Version != db.Draft {
+				return layout.Dimensions{}
+			}
+			return layout.Inset{Right: 6}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
+				return button(gtx, th, &v.relBtn, "Release", canWrite && !v.busy)
+			})
+		}),
+		layout.Flexed(1, func(gtx layout.Context) layout.Dimensions {
+			return layout.Dimensions{Size: image.Pt(gtx.Constraints.Min.X, 0)}
+		}),
+		layout.Rigid(func(gtx layout.Context) layout.Dimensions {
+			gtx.Constraints = layout.Exact(image.Pt(gtx.Dp(70), gtx.Dp(30)))
+			return smallField(gtx, th, &v.stateEd, "state", !canWrite)
+		}),
+		gap,
+		layout.Rigid(func(gtx layout.Context) layout.Dimensions {
+			return button(gtx, th, &v.stateBtn, "Set state", canWrite && !v.busy)
+		}),
+	)
+}
+
+func (v *viewer) layoutMeta(gtx layout.Context, th *widgets.Theme, b db.BorrowState) layout.Dimensions {
+	m := v.shown.meta
+	when := func(t interface{ Format(string) string }) string { return t.Format("2006-01-02 15:04:05") }
+	borrow := "free"
+	bc := th.Muted
+	switch {
+	case b.Mine:
+		borrow, bc = "checked out by you", th.Good
+	case b.Held && b.Waiting > 0:
+		borrow, bc = fmt.Sprintf("held by %s · you are %d in the queue", b.Holder, b.Waiting), th.Warn
+	case b.Held:
+		borrow, bc = "held by "+b.Holder, th.Warn
+	}
+	if err := v.checkout.Err(); err != nil {
+		borrow, bc = "check-out failed: "+err.Error(), th.Error
+	}
+	rows := [][2]string{
+		{"version", fmt.Sprintf("%s · state %d · schema %s · %s", m.Version, m.State, m.Evolution, plural(int(m.Changes), "change"))},
+		{"created", when(m.Created.Local()) + " by " + m.CreatedBy},
+		{"modified", when(m.Modified.Local()) + " by " + m.ModifiedBy},
+		{"borrow", borrow},
+	}
+	children := make([]layout.FlexChild, len(rows))
+	for i, r := range rows {
+		c := th.Fg
+		if r[0] == "borrow" {
+			c = bc
+		}
+		children[i] = layout.Rigid(func(gtx layout.Context) layout.Dimensions { return metaRow(gtx, th, r[0], r[1], c) })
+	}
+	return layout.Flex{Axis: layout.Vertical}.Layout(gtx, children...)
+}
+
+func metaRow(gtx layout.Context, th *widgets.Theme, name, value string, c color.NRGBA) layout.Dimensions {
+	return layout.Inset{Top: 2, Bottom: 2}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
+		return layout.Flex{}.Layout(gtx,
+			layout.Rigid(func(gtx layout.Context) layout.Dimensions {
+				gtx.Constraints = layout.Exact(image.Pt(gtx.Dp(80), gtx.Dp(18)))
+				return th.MutedLabel(name).Layout(gtx)
+			}),
+			layout.Flexed(1, func(gtx layout.Context) layout.Dimensions {
+				l := th.Label(value)
+				l.Color = c
+				return l.Layout(gtx)
+			}),
+		)
+	})
+}
+
+// button is a compact button, greyed out and inert when disabled.
+func button(gtx layout.Context, th *widgets.Theme, c *widget.Clickable, label string, enabled bool) layout.Dimensions {
+	b := material.Button(th.Theme, c, label)
+	b.TextSize = th.TextSize
+	b.CornerRadius = 4
+	b.Inset = layout.Inset{Top: 7, Bottom: 7, Left: 12, Right: 12}
+	if !enabled {
+		gtx = gtx.Disabled()
+	}
+	return b.Layout(gtx)
+}
+
+// tab is a flat toggle button, underlined when selected.
+func tab(gtx layout.Context, th *widgets.Theme, c *widget.Clickable, label string, selected bool) layout.Dimensions {
+	return c.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
+		return layout.Inset{Top: 4, Bottom: 4, Right: 16}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
+			return layout.Flex{Axis: layout.Vertical}.Layout(gtx,
+				layout.Rigid(func(gtx layout.Context) layout.Dimensions {
+					l := th.Label(label)
+					if selected {
+						l.Font.Weight = 700
+						l.Color = th.ContrastBg
+					} else {
+						l.Color = th.Muted
+					}
+					return l.Layout(gtx)
+				}),
+				layout.Rigid(func(gtx layout.Context) layout.Dimensions {
+					if !selected {
+						return layout.Dimensions{Size: image.Pt(0, gtx.Dp(2))}
+					}
+					gtx.Constraints.Min.X = gtx.Dp(unit.Dp(len(label) * 8))
+					sz := image.Pt(gtx.Constraints.Min.X, gtx.Dp(2))
+					return widgets.Background(gtx, th.ContrastBg, func(gtx layout.Context) layout.Dimensions { return layout.Dimensions{Size: sz} })
+				}),
+			)
+		})
+	})
+}
+
+// jsonField is a multi-line editor for the record's JSON text.
+func jsonField(gtx layout.Context, th *widgets.Theme, ed *widget.Editor, editable bool) layout.Dimensions {
+	ed.ReadOnly = !editable
+	return widget.Border{Color: th.Border, CornerRadius: 4, Width: 1}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
+		gtx.Constraints.Min = gtx.Constraints.Max
+		return layout.UniformInset(8).Layout(gtx, func(gtx layout.Context) layout.Dimensions {
+			e := material.Editor(th.Theme, ed, "{}")
+			e.Font.Typeface = "Go Mono"
+			e.TextSize = th.TextSize - 1
+			return e.Layout(gtx)
+		})
+	})
+}
+
+// smallField is a bordered one-line editor.
+func smallField(gtx layout.Context, th *widgets.Theme, ed *widget.Editor, hint string, readOnly bool) layout.Dimensions {
+	ed.ReadOnly = readOnly
+	return widget.Border{Color: th.Border, CornerRadius: 4, Width: 1}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
+		return layout.Inset{Top: 5, Bottom: 5, Left: 8, Right: 8}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
+			e := material.Editor(th.Theme, ed, hint)
+			e.TextSize = th.TextSize
+			e.HintColor = th.Muted
+			return e.Layout(gtx)
+		})
+	})
+}
+
+// plural writes "1 change", "2 changes".
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}

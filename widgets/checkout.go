@@ -1,0 +1,182 @@
+package widgets
+
+import (
+	"context"
+	"fmt"
+	"image/color"
+	"sync"
+
+	"gioui.org/layout"
+	"gioui.org/widget"
+	"gioui.org/widget/material"
+
+	"github.com/hillsdb/hills/db"
+)
+
+// Borrower is the check-out of one record: see OpaqueBorrower and
+// TreeBorrower. Its methods are called from the window's goroutine
+// (Borrow, in every frame: it reads memory only) and from a goroutine
+// (CheckOut, which waits in the queue; CheckIn).
+type Borrower interface {
+	Borrow() db.BorrowState
+	CheckOut(ctx context.Context) error
+	CheckIn() error
+}
+
+type opaqueBorrower struct {
+	t db.OpaqueTree
+	k db.OpaqueKey
+}
+
+func (b opaqueBorrower) Borrow() db.BorrowState              { return b.t.Borrow(b.k) }
+func (b opaqueBorrower) CheckOut(ctx context.Context) error  { return b.t.CheckOut(ctx, b.k) }
+func (b opaqueBorrower) CheckIn() error                      { return b.t.CheckIn(b.k) }
+func (b treeBorrower[T]) Borrow() db.BorrowState             { return b.t.Borrow(b.k) }
+func (b treeBorrower[T]) CheckOut(ctx context.Context) error { return b.t.CheckOut(ctx, b.k) }
+func (b treeBorrower[T]) CheckIn() error                     { return b.t.CheckIn(b.k) }
+
+// OpaqueBorrower is the check-out of record k of t.
+func OpaqueBorrower(t db.OpaqueTree, k db.OpaqueKey) Borrower { return opaqueBorrower{t, k} }
+
+// TreeBorrower is the check-out of record k of t.
+func TreeBorrower[T any](t *db.Tree[T], k db.Key[T]) Borrower { return treeBorrower[T]{t, k} }
+
+type treeBorrower[T any] struct {
+	t *db.Tree[T]
+	k db.Key[T]
+}
+
+// CheckOut is the check-out button of one record. It shows the record's
+// borrow as read in each frame: "Check out" when free, "Check in" when
+// this client holds it, "Held by NAME" (click to queue) when another
+// client does, and "Waiting: N in queue" (click to give up) while this
+// client waits. The request runs in a goroutine; its outcome asks the
+// Watcher for a frame. Set Record when the shown record changes.
+type CheckOut struct {
+	Record  Borrower
+	Watcher *Watcher
+
+	btn     widget.Clickable
+	mu      sync.Mutex
+	busy    bool
+	stop    context.CancelFunc
+	err     error
+	pending Borrower
+}
+
+// Err returns the error of the last request, or nil.
+func (c *CheckOut) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// Busy reports whether a request is running (waiting in the queue).
+func (c *CheckOut) Busy() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.busy
+}
+
+// Label returns the button's text for borrow state s.
+func (c *CheckOut) Label(s db.BorrowState) string {
+	switch {
+	case s.Mine:
+		return "Check in"
+	case s.Waiting > 0:
+		return fmt.Sprintf("Waiting: %d in queue", s.Waiting)
+	case c.Busy():
+		return "Checking out…"
+	case s.Held:
+		return "Held by " + s.Holder
+	}
+	return "Check out"
+}
+
+func (c *CheckOut) notify() {
+	if c.Watcher != nil {
+		c.Watcher.Notify()
+	}
+}
+
+// Update handles clicks and reports whether one started a request.
+func (c *CheckOut) Update(gtx layout.Context) bool {
+	if c.Record == nil {
+		return false
+	}
+	if !c.btn.Clicked(gtx) {
+		return false
+	}
+	s := c.Record.Borrow()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.busy {
+		// A click while waiting leaves the queue.
+		c.stop()
+		return true
+	}
+	r := c.Record
+	c.err = nil
+	if s.Mine {
+		c.busy = true
+		go func() {
+			err := r.CheckIn()
+			c.mu.Lock()
+			c.busy, c.err = false, err
+			c.mu.Unlock()
+			c.notify()
+		}()
+		return true
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	c.busy, c.stop = true, stop
+	go func() {
+		err := r.CheckOut(ctx)
+		stop()
+		if ctx.Err() != nil && err != nil {
+			err = nil // given up by the user
+		}
+		c.mu.Lock()
+		c.busy, c.err = false, err
+		c.mu.Unlock()
+		c.notify()
+	}()
+	return true
+}
+
+// Click acts as a click on the button at the next Update.
+func (c *CheckOut) Click() { c.btn.Click() }
+
+// Cancel gives up a waiting check-out; call it when the record is no
+// longer shown.
+func (c *CheckOut) Cancel() {
+	c.mu.Lock()
+	if c.busy && c.stop != nil {
+		c.stop()
+	}
+	c.mu.Unlock()
+}
+
+// Layout handles clicks and draws the button with the borrow state.
+func (c *CheckOut) Layout(gtx layout.Context, th *Theme) layout.Dimensions {
+	c.Update(gtx)
+	if c.Record == nil {
+		return layout.Dimensions{}
+	}
+	s := c.Record.Borrow()
+	var bg color.NRGBA
+	switch {
+	case s.Mine:
+		bg = th.Good
+	case s.Waiting > 0 || c.Busy() || s.Held:
+		bg = th.Warn
+	default:
+		bg = th.ContrastBg
+	}
+	b := material.Button(th.Theme, &c.btn, c.Label(s))
+	b.Background = bg
+	b.TextSize = th.TextSize
+	b.CornerRadius = 4
+	b.Inset = layout.Inset{Top: 7, Bottom: 7, Left: 14, Right: 14}
+	return b.Layout(gtx)
+}

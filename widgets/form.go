@@ -1,0 +1,654 @@
+package widgets
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"gioui.org/layout"
+	"gioui.org/op/clip"
+	"gioui.org/unit"
+	"gioui.org/widget"
+	"gioui.org/widget/material"
+
+	"github.com/hillsdb/hills/db"
+)
+
+// Form is a record editor generated from a tree's schema: a text field per
+// string, number, time, key reference (with a picker listing the records
+// of the referenced tree), a check box per bool, sections for nested
+// structs, and lists whose elements can be added and removed. Maps and
+// values the schema does not describe are edited as JSON text.
+//
+// The form reads and writes the record's JSON text (OpaqueTree.Text and
+// Update). Text validates every field and sets a message next to each one
+// that is wrong. ReadOnly forms (a record not checked out) show the values
+// without letting them change. Methods must be called from the window's
+// goroutine.
+type Form struct {
+	Schema db.Schema
+	// DB resolves key references for the pickers; nil: no picker.
+	DB *db.DB
+	// ReadOnly shows the values without letting them change.
+	ReadOnly bool
+
+	root   *node
+	list   widget.List
+	rows   []formRow
+	picker *node // the reference whose picker is open
+	pick   picker
+}
+
+type node struct {
+	name  string
+	typ   *db.Type
+	ed    widget.Editor
+	check widget.Bool
+	kids  []*node
+	extra []extraMember // struct: members the schema does not know, kept as they are
+	msg   string
+
+	add, remove, pickBtn widget.Clickable
+	parent               *node
+}
+
+type extraMember struct {
+	name string
+	raw  json.RawMessage
+}
+
+type formRow struct {
+	n     *node
+	depth int
+	elem  int // index within a list parent, or -1
+}
+
+// NewForm returns an empty form for records of schema s.
+func NewForm(s db.Schema, d *db.DB) *Form {
+	f := &Form{Schema: s, DB: d}
+	f.list.Axis = layout.Vertical
+	f.root = f.build("", &f.Schema.Type, nil, nil)
+	return f
+}
+
+// SetText fills the form from a record's JSON text. An empty text gives
+// the zero record.
+func (f *Form) SetText(text string) error {
+	var raw json.RawMessage
+	if strings.TrimSpace(text) != "" {
+		if err := json.Unmarshal([]byte(text), &raw); err != nil {
+			return fmt.Errorf("widgets: record text: %w", err)
+		}
+	}
+	f.root = f.build("", &f.Schema.Type, raw, nil)
+	f.picker = nil
+	return nil
+}
+
+func (f *Form) build(name string, t *db.Type, raw json.RawMessage, parent *node) *node {
+	n := &node{name: name, typ: t, parent: parent}
+	n.ed.SingleLine = true
+	isNull := len(raw) == 0 || string(raw) == "null"
+	switch t.Kind {
+	case db.KindStruct:
+		var m map[string]json.RawMessage
+		if !isNull {
+			_ = json.Unmarshal(raw, &m)
+		}
+		for i := range t.Fields {
+			fl := &t.Fields[i]
+			n.kids = append(n.kids, f.build(fl.Name, &fl.Type, m[fl.Name], n))
+			delete(m, fl.Name)
+		}
+		for k, v := range m {
+			n.extra = append(n.extra, extraMember{k, v})
+		}
+		sort.Slice(n.extra, func(i, j int) bool { return n.extra[i].name < n.extra[j].name })
+	case db.KindSlice, db.KindArray:
+		if t.Kind == db.KindBytes {
+			break
+		}
+		var elems []json.RawMessage
+		if !isNull {
+			_ = json.Unmarshal(raw, &elems)
+		}
+		if t.Kind == db.KindArray {
+			for len(elems) < t.Len {
+				elems = append(elems, nil)
+			}
+		}
+		for _, e := range elems {
+			n.kids = append(n.kids, f.build("", t.Elem, e, n))
+		}
+	case db.KindPointer:
+		n.check.Value = !isNull
+		if t.Elem != nil {
+			n.kids = []*node{f.build("", t.Elem, raw, n)}
+		}
+	case db.KindBool:
+		n.check.Value = string(raw) == "true"
+	case db.KindMap, db.KindRaw:
+		n.ed.SingleLine = false
+		if isNull {
+			n.ed.SetText("")
+		} else {
+			var b bytes.Buffer
+			_ = json.Indent(&b, raw, "", "  ")
+			n.ed.SetText(b.String())
+		}
+	default:
+		n.ed.SetText(scalarText(raw))
+	}
+	return n
+}
+
+// scalarText is the text of a JSON scalar in a text field: strings
+// unquoted, anything else as written.
+func scalarText(raw json.RawMessage) string {
+	if len(raw) == 0 || string(raw) == "null" {
+		return ""
+	}
+	if raw[0] == '"' {
+		var s string
+		if json.Unmarshal(raw, &s) == nil {
+			return s
+		}
+	}
+	return string(raw)
+}
+
+// ErrInvalid is returned by Form.Text when a field does not validate; the
+// form shows the reasons next to the fields.
+var ErrInvalid = errors.New("widgets: the form has invalid fields")
+
+// Text validates the form and returns the record's JSON text. When a field
+// is invalid it returns ErrInvalid with the number of invalid fields, and
+// each of them shows its message.
+func (f *Form) Text() (string, error) {
+	var b bytes.Buffer
+	bad := f.encode(&b, f.root)
+	if bad > 0 {
+		return "", fmt.Errorf("%w: %d", ErrInvalid, bad)
+	}
+	var out bytes.Buffer
+	if err := json.Indent(&out, b.Bytes(), "", "  "); err != nil {
+		return "", err
+	}
+	return out.String(), nil
+}
+
+// Messages returns the validation messages by field path ("a.b[2]"), as
+// of the last call of Text.
+func (f *Form) Messages() map[string]string {
+	m := map[string]string{}
+	var walk func(n *node, path string)
+	walk = func(n *node, path string) {
+		if n.msg != "" {
+			m[path] = n.msg
+		}
+		for i, k := range n.kids {
+			p := path
+			switch {
+			case n.typ.Kind == db.KindPointer:
+			case k.name != "" && p != "":
+				p += "." + k.name
+			case k.name != "":
+				p = k.name
+			default:
+				p += fmt.Sprintf("[%d]", i)
+			}
+			walk(k, p)
+		}
+	}
+	walk(f.root, "")
+	return m
+}
+
+// SetField sets the text of the field at path (as in Messages) for tools
+// and tests; bools take "true" or "false". It reports whether the field
+// exists.
+func (f *Form) SetField(path, text string) bool {
+	n := f.find(path)
+	if n == nil {
+		return false
+	}
+	if n.typ.Kind == db.KindBool || n.typ.Kind == db.KindPointer {
+		n.check.Value = text == "true"
+	} else {
+		n.ed.SetText(text)
+	}
+	return true
+}
+
+func (f *Form) find(path string) *node {
+	n := f.root
+	for path != "" {
+		if n.typ.Kind == db.KindPointer && len(n.kids) == 1 {
+			n = n.kids[0]
+			continue
+		}
+		if path[0] == '[' {
+			end := strings.IndexByte(path, ']')
+			i, err := strconv.Atoi(path[1:max(1, end)])
+			if end < 0 || err != nil || i < 0 || i >= len(n.kids) {
+				return nil
+			}
+			n, path = n.kids[i], strings.TrimPrefix(path[end+1:], ".")
+			continue
+		}
+		name := path
+		if i := strings.IndexAny(path, ".["); i >= 0 {
+			name, path = path[:i], strings.TrimPrefix(path[i:], ".")
+		} else {
+			path = ""
+		}
+		var next *node
+		for _, k := range n.kids {
+			if k.name == name {
+				next = k
+			}
+		}
+		if next == nil {
+			return nil
+		}
+		n = next
+	}
+	return n
+}
+
+// encode writes n's JSON value and returns the number of invalid fields.
+func (f *Form) encode(b *bytes.Buffer, n *node) int {
+	n.msg = ""
+	t := n.typ
+	switch t.Kind {
+	case db.KindStruct:
+		bad := 0
+		b.WriteByte('{')
+		for i, k := range n.kids {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			name, _ := json.Marshal(k.name)
+			b.Write(name)
+			b.WriteByte(':')
+			bad += f.encode(b, k)
+		}
+		for i, e := range n.extra {
+			if i > 0 || len(n.kids) > 0 {
+				b.WriteByte(',')
+			}
+			name, _ := json.Marshal(e.name)
+			b.Write(name)
+			b.WriteByte(':')
+			b.Write(e.raw)
+		}
+		b.WriteByte('}')
+		return bad
+	case db.KindSlice, db.KindArray:
+		bad := 0
+		b.WriteByte('[')
+		for i, k := range n.kids {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			bad += f.encode(b, k)
+		}
+		b.WriteByte(']')
+		return bad
+	case db.KindPointer:
+		if !n.check.Value || len(n.kids) == 0 {
+			b.WriteString("null")
+			return 0
+		}
+		return f.encode(b, n.kids[0])
+	case db.KindBool:
+		if n.check.Value {
+			b.WriteString("true")
+		} else {
+			b.WriteString("false")
+		}
+		return 0
+	}
+	v, err := scalarJSON(t, n.ed.Text())
+	if err != nil {
+		n.msg = err.Error()
+		b.WriteString("null")
+		return 1
+	}
+	b.Write(v)
+	return 0
+}
+
+// scalarJSON validates a text field of type t and returns its JSON value.
+func scalarJSON(t *db.Type, s string) ([]byte, error) {
+	trim := strings.TrimSpace(s)
+	switch t.Kind {
+	case db.KindString:
+		return json.Marshal(s)
+	case db.KindInt, db.KindEnum:
+		if trim == "" {
+			return []byte("0"), nil
+		}
+		if t.Kind == db.KindEnum && !t.Signed {
+			if _, err := strconv.ParseUint(trim, 10, int(t.Bits)); err != nil {
+				return nil, fmt.Errorf("not a whole number from 0 to %d", uint64(math.MaxUint64)>>(64-t.Bits))
+			}
+			return []byte(trim), nil
+		}
+		if _, err := strconv.ParseInt(trim, 10, int(t.Bits)); err != nil {
+			return nil, fmt.Errorf("not a whole number of %d bits", t.Bits)
+		}
+		return []byte(trim), nil
+	case db.KindUint:
+		if trim == "" {
+			return []byte("0"), nil
+		}
+		if _, err := strconv.ParseUint(trim, 10, int(t.Bits)); err != nil {
+			return nil, fmt.Errorf("not a whole number from 0 to %d", uint64(math.MaxUint64)>>(64-t.Bits))
+		}
+		return []byte(trim), nil
+	case db.KindFloat:
+		if trim == "" {
+			return []byte("0"), nil
+		}
+		switch trim {
+		case "NaN", "+Inf", "-Inf":
+			return json.Marshal(trim)
+		}
+		if _, err := strconv.ParseFloat(trim, int(t.Bits)); err != nil {
+			return nil, errors.New("not a number")
+		}
+		return []byte(trim), nil
+	case db.KindTime:
+		if trim == "" {
+			return json.Marshal(time.Time{}.Format(time.RFC3339Nano))
+		}
+		if _, err := time.Parse(time.RFC3339Nano, trim); err != nil {
+			return nil, errors.New("not a time like 2026-01-02T15:04:05Z")
+		}
+		return json.Marshal(trim)
+	case db.KindRef:
+		if trim == "" {
+			trim = "0.0"
+		}
+		k, err := db.ParseKey[struct{}](trim)
+		if err != nil {
+			return nil, errors.New("not a key like 42.0")
+		}
+		return json.Marshal(k.String())
+	case db.KindBytes:
+		b, err := base64.StdEncoding.DecodeString(trim)
+		if err != nil {
+			return nil, errors.New("not base64")
+		}
+		if t.Len > 0 && len(b) != t.Len {
+			return nil, fmt.Errorf("needs exactly %d bytes, has %d", t.Len, len(b))
+		}
+		return json.Marshal(trim)
+	default: // maps and raw values: JSON text
+		if trim == "" {
+			return []byte("null"), nil
+		}
+		if !json.Valid([]byte(trim)) {
+			return nil, errors.New("not valid JSON")
+		}
+		var c bytes.Buffer
+		_ = json.Compact(&c, []byte(trim))
+		return c.Bytes(), nil
+	}
+}
+
+// flatten lists the form's rows in order.
+func (f *Form) flatten(n *node, depth, elem int) {
+	if n != f.root {
+		f.rows = append(f.rows, formRow{n: n, depth: depth, elem: elem})
+		depth++
+	}
+	switch n.typ.Kind {
+	case db.KindStruct, db.KindSlice, db.KindArray:
+		for i, k := range n.kids {
+			e := -1
+			if n.typ.Kind != db.KindStruct {
+				e = i
+			}
+			f.flatten(k, depth, e)
+		}
+	case db.KindPointer:
+		if n.check.Value && len(n.kids) == 1 {
+			k := n.kids[0]
+			switch k.typ.Kind {
+			case db.KindStruct, db.KindSlice, db.KindArray:
+				for i, kk := range k.kids {
+					e := -1
+					if k.typ.Kind != db.KindStruct {
+						e = i
+					}
+					f.flatten(kk, depth, e)
+				}
+			default:
+				f.flatten(k, depth, -1)
+			}
+		}
+	}
+}
+
+// update handles the form's buttons.
+func (f *Form) update(gtx layout.Context) {
+	for _, r := range f.rows {
+		n := r.n
+		if n.add.Clicked(gtx) && !f.ReadOnly {
+			n.kids = append(n.kids, f.build("", n.typ.Elem, nil, n))
+		}
+		if n.remove.Clicked(gtx) && !f.ReadOnly && n.parent != nil {
+			p := n.parent
+			for i, k := range p.kids {
+				if k == n {
+					p.kids = append(p.kids[:i:i], p.kids[i+1:]...)
+					break
+				}
+			}
+		}
+		if n.pickBtn.Clicked(gtx) {
+			if f.picker == n {
+				f.picker = nil
+			} else {
+				f.picker = n
+				f.pick.open(f.DB, n.typ.Ref)
+			}
+		}
+		if f.ReadOnly {
+			continue
+		}
+		if n.typ.Kind == db.KindBool || n.typ.Kind == db.KindPointer {
+			n.check.Update(gtx)
+		}
+	}
+	if f.picker != nil {
+		if k, ok := f.pick.update(gtx); ok {
+			f.picker.ed.SetText(k.String())
+			f.picker = nil
+		}
+	}
+}
+
+// Layout lays out the form as a scrolling list of labelled fields.
+func (f *Form) Layout(gtx layout.Context, th *Theme) layout.Dimensions {
+	f.rows = f.rows[:0]
+	f.flatten(f.root, 0, -1)
+	f.update(gtx)
+	f.rows = f.rows[:0]
+	f.flatten(f.root, 0, -1)
+	return material.List(th.Theme, &f.list).Layout(gtx, len(f.rows), func(gtx layout.Context, i int) layout.Dimensions {
+		return layout.Inset{Top: 3, Bottom: 3, Right: 8}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
+			return f.layoutRow(gtx, th, f.rows[i])
+		})
+	})
+}
+
+func (f *Form) layoutRow(gtx layout.Context, th *Theme, r formRow) layout.Dimensions {
+	n := r.n
+	label := n.name
+	if r.elem >= 0 {
+		label = fmt.Sprintf("[%d]", r.elem)
+	}
+	indent := unit.Dp(16 * r.depth)
+	labelW := gtx.Dp(150)
+	return layout.Flex{Axis: layout.Vertical}.Layout(gtx,
+		layout.Rigid(func(gtx layout.Context) layout.Dimensions {
+			return layout.Flex{Alignment: layout.Baseline}.Layout(gtx,
+				layout.Rigid(func(gtx layout.Context) layout.Dimensions {
+					gtx.Constraints.Min.X, gtx.Constraints.Max.X = labelW, labelW
+					gtx.Constraints.Min.Y = 0
+					return layout.Inset{Left: indent, Right: 8}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
+						l := th.Label(label)
+						if n.typ.Kind == db.KindStruct || n.typ.Kind == db.KindSlice || n.typ.Kind == db.KindArray {
+							l.Font.Weight = 600
+						} else {
+							l.Color = th.Muted
+						}
+						return l.Layout(gtx)
+					})
+				}),
+				layout.Flexed(1, func(gtx layout.Context) layout.Dimensions { return f.layoutControl(gtx, th, n) }),
+				layout.Rigid(func(gtx layout.Context) layout.Dimensions {
+					if r.elem < 0 || f.ReadOnly || n.parent == nil || n.parent.typ.Kind != db.KindSlice {
+						return layout.Dimensions{}
+					}
+					return layout.Inset{Left: 6}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
+						return smallButton(gtx, th, &n.remove, "Remove")
+					})
+				}),
+			)
+		}),
+		layout.Rigid(func(gtx layout.Context) layout.Dimensions {
+			if n.msg == "" {
+				return layout.Dimensions{}
+			}
+			return layout.Inset{Left: unit.Dp(150), Top: 2}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
+				l := th.Label(n.msg)
+				l.Color = th.Error
+				return l.Layout(gtx)
+			})
+		}),
+		layout.Rigid(func(gtx layout.Context) layout.Dimensions {
+			if f.picker != n {
+				return layout.Dimensions{}
+			}
+			return layout.Inset{Left: unit.Dp(150), Top: 4}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
+				return f.pick.layout(gtx, th)
+			})
+		}),
+	)
+}
+
+func (f *Form) layoutControl(gtx layout.Context, th *Theme, n *node) layout.Dimensions {
+	t := n.typ
+	switch t.Kind {
+	case db.KindStruct:
+		return th.MutedLabel(structTitle(t)).Layout(gtx)
+	case db.KindSlice, db.KindArray:
+		return layout.Flex{Alignment: layout.Middle}.Layout(gtx,
+			layout.Rigid(func(gtx layout.Context) layout.Dimensions {
+				return th.MutedLabel(fmt.Sprintf("%s, %d items", t.String(), len(n.kids))).Layout(gtx)
+			}),
+			layout.Rigid(func(gtx layout.Context) layout.Dimensions {
+				if f.ReadOnly || t.Kind == db.KindArray {
+					return layout.Dimensions{}
+				}
+				return layout.Inset{Left: 8}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
+					return smallButton(gtx, th, &n.add, "Add")
+				})
+			}),
+		)
+	case db.KindBool:
+		return checkBox(gtx, th, &n.check, "", f.ReadOnly)
+	case db.KindPointer:
+		return checkBox(gtx, th, &n.check, "set ("+t.String()+")", f.ReadOnly)
+	}
+	hint := t.String()
+	if t.Kind == db.KindTime {
+		hint = "2026-01-02T15:04:05Z"
+	}
+	field := func(gtx layout.Context) layout.Dimensions { return textField(gtx, th, &n.ed, hint, f.ReadOnly) }
+	if t.Kind != db.KindRef || f.DB == nil || t.Ref == "" {
+		return field(gtx)
+	}
+	return layout.Flex{Alignment: layout.Middle}.Layout(gtx,
+		layout.Flexed(1, field),
+		layout.Rigid(func(gtx layout.Context) layout.Dimensions {
+			if f.ReadOnly {
+				return layout.Dimensions{}
+			}
+			return layout.Inset{Left: 6}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
+				return smallButton(gtx, th, &n.pickBtn, "Pick "+t.Ref)
+			})
+		}),
+	)
+}
+
+func structTitle(t *db.Type) string {
+	if t.Name != "" {
+		return t.Name
+	}
+	return "struct"
+}
+
+// textField is a bordered one-line editor; read-only fields have a tinted
+// background.
+func textField(gtx layout.Context, th *Theme, ed *widget.Editor, hint string, readOnly bool) layout.Dimensions {
+	ed.ReadOnly = readOnly
+	bg := th.Bg
+	if readOnly {
+		bg = th.Stripe
+	}
+	return border(gtx, th, bg, func(gtx layout.Context) layout.Dimensions {
+		return layout.Inset{Top: 5, Bottom: 5, Left: 8, Right: 8}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
+			gtx.Constraints.Min.X = gtx.Constraints.Max.X
+			e := material.Editor(th.Theme, ed, hint)
+			e.TextSize = th.TextSize
+			e.HintColor = th.Muted
+			return e.Layout(gtx)
+		})
+	})
+}
+
+// border draws w on bg inside a one-pixel rounded border.
+func border(gtx layout.Context, th *Theme, bg color.NRGBA, w layout.Widget) layout.Dimensions {
+	return widget.Border{Color: th.Border, CornerRadius: 4, Width: 1}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
+		return layout.Background{}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
+			r := gtx.Dp(4)
+			defer clip.UniformRRect(image.Rectangle{Max: gtx.Constraints.Min}, r).Push(gtx.Ops).Pop()
+			return fill(gtx, bg)
+		}, w)
+	})
+}
+
+func checkBox(gtx layout.Context, th *Theme, b *widget.Bool, label string, readOnly bool) layout.Dimensions {
+	c := material.CheckBox(th.Theme, b, label)
+	c.TextSize = th.TextSize
+	c.Size = 20
+	if readOnly {
+		gtx = gtx.Disabled()
+	}
+	return c.Layout(gtx)
+}
+
+// smallButton is a compact outlined button.
+func smallButton(gtx layout.Context, th *Theme, c *widget.Clickable, label string) layout.Dimensions {
+	b := material.Button(th.Theme, c, label)
+	b.TextSize = th.TextSize - 1
+	b.Inset = layout.Inset{Top: 5, Bottom: 5, Left: 10, Right: 10}
+	b.Background = th.Header
+	b.Color = th.Fg
+	b.CornerRadius = 4
+	return b.Layout(gtx)
+}

@@ -1,0 +1,873 @@
+package widgets
+
+import (
+	"context"
+	"fmt"
+	"image"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"gioui.org/gesture"
+	"gioui.org/io/event"
+	"gioui.org/io/key"
+	"gioui.org/io/pointer"
+	"gioui.org/layout"
+	"gioui.org/op"
+	"gioui.org/op/clip"
+	"gioui.org/unit"
+	"gioui.org/widget"
+	"gioui.org/widget/material"
+
+	"github.com/hillsdb/hills/db"
+)
+
+// Column kinds of a Table.
+const (
+	colKey = iota
+	colField
+	colState
+	colVersion
+	colModified
+	colBy
+)
+
+// Column is one column of a Table.
+type Column struct {
+	Title string
+	Width unit.Dp // resized by dragging the header's right edge
+
+	kind  int
+	field int // index into the schema's fields, for colField
+	typ   *db.Type
+
+	sortBtn widget.Clickable
+	drag    gesture.Drag
+	dragX   float32
+	dragW   unit.Dp
+}
+
+type tableRow struct {
+	cells []string
+	meta  db.Meta
+	err   error
+}
+
+// Table shows the records of any tree through its OpaqueTree: a key
+// column, one column per top-level schema field, and the state, version,
+// modification time and writer. Click a header to sort (again to reverse,
+// a third time to go back to key order); drag its right edge to resize.
+// Filter keeps the rows whose key or JSON text contains a string.
+//
+// Only the visible rows are read, from a cache of rendered cells that
+// change events invalidate key by key. The row order is a slice of keys:
+// creations and deletions are applied to it in the frame when the table is
+// in key order; sorting, filtering and larger changes rebuild it in a
+// goroutine, which shows its progress (Busy) and never blocks a frame.
+//
+// Create tables with NewTable and Close them. Layout and the other methods
+// must be called from the window's goroutine.
+type Table struct {
+	Tree    db.OpaqueTree
+	Columns []*Column
+
+	// Selected is the selected key, valid when HasSelection.
+	Selected     db.OpaqueKey
+	HasSelection bool
+
+	w       *Watcher
+	cancel  func()
+	list    widget.List
+	keys    []db.OpaqueKey
+	cache   map[db.OpaqueKey]*tableRow
+	selIdx  int
+	changed bool
+	rowPx   int
+	visible int
+	fields  []db.Field
+	evo     db.Evolution
+	scrollX int // horizontal scroll in pixels
+	widthPx int // total width of the columns, last frame
+	viewPx  int // visible width, last frame
+	hscroll gesture.Scroll
+	hbar    widget.Scrollbar
+
+	filter  string
+	sortCol int // -1: key order
+	desc    bool
+
+	// Shared with the subscription and the rebuild goroutine.
+	mu       sync.Mutex
+	events   []db.OpaqueKey
+	kinds    []db.EventKind
+	overflow bool
+	result   []db.OpaqueKey
+	ready    bool
+	sortVals map[db.OpaqueKey]sortKey
+
+	running  bool
+	again    bool
+	jobStop  context.CancelFunc
+	progress atomic.Int64
+	total    atomic.Int64
+	jobWhat  string
+}
+
+const maxPendingEvents = 4096
+
+// NewTable returns a table of t that subscribes to its changes and asks w
+// for a frame when they arrive (w may be nil in tests: then nothing asks
+// for frames, but changes still apply at the next Layout).
+func NewTable(t db.OpaqueTree, w *Watcher) *Table {
+	if w == nil {
+		w = NewWatcher(nil)
+	}
+	tb := &Table{Tree: t, w: w, sortCol: -1, selIdx: -1, cache: map[db.OpaqueKey]*tableRow{}, sortVals: map[db.OpaqueKey]sortKey{}}
+	tb.list.Axis = layout.Vertical
+	tb.setColumns()
+	tb.cancel = t.Subscribe(func(kind db.EventKind, k db.OpaqueKey) {
+		tb.mu.Lock()
+		if len(tb.events) < maxPendingEvents {
+			tb.events = append(tb.events, k)
+			tb.kinds = append(tb.kinds, kind)
+		} else {
+			tb.overflow = true
+		}
+		tb.mu.Unlock()
+		w.Notify()
+	})
+	// The rows are listed in a goroutine: a tree of a million records
+	// takes a moment, and the table shows "loading" meanwhile (Busy).
+	tb.startJob()
+	return tb
+}
+
+func (t *Table) setColumns() {
+	s := t.Tree.Schema()
+	t.fields, t.evo = s.Fields(), s.Evolution
+	t.Columns = t.Columns[:0]
+	t.Columns = append(t.Columns, &Column{Title: "Key", Width: 70, kind: colKey})
+	for i := range t.fields {
+		f := &t.fields[i]
+		w := unit.Dp(140)
+		switch f.Type.Kind {
+		case db.KindBool, db.KindInt, db.KindUint, db.KindEnum, db.KindRef:
+			w = 90
+		case db.KindFloat:
+			w = 100
+		case db.KindTime:
+			w = 150
+		}
+		t.Columns = append(t.Columns, &Column{Title: f.Name, Width: w, kind: colField, field: i, typ: &f.Type})
+	}
+	t.Columns = append(t.Columns,
+		&Column{Title: "State", Width: 60, kind: colState},
+		&Column{Title: "Version", Width: 105, kind: colVersion},
+		&Column{Title: "Modified", Width: 150, kind: colModified},
+		&Column{Title: "By", Width: 110, kind: colBy})
+}
+
+// Close stops the table's subscription and background work.
+func (t *Table) Close() {
+	t.cancel()
+	t.mu.Lock()
+	if t.jobStop != nil {
+		t.jobStop()
+	}
+	t.mu.Unlock()
+}
+
+// Len returns the number of rows shown (after filtering) as of the last
+// frame.
+func (t *Table) Len() int { return len(t.keys) }
+
+// Key returns the key of row i as of the last frame.
+func (t *Table) Key(i int) db.OpaqueKey { return t.keys[i] }
+
+// SetFilter shows only the rows whose key or JSON text contains s, case
+// insensitively; "" shows every row. The rows are filtered in a goroutine.
+func (t *Table) SetFilter(s string) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	if s == t.filter {
+		return
+	}
+	t.filter = s
+	t.restartJob()
+}
+
+// Filter returns the current filter.
+func (t *Table) Filter() string { return t.filter }
+
+// SortBy orders the rows by column i (-1: key order), descending when
+// desc. The rows are sorted in a goroutine.
+func (t *Table) SortBy(i int, desc bool) {
+	if i >= len(t.Columns) {
+		i = -1
+	}
+	if i == t.sortCol && desc == t.desc {
+		return
+	}
+	t.mu.Lock()
+	running := t.running
+	t.mu.Unlock()
+	if i == t.sortCol && !running {
+		// Only the direction changed: reverse the rows in place rather
+		// than read every record again (rows with equal values swap
+		// their order too).
+		t.desc = desc
+		slices.Reverse(t.keys)
+		t.reselect()
+		return
+	}
+	if i != t.sortCol {
+		t.mu.Lock()
+		t.sortVals = map[db.OpaqueKey]sortKey{}
+		t.mu.Unlock()
+	}
+	t.sortCol, t.desc = i, desc
+	t.restartJob()
+}
+
+// Sort returns the sort column (-1: key order) and direction.
+func (t *Table) Sort() (col int, desc bool) { return t.sortCol, t.desc }
+
+// Busy reports what the table's background work is doing ("sorting",
+// "filtering", "loading") and its progress from 0 to 1; ok is false when
+// it is idle.
+func (t *Table) Busy() (what string, progress float32, ok bool) {
+	t.mu.Lock()
+	running, what := t.running, t.jobWhat
+	t.mu.Unlock()
+	if !running {
+		return "", 0, false
+	}
+	n, p := t.total.Load(), t.progress.Load()
+	if n > 0 {
+		progress = float32(p) / float32(n)
+	}
+	return what, min(progress, 1), true
+}
+
+// WaitIdle blocks until the background work is done and applies its
+// result; for tests and tools, never in a frame.
+func (t *Table) WaitIdle() { t.waitJob() }
+
+func (t *Table) waitJob() {
+	for {
+		t.mu.Lock()
+		running, ready := t.running, t.ready
+		t.mu.Unlock()
+		if ready || !running {
+			t.sync()
+			t.mu.Lock()
+			running = t.running
+			t.mu.Unlock()
+			if !running {
+				return
+			}
+		}
+		waitBriefly()
+	}
+}
+
+// restartJob cancels the running rebuild and starts a new one.
+func (t *Table) restartJob() {
+	t.mu.Lock()
+	if t.jobStop != nil {
+		t.jobStop()
+	}
+	t.running, t.ready, t.again = false, false, false
+	t.mu.Unlock()
+	t.startJob()
+}
+
+// requestJob starts a rebuild, or schedules one after the running one.
+func (t *Table) requestJob() {
+	t.mu.Lock()
+	if t.running {
+		t.again = true
+		t.mu.Unlock()
+		return
+	}
+	t.mu.Unlock()
+	t.startJob()
+}
+
+func (t *Table) startJob() {
+	ctx, stop := context.WithCancel(context.Background())
+	filter, sortCol, desc := t.filter, t.sortCol, t.desc
+	// The job gets its own description of the sort column: the frame
+	// may rebuild the columns while it runs.
+	var col *sortSpec
+	if sortCol >= 0 {
+		c := t.Columns[sortCol]
+		col = &sortSpec{kind: c.kind, typ: c.typ}
+		if c.kind == colField {
+			col.name = t.fields[c.field].Name
+		}
+	}
+	what := "loading"
+	switch {
+	case filter != "":
+		what = "filtering"
+	case col != nil:
+		what = "sorting"
+	}
+	t.mu.Lock()
+	t.running, t.ready, t.jobStop, t.jobWhat = true, false, stop, what
+	t.mu.Unlock()
+	t.progress.Store(0)
+	t.total.Store(int64(t.Tree.Len()))
+	go func() {
+		keys := t.build(ctx, filter, col, desc)
+		t.mu.Lock()
+		if ctx.Err() == nil {
+			t.result, t.ready = keys, true
+		}
+		t.mu.Unlock()
+		t.w.Notify()
+	}()
+}
+
+// sortSpec is the sort column as a rebuild job sees it.
+type sortSpec struct {
+	kind int
+	name string // the field's name, for colField
+	typ  *db.Type
+}
+
+// build computes the row order in a goroutine.
+func (t *Table) build(ctx context.Context, filter string, col *sortSpec, desc bool) []db.OpaqueKey {
+	var keys []db.OpaqueKey
+	var vals []sortKey // sort values of keys, when read during the scan
+	sc, canScan := t.Tree.(db.OpaqueScanner)
+	if canScan && (filter != "" || col != nil && col.kind == colField) {
+		// One sequential pass over the store reads every record's text.
+		n := 0
+		err := sc.Scan(func(k db.OpaqueKey, text string) bool {
+			if n++; n&1023 == 0 {
+				if ctx.Err() != nil {
+					return false
+				}
+				t.progress.Store(int64(n))
+			}
+			if filter != "" && !strings.Contains(k.String(), filter) && !containsFold(text, filter) {
+				return true
+			}
+			keys = append(keys, k)
+			if col != nil && col.kind == colField {
+				v := ""
+				if m, err := parseRecord(text); err == nil {
+					v = cellText(m[col.name], col.typ)
+				}
+				vals = append(vals, makeSortKey(v))
+			}
+			return true
+		})
+		if err != nil || ctx.Err() != nil {
+			return nil
+		}
+	} else {
+		keys = make([]db.OpaqueKey, 0, t.Tree.Len())
+		n := 0
+		for k := range t.Tree.Keys() {
+			if n++; n&1023 == 0 {
+				if ctx.Err() != nil {
+					return nil
+				}
+				if filter == "" {
+					t.progress.Store(int64(n))
+				}
+			}
+			if filter != "" {
+				t.progress.Add(1)
+				text, err := t.Tree.Text(k)
+				if err != nil || !(strings.Contains(k.String(), filter) || containsFold(text, filter)) {
+					continue
+				}
+			}
+			keys = append(keys, k)
+		}
+	}
+	if col == nil || col.kind == colKey {
+		if desc {
+			slices.Reverse(keys)
+		}
+		return keys
+	}
+	if vals == nil {
+		t.progress.Store(0)
+		t.total.Store(int64(len(keys)))
+		vals = make([]sortKey, len(keys))
+		for i, k := range keys {
+			if i&1023 == 0 {
+				if ctx.Err() != nil {
+					return nil
+				}
+				t.progress.Store(int64(i))
+			}
+			t.mu.Lock()
+			v, ok := t.sortVals[k]
+			t.mu.Unlock()
+			if !ok {
+				v = makeSortKey(t.cellOf(k, col))
+				t.mu.Lock()
+				if ctx.Err() == nil {
+					t.sortVals[k] = v
+				}
+				t.mu.Unlock()
+			}
+			vals[i] = v
+		}
+	}
+	idx := make([]int, len(keys))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, func(a, b int) int {
+		c := vals[a].compare(vals[b])
+		if desc {
+			c = -c
+		}
+		return c
+	})
+	out := make([]db.OpaqueKey, len(keys))
+	for i, j := range idx {
+		out[i] = keys[j]
+	}
+	return out
+}
+
+// cellOf renders one cell outside the row cache (for sorting).
+func (t *Table) cellOf(k db.OpaqueKey, col *sortSpec) string {
+	switch col.kind {
+	case colField:
+		text, err := t.Tree.Text(k)
+		if err != nil {
+			return ""
+		}
+		m, err := parseRecord(text)
+		if err != nil {
+			return ""
+		}
+		return cellText(m[col.name], col.typ)
+	default:
+		m, err := t.Tree.Meta(k)
+		if err != nil {
+			return ""
+		}
+		return metaCell(col.kind, m)
+	}
+}
+
+func metaCell(kind int, m db.Meta) string {
+	switch kind {
+	case colState:
+		return fmt.Sprint(m.State)
+	case colVersion:
+		return m.Version.String()
+	case colModified:
+		return m.Modified.Local().Format("2006-01-02 15:04:05")
+	case colBy:
+		return m.ModifiedBy
+	}
+	return ""
+}
+
+// sync applies pending events and a finished rebuild. Called in the frame.
+func (t *Table) sync() {
+	t.mu.Lock()
+	evs, kinds, overflow := t.events, t.kinds, t.overflow
+	t.events, t.kinds, t.overflow = nil, nil, false
+	var result []db.OpaqueKey
+	ready := t.ready
+	if ready {
+		result, t.result, t.ready, t.running = t.result, nil, false, false
+	}
+	again := t.again && ready
+	if again {
+		t.again = false
+	}
+	for _, k := range evs {
+		delete(t.sortVals, k)
+	}
+	t.mu.Unlock()
+
+	if ready {
+		t.keys = result
+		t.reselect()
+	}
+	if len(evs) > 0 || overflow {
+		// A replica may learn a tree's schema, or a newer one, after
+		// its records: rebuild the columns when it changed.
+		if s := t.Tree.Schema(); s.Evolution != t.evo || len(s.Fields()) != len(t.fields) {
+			t.setColumns()
+			clear(t.cache)
+			if t.sortCol >= len(t.Columns) {
+				t.sortCol = -1
+			}
+		}
+	}
+	structural := false
+	for i, k := range evs {
+		delete(t.cache, k)
+		if kinds[i] == db.Created || kinds[i] == db.Deleted {
+			structural = true
+		}
+	}
+	if again {
+		t.requestJob()
+	}
+	if !overflow && len(evs) == 0 {
+		return
+	}
+	t.mu.Lock()
+	running := t.running
+	t.mu.Unlock()
+	simple := t.filter == "" && t.sortCol < 0 && !t.desc && !running
+	switch {
+	case overflow || (structural && !simple):
+		t.requestJob()
+	case !simple && len(evs) > 0:
+		// An update may move a row or change whether the filter keeps it.
+		t.requestJob()
+	case structural:
+		for i, k := range evs {
+			j, found := slices.BinarySearchFunc(t.keys, k, cmpKey)
+			switch kinds[i] {
+			case db.Created:
+				if !found {
+					t.keys = slices.Insert(t.keys, j, k)
+				}
+			case db.Deleted:
+				if found {
+					t.keys = slices.Delete(t.keys, j, j+1)
+				}
+			}
+		}
+		t.reselect()
+	}
+}
+
+func cmpKey(a, b db.OpaqueKey) int {
+	switch {
+	case a.ID != b.ID:
+		if a.ID < b.ID {
+			return -1
+		}
+		return 1
+	case a.Rev != b.Rev:
+		if a.Rev < b.Rev {
+			return -1
+		}
+		return 1
+	}
+	return 0
+}
+
+func (t *Table) reselect() {
+	t.selIdx = -1
+	if !t.HasSelection {
+		return
+	}
+	if t.sortCol < 0 && !t.desc {
+		if j, ok := slices.BinarySearchFunc(t.keys, t.Selected, cmpKey); ok {
+			t.selIdx = j
+		}
+		return
+	}
+	t.selIdx = slices.Index(t.keys, t.Selected)
+}
+
+// Select selects key k if it is shown and scrolls to it.
+func (t *Table) Select(k db.OpaqueKey) {
+	t.Selected, t.HasSelection = k, true
+	t.reselect()
+	if t.selIdx >= 0 {
+		t.selectIndex(t.selIdx)
+	}
+}
+
+func (t *Table) selectIndex(i int) {
+	if len(t.keys) == 0 {
+		return
+	}
+	i = max(0, min(i, len(t.keys)-1))
+	if !t.HasSelection || t.Selected != t.keys[i] {
+		t.changed = true
+	}
+	t.selIdx, t.Selected, t.HasSelection = i, t.keys[i], true
+	first := t.list.Position.First
+	if i < first {
+		t.list.ScrollTo(i)
+	} else if t.visible > 0 && i >= first+t.visible-1 {
+		t.list.ScrollTo(i - t.visible + 2)
+	}
+}
+
+// row returns the rendered cells of k, from the cache when it holds them.
+func (t *Table) row(k db.OpaqueKey) *tableRow {
+	if r, ok := t.cache[k]; ok {
+		return r
+	}
+	if len(t.cache) >= 4096 {
+		clear(t.cache)
+	}
+	r := &tableRow{cells: make([]string, len(t.Columns))}
+	r.meta, r.err = t.Tree.Meta(k)
+	var members map[string]jsonRaw
+	if r.err == nil {
+		var text string
+		text, r.err = t.Tree.Text(k)
+		if r.err == nil {
+			members, r.err = parseRecord(text)
+		}
+	}
+	for i, c := range t.Columns {
+		switch c.kind {
+		case colKey:
+			r.cells[i] = k.String()
+		case colField:
+			r.cells[i] = cellText(members[t.fields[c.field].Name], c.typ)
+		default:
+			if r.err == nil {
+				r.cells[i] = metaCell(c.kind, r.meta)
+			}
+		}
+	}
+	t.cache[k] = r
+	return r
+}
+
+// Update handles the table's input and pending changes, and reports
+// whether the selection changed since the last call. Layout calls it.
+func (t *Table) Update(gtx layout.Context) bool {
+	t.sync()
+	for i, c := range t.Columns {
+		if c.sortBtn.Clicked(gtx) {
+			switch {
+			case t.sortCol != i:
+				t.SortBy(i, false)
+			case !t.desc:
+				t.SortBy(i, true)
+			default:
+				t.SortBy(-1, false)
+			}
+		}
+		for {
+			e, ok := c.drag.Update(gtx.Metric, gtx.Source, gesture.Horizontal)
+			if !ok {
+				break
+			}
+			switch e.Kind {
+			case pointer.Press:
+				c.dragX, c.dragW = e.Position.X, c.Width
+			case pointer.Drag:
+				d := unit.Dp((e.Position.X - c.dragX) / gtx.Metric.PxPerDp)
+				c.Width = max(30, c.dragW+d)
+			}
+		}
+	}
+	// The scroll range is that of the last frame's layout.
+	maxX := max(0, t.widthPx-t.viewPx)
+	d := t.hscroll.Update(gtx.Metric, gtx.Source, gtx.Now, gesture.Horizontal,
+		pointer.ScrollRange{Min: -t.scrollX, Max: maxX - t.scrollX}, pointer.ScrollRange{})
+	t.scrollX = max(0, min(maxX, t.scrollX+d))
+	for {
+		ev, ok := gtx.Event(
+			pointer.Filter{Target: t, Kinds: pointer.Press},
+			key.FocusFilter{Target: t},
+			key.Filter{Focus: t, Name: key.NameUpArrow},
+			key.Filter{Focus: t, Name: key.NameDownArrow},
+			key.Filter{Focus: t, Name: key.NamePageUp},
+			key.Filter{Focus: t, Name: key.NamePageDown},
+			key.Filter{Focus: t, Name: key.NameHome},
+			key.Filter{Focus: t, Name: key.NameEnd},
+		)
+		if !ok {
+			break
+		}
+		switch e := ev.(type) {
+		case pointer.Event:
+			gtx.Execute(key.FocusCmd{Tag: t})
+			if t.rowPx > 0 {
+				i := t.list.Position.First + (int(e.Position.Y)+t.list.Position.Offset)/t.rowPx
+				if i < len(t.keys) {
+					t.selectIndex(i)
+				}
+			}
+		case key.Event:
+			if e.State != key.Press {
+				break
+			}
+			page := max(1, t.visible-1)
+			switch e.Name {
+			case key.NameUpArrow:
+				t.selectIndex(t.selIdx - 1)
+			case key.NameDownArrow:
+				t.selectIndex(t.selIdx + 1)
+			case key.NamePageUp:
+				t.selectIndex(t.selIdx - page)
+			case key.NamePageDown:
+				t.selectIndex(t.selIdx + page)
+			case key.NameHome:
+				t.selectIndex(0)
+			case key.NameEnd:
+				t.selectIndex(len(t.keys) - 1)
+			}
+		}
+	}
+	c := t.changed
+	t.changed = false
+	return c
+}
+
+// Layout handles input and lays out the header and the visible rows.
+func (t *Table) Layout(gtx layout.Context, th *Theme) layout.Dimensions {
+	t.Update(gtx)
+	t.widthPx = 0
+	for _, c := range t.Columns {
+		t.widthPx += gtx.Dp(c.Width)
+	}
+	t.viewPx = gtx.Constraints.Max.X
+	if d := t.hbar.ScrollDistance(); d != 0 {
+		t.scrollX += int(d * float32(t.widthPx))
+	}
+	t.scrollX = max(0, min(t.scrollX, t.widthPx-t.viewPx))
+	defer clip.Rect{Max: gtx.Constraints.Max}.Push(gtx.Ops).Pop()
+	t.hscroll.Add(gtx.Ops)
+	return layout.Flex{Axis: layout.Vertical}.Layout(gtx,
+		layout.Rigid(func(gtx layout.Context) layout.Dimensions { return t.layoutHeader(gtx, th) }),
+		layout.Rigid(func(gtx layout.Context) layout.Dimensions { return Divider(gtx, th.Border) }),
+		layout.Flexed(1, func(gtx layout.Context) layout.Dimensions { return t.layoutRows(gtx, th) }),
+		layout.Rigid(func(gtx layout.Context) layout.Dimensions {
+			if t.widthPx <= t.viewPx {
+				return layout.Dimensions{}
+			}
+			start := float32(t.scrollX) / float32(t.widthPx)
+			end := float32(t.scrollX+t.viewPx) / float32(t.widthPx)
+			return material.Scrollbar(th.Theme, &t.hbar).Layout(gtx, layout.Horizontal, start, end)
+		}),
+	)
+}
+
+func (t *Table) layoutHeader(gtx layout.Context, th *Theme) layout.Dimensions {
+	h := gtx.Dp(th.RowHeight)
+	size := image.Pt(gtx.Constraints.Max.X, h)
+	defer clip.Rect{Max: size}.Push(gtx.Ops).Pop()
+	rect(gtx, th.Header, size)
+	x := -t.scrollX
+	grip := gtx.Dp(6)
+	for i, c := range t.Columns {
+		w := gtx.Dp(c.Width)
+		if x >= size.X {
+			break
+		}
+		if x+w <= 0 {
+			x += w
+			continue
+		}
+		st := op.Offset(image.Pt(x, 0)).Push(gtx.Ops)
+		cg := gtx
+		cg.Constraints = layout.Exact(image.Pt(w, h))
+		c.sortBtn.Layout(cg, func(gtx layout.Context) layout.Dimensions {
+			title := c.Title
+			if t.sortCol == i {
+				if t.desc {
+					title += " ▼"
+				} else {
+					title += " ▲"
+				}
+			}
+			return layout.Inset{Left: 8, Right: 8}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
+				return layout.W.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
+					l := th.Label(title)
+					l.Font.Weight = 600
+					return l.Layout(gtx)
+				})
+			})
+		})
+		// The resize grip on the right edge, with a separator line.
+		gs := op.Offset(image.Pt(w-grip, 0)).Push(gtx.Ops)
+		gr := clip.Rect{Max: image.Pt(grip, h)}.Push(gtx.Ops)
+		pointer.CursorColResize.Add(gtx.Ops)
+		c.drag.Add(gtx.Ops)
+		gr.Pop()
+		gs.Pop()
+		ls := op.Offset(image.Pt(w-1, gtx.Dp(5))).Push(gtx.Ops)
+		rect(gtx, th.Border, image.Pt(1, h-gtx.Dp(10)))
+		ls.Pop()
+		st.Pop()
+		x += w
+	}
+	return layout.Dimensions{Size: size}
+}
+
+func (t *Table) layoutRows(gtx layout.Context, th *Theme) layout.Dimensions {
+	t.rowPx = max(1, gtx.Dp(th.RowHeight))
+	t.visible = (gtx.Constraints.Max.Y + t.rowPx - 1) / t.rowPx
+	defer clip.Rect{Max: gtx.Constraints.Max}.Push(gtx.Ops).Pop()
+	event.Op(gtx.Ops, t)
+	if len(t.keys) == 0 {
+		return layout.Inset{Top: 12, Left: 12}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
+			msg := "No records."
+			if what, _, busy := t.Busy(); busy {
+				msg = strings.ToUpper(what[:1]) + what[1:] + "…"
+			} else if t.filter != "" {
+				msg = "No records match the filter."
+			}
+			return th.MutedLabel(msg).Layout(gtx)
+		})
+	}
+	return material.List(th.Theme, &t.list).Layout(gtx, len(t.keys), func(gtx layout.Context, i int) layout.Dimensions {
+		size := image.Pt(gtx.Constraints.Max.X, t.rowPx)
+		k := t.keys[i]
+		switch {
+		case t.HasSelection && k == t.Selected:
+			rect(gtx, th.Select, size)
+		case i%2 == 1:
+			rect(gtx, th.Stripe, size)
+		}
+		r := t.row(k)
+		x := -t.scrollX
+		for ci, c := range t.Columns {
+			w := gtx.Dp(c.Width)
+			if x >= size.X {
+				break
+			}
+			if x+w <= 0 {
+				x += w
+				continue
+			}
+			txt := r.cells[ci]
+			if ci == 1 && r.err != nil {
+				txt = "(" + r.err.Error() + ")"
+			}
+			if txt != "" {
+				st := op.Offset(image.Pt(x+gtx.Dp(8), 0)).Push(gtx.Ops)
+				cg := gtx
+				cg.Constraints = layout.Exact(image.Pt(max(0, w-gtx.Dp(16)), t.rowPx))
+				layout.W.Layout(cg, func(gtx layout.Context) layout.Dimensions {
+					l := th.Label(txt)
+					if c.kind != colField {
+						l.Color = th.Muted
+					}
+					return l.Layout(gtx)
+				})
+				st.Pop()
+			}
+			x += w
+		}
+		return layout.Dimensions{Size: size}
+	})
+}
+
+// Cells returns the rendered cells of row i as of the last frame, for
+// tools and tests. It reads the record (from the cache when it can).
+func (t *Table) Cells(i int) []string {
+	if i < 0 || i >= len(t.keys) {
+		return nil
+	}
+	return slices.Clone(t.row(t.keys[i]).cells)
+}
