@@ -206,3 +206,28 @@ func TestServerRejectsCreatesOutsideRangesAndDuplicates(t *testing.T) {
 		t.Fatalf("pong %+v, server seq %d", p, srv.Seq())
 	}
 }
+
+// The outcomes of one push reach the client in outbox order, whether
+// accepted or rejected.
+func TestPushOutcomesInOutboxOrder(t *testing.T) {
+	srv := startServer(t, t.TempDir(), "", nil)
+	c := hello(t, srv.addr, "raw")
+	c.send(t, wire.TTree, &wire.Tree{Decl: replicaDecl("parts")})
+	c.send(t, wire.TIDRequest, &wire.IDRequest{Tree: "parts", N: 4})
+	var g wire.IDGrant
+	c.next(t, wire.TIDGrant, &g)
+	rec := record.Encode(nil, &record.Meta{Changes: 1, Major: 1}, []byte{0x80})
+	c.send(t, wire.TPush, &wire.Push{Changes: []layout.Change{
+		{Seq: 1, Tree: "parts", Key: layout.Pack(g.Hi+9, 0), Kind: uint8(db.Created), Record: rec}, // rejected
+		{Seq: 2, Tree: "parts", Key: layout.Pack(g.Lo, 0), Kind: uint8(db.Created), Record: rec},   // accepted
+		{Seq: 3, Tree: "parts", Key: layout.Pack(g.Lo, 0), Kind: uint8(db.Updated), Record: rec},   // rejected
+		{Seq: 4, Tree: "parts", Key: layout.Pack(g.Lo+1, 0), Kind: uint8(db.Created), Record: rec}, // accepted
+	}})
+	for want := uint64(1); want <= 4; want++ {
+		var a wire.Ack
+		c.next(t, wire.TAck, &a)
+		if a.Outbox != want {
+			t.Fatalf("ack for outbox %d arrived where %d was due", a.Outbox, want)
+		}
+	}
+}

@@ -550,6 +550,31 @@ func (c *sconn) write(w *bufio.Writer, from, upto uint64) error {
 	}
 }
 
+// mergeAcks puts the acks of rejected and duplicate changes among the
+// frames of a push's accepted ones, so the origin gets every outcome in
+// outbox order: an ack never removes an outbox entry whose own outcome
+// has not arrived.
+func mergeAcks(fs []frame, acks []wire.Ack) []frame {
+	if len(acks) == 0 {
+		return fs
+	}
+	out := make([]frame, 0, len(fs)+len(acks))
+	i := 0
+	for _, f := range fs {
+		if a, ok := f.v.(*wire.Ack); ok && f.t == wire.TAck {
+			for i < len(acks) && acks[i].Outbox < a.Outbox {
+				out = append(out, frame{t: wire.TAck, v: &acks[i]})
+				i++
+			}
+		}
+		out = append(out, f)
+	}
+	for ; i < len(acks); i++ {
+		out = append(out, frame{t: wire.TAck, v: &acks[i]})
+	}
+	return out
+}
+
 type frame struct {
 	t   uint8
 	v   any
@@ -602,9 +627,7 @@ func (c *sconn) sendDelivery(d *delivery) {
 		fs = append(fs, c.framesFor(d.entries)...)
 	}
 	if d.origin == c {
-		for i := range d.acks {
-			fs = append(fs, frame{t: wire.TAck, v: &d.acks[i]})
-		}
+		fs = mergeAcks(fs, d.acks)
 		for i := range d.grants {
 			fs = append(fs, frame{t: wire.TIDGrant, v: &d.grants[i]})
 		}
