@@ -6,8 +6,6 @@ import (
 	"iter"
 
 	"gioui.org/io/event"
-	"gioui.org/io/key"
-	"gioui.org/io/pointer"
 	"gioui.org/layout"
 	"gioui.org/op/clip"
 	"gioui.org/widget"
@@ -43,9 +41,7 @@ type List[T any] struct {
 	gen     uint64
 	built   bool
 	changed bool
-	selIdx  int
-	rowPx   int
-	visible int
+	rows
 }
 
 // IndexKeys lists the records whose index keys k satisfy lo ≤ k < hi, in
@@ -142,50 +138,7 @@ func (l *List[T]) selectIndex(i int) {
 // changed since the last call. Layout calls it too.
 func (l *List[T]) Update(gtx layout.Context) bool {
 	l.sync()
-	for {
-		ev, ok := gtx.Event(
-			pointer.Filter{Target: l, Kinds: pointer.Press},
-			key.FocusFilter{Target: l},
-			key.Filter{Focus: l, Name: key.NameUpArrow},
-			key.Filter{Focus: l, Name: key.NameDownArrow},
-			key.Filter{Focus: l, Name: key.NamePageUp},
-			key.Filter{Focus: l, Name: key.NamePageDown},
-			key.Filter{Focus: l, Name: key.NameHome},
-			key.Filter{Focus: l, Name: key.NameEnd},
-		)
-		if !ok {
-			break
-		}
-		switch e := ev.(type) {
-		case pointer.Event:
-			gtx.Execute(key.FocusCmd{Tag: l})
-			if l.rowPx > 0 {
-				i := l.list.Position.First + (int(e.Position.Y)+l.list.Position.Offset)/l.rowPx
-				if i < len(l.keys) {
-					l.selectIndex(i)
-				}
-			}
-		case key.Event:
-			if e.State != key.Press {
-				break
-			}
-			page := max(1, l.visible-1)
-			switch e.Name {
-			case key.NameUpArrow:
-				l.selectIndex(l.selIdx - 1)
-			case key.NameDownArrow:
-				l.selectIndex(l.selIdx + 1)
-			case key.NamePageUp:
-				l.selectIndex(l.selIdx - page)
-			case key.NamePageDown:
-				l.selectIndex(l.selIdx + page)
-			case key.NameHome:
-				l.selectIndex(0)
-			case key.NameEnd:
-				l.selectIndex(len(l.keys) - 1)
-			}
-		}
-	}
+	l.navigate(gtx, l, l.list.Position, len(l.keys), l.selectIndex)
 	c := l.changed
 	l.changed = false
 	return c

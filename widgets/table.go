@@ -11,7 +11,6 @@ import (
 
 	"gioui.org/gesture"
 	"gioui.org/io/event"
-	"gioui.org/io/key"
 	"gioui.org/io/pointer"
 	"gioui.org/layout"
 	"gioui.org/op"
@@ -81,10 +80,8 @@ type Table struct {
 	list    widget.List
 	keys    []db.OpaqueKey
 	cache   map[db.OpaqueKey]*tableRow
-	selIdx  int
 	changed bool
-	rowPx   int
-	visible int
+	rows
 	fields  []db.Field
 	evo     db.Evolution
 	scrollX int // horizontal scroll in pixels
@@ -123,7 +120,7 @@ func NewTable(t db.OpaqueTree, w *Watcher) *Table {
 	if w == nil {
 		w = NewWatcher(nil)
 	}
-	tb := &Table{Tree: t, w: w, sortCol: -1, selIdx: -1, cache: map[db.OpaqueKey]*tableRow{}, sortVals: map[db.OpaqueKey]sortKey{}}
+	tb := &Table{Tree: t, w: w, sortCol: -1, rows: rows{selIdx: -1}, cache: map[db.OpaqueKey]*tableRow{}, sortVals: map[db.OpaqueKey]sortKey{}}
 	tb.list.Axis = layout.Vertical
 	tb.setColumns()
 	tb.cancel = t.Subscribe(func(kind db.EventKind, k db.OpaqueKey) {
@@ -674,50 +671,7 @@ func (t *Table) Update(gtx layout.Context) bool {
 	d := t.hscroll.Update(gtx.Metric, gtx.Source, gtx.Now, gesture.Horizontal,
 		pointer.ScrollRange{Min: -t.scrollX, Max: maxX - t.scrollX}, pointer.ScrollRange{})
 	t.scrollX = max(0, min(maxX, t.scrollX+d))
-	for {
-		ev, ok := gtx.Event(
-			pointer.Filter{Target: t, Kinds: pointer.Press},
-			key.FocusFilter{Target: t},
-			key.Filter{Focus: t, Name: key.NameUpArrow},
-			key.Filter{Focus: t, Name: key.NameDownArrow},
-			key.Filter{Focus: t, Name: key.NamePageUp},
-			key.Filter{Focus: t, Name: key.NamePageDown},
-			key.Filter{Focus: t, Name: key.NameHome},
-			key.Filter{Focus: t, Name: key.NameEnd},
-		)
-		if !ok {
-			break
-		}
-		switch e := ev.(type) {
-		case pointer.Event:
-			gtx.Execute(key.FocusCmd{Tag: t})
-			if t.rowPx > 0 {
-				i := t.list.Position.First + (int(e.Position.Y)+t.list.Position.Offset)/t.rowPx
-				if i < len(t.keys) {
-					t.selectIndex(i)
-				}
-			}
-		case key.Event:
-			if e.State != key.Press {
-				break
-			}
-			page := max(1, t.visible-1)
-			switch e.Name {
-			case key.NameUpArrow:
-				t.selectIndex(t.selIdx - 1)
-			case key.NameDownArrow:
-				t.selectIndex(t.selIdx + 1)
-			case key.NamePageUp:
-				t.selectIndex(t.selIdx - page)
-			case key.NamePageDown:
-				t.selectIndex(t.selIdx + page)
-			case key.NameHome:
-				t.selectIndex(0)
-			case key.NameEnd:
-				t.selectIndex(len(t.keys) - 1)
-			}
-		}
-	}
+	t.navigate(gtx, t, t.list.Position, len(t.keys), t.selectIndex)
 	c := t.changed
 	t.changed = false
 	return c
