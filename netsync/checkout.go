@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/vmihailenco/msgpack/v5"
 	"time"
 
 	"github.com/hillsdb/hills/db"
@@ -86,6 +87,7 @@ func (c *Client) giveBack(s *session, k recKey) {
 	c.mu.Lock()
 	c.givingBack[k] = true
 	c.mu.Unlock()
+	c.saveGivingBack()
 	if b := c.link.Borrow(k.tree, k.key); b.Mine {
 		b.Mine = false
 		if err := c.link.SetBorrow(k.tree, k.key, b); err != nil {
@@ -122,6 +124,7 @@ func (c *Client) settle(ctx context.Context, s *session, k recKey) error {
 		c.mu.Lock()
 		delete(c.givingBack, k)
 		c.mu.Unlock()
+		c.saveGivingBack()
 		return nil
 	case <-s.done:
 		return errSessionEnded
@@ -257,4 +260,45 @@ func (c *Client) forget(req uint64) {
 	c.mu.Lock()
 	delete(c.replies, req)
 	c.mu.Unlock()
+}
+
+// givenBack is a record this client gave back, as kept in the replica
+// until the server confirmed it.
+type givenBack struct {
+	Tree string `msgpack:"tree"`
+	Key  uint64 `msgpack:"key"`
+}
+
+// saveGivingBack keeps the records being given back in the replica, so a
+// restart before the server confirmed them still gives them back.
+func (c *Client) saveGivingBack() {
+	c.mu.Lock()
+	list := make([]givenBack, 0, len(c.givingBack))
+	for k := range c.givingBack {
+		list = append(list, givenBack{k.tree, k.key})
+	}
+	c.mu.Unlock()
+	enc, err := msgpack.Marshal(list)
+	if err == nil {
+		err = c.link.SetSyncState("giveback", enc)
+	}
+	if err != nil {
+		c.log.Error("keeping the check-outs given back", "err", err)
+	}
+}
+
+// loadGivingBack reads what saveGivingBack kept.
+func (c *Client) loadGivingBack() error {
+	b, err := c.link.SyncState("giveback")
+	if err != nil || b == nil {
+		return err
+	}
+	var list []givenBack
+	if err := msgpack.Unmarshal(b, &list); err != nil {
+		return fmt.Errorf("netsync: stored check-outs given back: %w", err)
+	}
+	for _, g := range list {
+		c.givingBack[recKey{g.Tree, g.Key}] = true
+	}
+	return nil
 }

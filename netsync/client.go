@@ -132,6 +132,10 @@ func Connect(d *db.DB, addr string, opts *ClientOptions) (*Client, error) {
 		givingBack: map[recKey]bool{}}
 	c.status.Server = addr
 	c.status.LastSeq = link.LastSeq()
+	if err := c.loadGivingBack(); err != nil {
+		cancel()
+		return nil, err
+	}
 	if p, err := c.loadPin(); err == nil && p != nil {
 		c.status.ServerID = p.ServerID
 	}
