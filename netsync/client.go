@@ -304,7 +304,8 @@ func (c *Client) run() {
 }
 
 func isFatal(err error) bool {
-	return errors.Is(err, ErrIdentity) || errors.Is(err, ErrAppID) || errors.Is(err, ErrProtocolVersion)
+	return errors.Is(err, ErrIdentity) || errors.Is(err, ErrAppID) || errors.Is(err, ErrProtocolVersion) ||
+		errors.Is(err, ErrServerBehind)
 }
 
 // session is one connection to the server.
@@ -469,6 +470,9 @@ func dialError(err error, p *pin) error {
 func readError(err error) error {
 	var ae *quic.ApplicationError
 	if errors.As(err, &ae) && ae.ErrorCode == codeRefused {
+		if ae.ErrorMessage == "server behind" {
+			return fmt.Errorf("%w: %s", ErrServerBehind, ae.ErrorMessage)
+		}
 		return fmt.Errorf("%w: %s", ErrAppID, ae.ErrorMessage)
 	}
 	return err

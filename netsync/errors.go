@@ -23,6 +23,9 @@ var (
 	// back to the server's. The error also matches the reason, such as
 	// db.ErrNotCheckedOut.
 	ErrRejected = errors.New("netsync: change rejected")
+	// ErrServerBehind: the server's log is behind this replica's (it was
+	// restored from an older backup); the replica refuses to sync with it.
+	ErrServerBehind = errors.New("netsync: server is behind this replica")
 	// ErrClosed: the client was closed.
 	ErrClosed = errors.New("netsync: client closed")
 	// ErrProtocol: the peer sent a malformed or unexpected message.
@@ -46,6 +49,8 @@ func codeError(code uint16) error {
 		return db.ErrCorrupt
 	case wire.CodeAppID:
 		return ErrAppID
+	case wire.CodeServerBehind:
+		return ErrServerBehind
 	case wire.CodeProtocol, wire.CodeBadTree:
 		return ErrProtocol
 	}

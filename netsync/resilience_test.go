@@ -154,3 +154,33 @@ func TestApplicationIDRefused(t *testing.T) {
 	ok := openReplica(t, filepath.Join(t.TempDir(), "ok"), "ok", srv.addr, &netsync.ClientOptions{AppID: "parts-stock"})
 	waitSynced(t, ok)
 }
+
+// A server restored from an older backup is refused by a replica that has
+// applied more of the log: nothing is synced silently.
+func TestReplicaRefusesServerRestoredFromOlderBackup(t *testing.T) {
+	sdir := t.TempDir()
+	srv := startServer(t, sdir, "", nil)
+	addr := srv.addr
+	a := newReplica(t, "a", addr)
+	createWhenIDs(t, a, Part{Number: "before the backup"})
+	waitSynced(t, a)
+	backup := filepath.Join(t.TempDir(), "backup")
+	if err := srv.Checkpoint(backup); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		createWhenIDs(t, a, Part{Number: "after the backup"})
+	}
+	waitSynced(t, a)
+	srv.stop(t)
+
+	startServer(t, backup, addr, nil) // the same server, restored from the backup
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.c.WaitSynced(ctx); !errors.Is(err, netsync.ErrServerBehind) {
+		t.Fatalf("WaitSynced against a server restored from an older backup: %v, want ErrServerBehind", err)
+	}
+	if a.parts.Len() != 4 {
+		t.Fatalf("replica has %d records, want its 4", a.parts.Len())
+	}
+}

@@ -359,6 +359,17 @@ func (c *sconn) serve() {
 		c.qc.CloseWithError(codeRefused, "application id")
 		return
 	}
+	if seq := s.Seq(); h.LastSeq > seq {
+		// The client has applied changes this server does not have: the
+		// store was restored from an older backup. Syncing would hide
+		// that and could reuse sequences the client already holds.
+		wire.Write(w, wire.TRefuse, &wire.Refuse{Code: wire.CodeServerBehind,
+			Msg: fmt.Sprintf("the server's log ends at %d, the client applied up to %d: the server was restored from an older backup", seq, h.LastSeq)})
+		w.Flush()
+		time.Sleep(50 * time.Millisecond)
+		c.qc.CloseWithError(codeRefused, "server behind")
+		return
+	}
 	c.clientID, c.name = h.ClientID, h.Name
 	if err := s.a.hello(&h, time.Now().UnixNano()); err != nil {
 		c.fail(codeInternal, err.Error())

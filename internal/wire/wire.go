@@ -60,6 +60,7 @@ const (
 	CodeProtocol             // a malformed or unexpected message
 	CodeInternal             // the server failed
 	CodeBadTree              // an invalid tree name or declaration
+	CodeServerBehind         // the server's log is behind the client's: restored from an older backup
 )
 
 // KindTree marks a log entry that declares a tree: Record holds a
