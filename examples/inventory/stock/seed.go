@@ -84,7 +84,7 @@ func Seed(ctx context.Context, s *Store) error {
 			return fmt.Errorf("seed bom %s: %w", b.name, err)
 		}
 		if i == 0 {
-			if err := s.BOMs.Release(k); err != nil {
+			if err := ReleaseBOM(ctx, s, k); err != nil {
 				return fmt.Errorf("seed bom %s: %w", b.name, err)
 			}
 		}

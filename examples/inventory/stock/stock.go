@@ -164,3 +164,19 @@ func BOMParts(b *BOM, count int) map[db.Key[Part]]int {
 	}
 	return need
 }
+
+// ReleaseBOM freezes BOM revision k: it checks it out (a replica needs the
+// check-out to change a record), releases it and checks it in.
+func ReleaseBOM(ctx context.Context, s *Store, k db.Key[BOM]) error {
+	if err := s.BOMs.CheckOut(ctx, k); err != nil {
+		return err
+	}
+	err := s.BOMs.Release(k)
+	return errors.Join(err, s.BOMs.CheckIn(k))
+}
+
+// ReviseBOM makes the next revision of released BOM k as a draft and
+// returns its key.
+func ReviseBOM(s *Store, k db.Key[BOM]) (db.Key[BOM], error) {
+	return s.BOMs.Revise(k)
+}

@@ -142,3 +142,30 @@ func TestBOMParts(t *testing.T) {
 		t.Fatalf("need %v", need)
 	}
 }
+
+func TestReleaseRevise(t *testing.T) {
+	s := openStore(t)
+	ctx := context.Background()
+	k, err := s.BOMs.Create(BOM{Name: "B", Lines: []Line{{Part: db.Key[Part]{ID: 1}, Quantity: 2}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ReleaseBOM(ctx, s, k); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.BOMs.Update(k, func(b *BOM) error { b.Name = "C"; return nil }); !errors.Is(err, db.ErrReleased) {
+		t.Fatalf("update of a released bom: %v", err)
+	}
+	k2, err := ReviseBOM(s, k)
+	if err != nil || k2.ID != k.ID || k2.Rev != k.Rev+1 {
+		t.Fatalf("revise: %s, %v", k2, err)
+	}
+	if err := s.BOMs.Update(k2, func(b *BOM) error { b.Lines[0].Quantity = 3; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	old, _, _ := s.BOMs.Get(k)
+	cur, m, _ := s.BOMs.Get(k2)
+	if old.Lines[0].Quantity != 2 || cur.Lines[0].Quantity != 3 || m.Version != db.Draft {
+		t.Fatalf("old %+v, new %+v %v", old, cur, m.Version)
+	}
+}
