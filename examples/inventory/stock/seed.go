@@ -91,3 +91,32 @@ func Seed(ctx context.Context, s *Store) error {
 	}
 	return nil
 }
+
+// Syncer is what SeedIfEmpty needs of a sync client (netsync.Client).
+type Syncer interface {
+	WaitSynced(ctx context.Context) error
+}
+
+// SeedIfEmpty seeds the inventory s when it has no parts.
+// With a sync client c (nil: standalone), it first waits until the replica
+// caught up with the server, and afterwards until the server has every
+// record. It returns how many parts it created.
+func SeedIfEmpty(ctx context.Context, s *Store, c Syncer) (int, error) {
+	if c != nil {
+		if err := c.WaitSynced(ctx); err != nil {
+			return 0, err
+		}
+	}
+	if s.Parts.Len() > 0 {
+		return 0, nil
+	}
+	if err := Seed(ctx, s); err != nil {
+		return 0, err
+	}
+	if c != nil {
+		if err := c.WaitSynced(ctx); err != nil {
+			return 0, err
+		}
+	}
+	return SeedParts, nil
+}
