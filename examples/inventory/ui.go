@@ -364,12 +364,14 @@ func (u *UI) layoutBOM(gtx layout.Context) layout.Dimensions {
 		}()
 	}
 	if u.revise.Clicked(gtx) && released {
-		nk, err := stock.ReviseBOM(u.s, k)
-		if err != nil {
-			u.setMsg("revise %s: %v", k, err)
-		} else {
+		go func() {
+			nk, err := stock.ReviseBOM(context.Background(), u.s, k)
+			if err != nil {
+				u.setMsg("revise %s: %v", k, err)
+				return
+			}
 			u.setMsg("revision %s of %s is a draft", nk, b.Name)
-		}
+		}()
 	}
 	children := []layout.FlexChild{
 		layout.Rigid(material.H6(th.Theme, b.Name+"  "+k.String()).Layout),

@@ -116,8 +116,6 @@ func TestBOMPage(t *testing.T) {
 	u.revise.Click()
 	u.frame()
 	next := db.Key[stock.BOM]{ID: released.ID, Rev: released.Rev + 1}
-	if _, m, err := u.s.BOMs.Get(next); err != nil || m.Version != db.Draft {
-		t.Fatalf("revision %s: %v %v (%s)", next, m.Version, err, u.message())
-	}
+	eventually(t, "revision", func() bool { _, m, err := u.s.BOMs.Get(next); return err == nil && m.Version == db.Draft })
 	u.frame()
 }

@@ -176,7 +176,11 @@ func ReleaseBOM(ctx context.Context, s *Store, k db.Key[BOM]) error {
 }
 
 // ReviseBOM makes the next revision of released BOM k as a draft and
-// returns its key.
-func ReviseBOM(s *Store, k db.Key[BOM]) (db.Key[BOM], error) {
-	return s.BOMs.Revise(k)
+// returns its key; it holds k's check-out meanwhile.
+func ReviseBOM(ctx context.Context, s *Store, k db.Key[BOM]) (db.Key[BOM], error) {
+	if err := s.BOMs.CheckOut(ctx, k); err != nil {
+		return db.Key[BOM]{}, err
+	}
+	next, err := s.BOMs.Revise(k)
+	return next, errors.Join(err, s.BOMs.CheckIn(k))
 }

@@ -156,7 +156,7 @@ func TestReleaseRevise(t *testing.T) {
 	if err := s.BOMs.Update(k, func(b *BOM) error { b.Name = "C"; return nil }); !errors.Is(err, db.ErrReleased) {
 		t.Fatalf("update of a released bom: %v", err)
 	}
-	k2, err := ReviseBOM(s, k)
+	k2, err := ReviseBOM(ctx, s, k)
 	if err != nil || k2.ID != k.ID || k2.Rev != k.Rev+1 {
 		t.Fatalf("revise: %s, %v", k2, err)
 	}
