@@ -24,6 +24,8 @@ func main() {
 	cfg := app.Config{AppID: "inventory"}
 	cfg.RegisterFlags(flag.CommandLine)
 	seed := flag.Bool("seed", false, "fill an empty inventory with the example parts and BOMs, then exit")
+	sel := flag.String("select", "", "select the part with this part number once it is there")
+	checkOut := flag.Bool("checkout", false, "with -select: check the selected part out")
 	flag.Parse()
 	if cfg.Name == "" {
 		cfg.Name, _ = os.Hostname()
@@ -36,7 +38,14 @@ func main() {
 		}
 		return
 	}
-	app.Main(cfg, func(a *app.App) (app.UI, error) { return NewUI(a) })
+	app.Main(cfg, func(a *app.App) (app.UI, error) {
+		u, err := NewUI(a)
+		if err != nil {
+			return nil, err
+		}
+		u.Select, u.CheckOut = *sel, *checkOut
+		return u, nil
+	})
 }
 
 // runSeed seeds the inventory of cfg's database when it has no parts.

@@ -44,8 +44,13 @@ type UI struct {
 	bomCO             widgets.CheckOut
 	release, revise   widget.Clickable
 	shownBOM          db.Key[stock.BOM]
-	mu                sync.Mutex
-	msg               string
+	// Select is a part number to select once the part is in the replica;
+	// with CheckOut, the part is also checked out then.
+	Select   string
+	CheckOut bool
+
+	mu  sync.Mutex
+	msg string
 }
 
 // NewUI opens the inventory of a and watches its trees.
@@ -120,7 +125,7 @@ func (u *UI) Layout(gtx layout.Context) layout.Dimensions {
 					layout.Rigid(layout.Spacer{Width: 6}.Layout),
 					layout.Rigid(u.tab(&u.bomsTab, fmt.Sprintf("BOMs (%d)", u.s.BOMs.Len()), u.page == 1)),
 					layout.Rigid(layout.Spacer{Width: 16}.Layout),
-					layout.Flexed(1, th.MutedLabel(u.a.DB.Name()+": "+u.message()).Layout),
+					layout.Flexed(1, th.MutedLabel(strings.TrimSuffix(u.a.DB.Name()+": "+u.message(), ": ")).Layout),
 				)
 			})
 		}),
@@ -177,6 +182,16 @@ var partCols = []unit.Dp{190, 140, 70, 80, 120}
 
 func (u *UI) layoutParts(gtx layout.Context) layout.Dimensions {
 	th := u.th
+	if u.Select != "" {
+		if k, ok := u.s.Find(u.Select); ok {
+			u.Select = ""
+			u.parts.Selected, u.parts.HasSelection = k, true
+			u.load(k)
+			if u.CheckOut {
+				u.partCO.Click()
+			}
+		}
+	}
 	return split(gtx, th, 620, func(gtx layout.Context) layout.Dimensions {
 		return layout.Flex{Axis: layout.Vertical}.Layout(gtx,
 			layout.Rigid(func(gtx layout.Context) layout.Dimensions {

@@ -71,7 +71,13 @@ func TestPartsPage(t *testing.T) {
 	if u.desc.ReadOnly != true || u.shown != k {
 		t.Fatalf("editor shows %s (read-only %v), want %s read-only", u.shown, u.desc.ReadOnly, k)
 	}
-	u.partCO.Click()
+	p0, _, _ := u.s.Parts.Get(k)
+	u.parts.HasSelection = false
+	u.Select, u.CheckOut = p0.MPN, true // as the -select and -checkout flags
+	u.frame()
+	if !u.parts.HasSelection || u.parts.Selected != k || u.Select != "" {
+		t.Fatalf("-select %s did not select %s", p0.MPN, k)
+	}
 	u.frame()
 	eventually(t, "check-out", func() bool { return u.s.Parts.Borrow(k).Mine })
 	u.frame()
