@@ -43,9 +43,9 @@ echo "demo: server on $addr, data in $work/server"
 "$work/bin/inventory" -server "$addr" -data "$work/seed" -name seeder -seed
 
 common=(-server "$addr" -app inventory)
-"$work/bin/inventory" "${common[@]}" -data "$work/alice" -name alice -select STM32F103C8T6 -checkout &
+"$work/bin/inventory" "${common[@]}" -data "$work/alice" -name alice -search STM32 -select STM32F103C8T6 -checkout &
 wins=($!)
-"$work/bin/inventory" "${common[@]}" -data "$work/bob" -name bob -select STM32F103C8T6 &
+"$work/bin/inventory" "${common[@]}" -data "$work/bob" -name bob -search STM32 -select STM32F103C8T6 &
 wins+=($!)
 "$work/bin/hills-viewer" "${common[@]}" -data "$work/viewer" -name viewer &
 wins+=($!)

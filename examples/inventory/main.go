@@ -24,6 +24,7 @@ func main() {
 	cfg := app.Config{AppID: "inventory"}
 	cfg.RegisterFlags(flag.CommandLine)
 	seed := flag.Bool("seed", false, "fill an empty inventory with the example parts and BOMs, then exit")
+	search := flag.String("search", "", "start with this search text")
 	sel := flag.String("select", "", "select the part with this part number once it is there")
 	checkOut := flag.Bool("checkout", false, "with -select: check the selected part out")
 	flag.Parse()
@@ -44,6 +45,9 @@ func main() {
 			return nil, err
 		}
 		u.Select, u.CheckOut = *sel, *checkOut
+		if *search != "" {
+			u.search.SetQuery(*search)
+		}
 		return u, nil
 	})
 }

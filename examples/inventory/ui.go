@@ -302,7 +302,7 @@ func (u *UI) layoutEditor(gtx layout.Context) layout.Dimensions {
 	}
 	return layout.Flex{Axis: layout.Vertical}.Layout(gtx,
 		layout.Rigid(material.H6(th.Theme, p.MPN).Layout),
-		layout.Rigid(th.MutedLabel(fmt.Sprintf("%s · %s · changed %d times, last by %s", p.Manufacturer, k, m.Changes, m.ModifiedBy)).Layout),
+		layout.Rigid(th.MutedLabel(fmt.Sprintf("%s · key %s · %d writes, the last by %s", p.Manufacturer, k, m.Changes, m.ModifiedBy)).Layout),
 		layout.Rigid(layout.Spacer{Height: 12}.Layout),
 		field("Description", &u.desc),
 		field("On hand", &u.qty),
