@@ -302,7 +302,7 @@ func (u *UI) layoutEditor(gtx layout.Context) layout.Dimensions {
 	}
 	return layout.Flex{Axis: layout.Vertical}.Layout(gtx,
 		layout.Rigid(material.H6(th.Theme, p.MPN).Layout),
-		layout.Rigid(th.MutedLabel(fmt.Sprintf("%s · key %s · %d writes, the last by %s", p.Manufacturer, k, m.Changes, m.ModifiedBy)).Layout),
+		layout.Rigid(th.MutedLabel(fmt.Sprintf("%s · key %s · last written by %s (write %d)", p.Manufacturer, k, m.ModifiedBy, m.Changes)).Layout),
 		layout.Rigid(layout.Spacer{Height: 12}.Layout),
 		field("Description", &u.desc),
 		field("On hand", &u.qty),
@@ -315,10 +315,10 @@ func (u *UI) layoutEditor(gtx layout.Context) layout.Dimensions {
 					if !mine {
 						return layout.Dimensions{}
 					}
-					return material.Button(th.Theme, &u.save, "Save").Layout(gtx)
+					return button(th, &u.save, "Save").Layout(gtx)
 				}),
 				layout.Rigid(layout.Spacer{Width: 8}.Layout),
-				layout.Rigid(material.Button(th.Theme, &u.take, "Take 1").Layout),
+				layout.Rigid(button(th, &u.take, "Take 1").Layout),
 			)
 		}),
 		layout.Rigid(func(gtx layout.Context) layout.Dimensions {
@@ -401,7 +401,7 @@ func (u *UI) layoutBOM(gtx layout.Context) layout.Dimensions {
 			return layout.Flex{}.Layout(gtx,
 				layout.Rigid(func(gtx layout.Context) layout.Dimensions { return u.bomCO.Layout(gtx, th) }),
 				layout.Rigid(layout.Spacer{Width: 8}.Layout),
-				layout.Rigid(material.Button(th.Theme, btn, label).Layout),
+				layout.Rigid(button(th, btn, label).Layout),
 			)
 		}),
 		layout.Rigid(layout.Spacer{Height: 8}.Layout),
@@ -424,4 +424,13 @@ func (u *UI) layoutBOM(gtx layout.Context) layout.Dimensions {
 		}))
 	}
 	return layout.Flex{Axis: layout.Vertical}.Layout(gtx, children...)
+}
+
+// button is a button sized like widgets.CheckOut's.
+func button(th *widgets.Theme, c *widget.Clickable, label string) material.ButtonStyle {
+	b := material.Button(th.Theme, c, label)
+	b.TextSize = th.TextSize
+	b.CornerRadius = 4
+	b.Inset = layout.Inset{Top: 7, Bottom: 7, Left: 14, Right: 14}
+	return b
 }

@@ -27,6 +27,10 @@ var families = []family{
 	{"Bourns", "TVS diode %s", "SMAJ%s", []string{"5.0A", "12A", "15A", "24A", "33CA"}, 1000},
 }
 
+// packagings are the distributors' suffixes of the same part in other
+// packagings: tape and reel, cut tape, and so on.
+var packagings = []string{"", "-TR", "-CT", "-DKR", "-ND", "-REEL", "-BULK"}
+
 // SeedPart returns the i-th seed part; the same i always gives the same
 // part, and i < SeedParts gives distinct part numbers.
 func SeedPart(i int) Part {
@@ -34,9 +38,7 @@ func SeedPart(i int) Part {
 	round := i / len(families)
 	v := f.values[round%len(f.values)]
 	mpn := fmt.Sprintf(f.format, v)
-	if lot := round / len(f.values); lot > 0 {
-		mpn = fmt.Sprintf("%s-%d", mpn, lot) // packaging or reel variant
-	}
+	mpn += packagings[round/len(f.values)%len(packagings)]
 	return Part{
 		MPN:          mpn,
 		Manufacturer: f.maker,
