@@ -33,10 +33,19 @@ trap 'exit 130' INT TERM
 echo "demo: building into $work/bin"
 go build -o "$work/bin/" ./cmd/hills-server ./cmd/hills-viewer ./examples/inventory
 
-addr=127.0.0.1:$((20000 + RANDOM % 20000))
-"$work/bin/hills-server" serve --data "$work/server" --listen "$addr" --app-id inventory &
-pids+=($!)
-for _ in $(seq 100); do [ -S "$work/server/admin.sock" ] && break; sleep 0.1; done
+# A random port; another one when it is taken.
+for _ in 1 2 3 4 5; do
+  addr=127.0.0.1:$((20000 + RANDOM % 20000))
+  "$work/bin/hills-server" serve --data "$work/server" --listen "$addr" --app-id inventory &
+  spid=$!
+  pids+=("$spid")
+  for _ in $(seq 100); do
+    [ -S "$work/server/admin.sock" ] && break
+    kill -0 "$spid" 2>/dev/null || break
+    sleep 0.1
+  done
+  [ -S "$work/server/admin.sock" ] && break
+done
 [ -S "$work/server/admin.sock" ] || { echo "demo: the server did not start" >&2; exit 1; }
 echo "demo: server on $addr, data in $work/server"
 

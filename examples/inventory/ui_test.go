@@ -89,6 +89,17 @@ func TestPartsPage(t *testing.T) {
 	if p.Quantity != 7 || p.Location != "Z9-01" {
 		t.Fatalf("saved %+v (%s)", p, u.message())
 	}
+	// Check in; a change made elsewhere shows in the editor.
+	if err := u.s.Parts.CheckIn(k); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := u.s.Consume(context.Background(), k, 2, "station", "test"); err != nil {
+		t.Fatal(err)
+	}
+	u.frame()
+	if got := u.qty.Text(); got != "5" || !u.qty.ReadOnly {
+		t.Fatalf("editor shows quantity %q (read-only %v) after a change elsewhere, want 5", got, u.qty.ReadOnly)
+	}
 	u.qty.SetText("x")
 	if err := u.Save(); err == nil {
 		t.Fatal("quantity x saved")
