@@ -24,6 +24,7 @@ func main() {
 	cfg := app.Config{AppID: "inventory"}
 	cfg.RegisterFlags(flag.CommandLine)
 	seed := flag.Bool("seed", false, "fill an empty inventory with the example parts and BOMs, then exit")
+	boms := flag.Bool("boms", false, "start on the BOM page with the first BOM selected")
 	search := flag.String("search", "", "start with this search text")
 	sel := flag.String("select", "", "select the part with this part number once it is there")
 	checkOut := flag.Bool("checkout", false, "with -select: check the selected part out")
@@ -45,6 +46,13 @@ func main() {
 			return nil, err
 		}
 		u.Select, u.CheckOut = *sel, *checkOut
+		if *boms {
+			u.page = 1
+			for k := range u.s.BOMs.All() {
+				u.boms.Selected, u.boms.HasSelection = k, true
+				break
+			}
+		}
 		if *search != "" {
 			u.search.SetQuery(*search)
 		}

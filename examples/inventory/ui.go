@@ -333,7 +333,7 @@ func (u *UI) layoutEditor(gtx layout.Context) layout.Dimensions {
 }
 
 var bomCols = []unit.Dp{70, 230, 90}
-var lineCols = []unit.Dp{190, 60, 80, 90}
+var lineCols = []unit.Dp{190, 50, 170, 80}
 
 func (u *UI) layoutBOMs(gtx layout.Context) layout.Dimensions {
 	th := u.th

@@ -3,6 +3,7 @@ package stock
 import (
 	"context"
 	"fmt"
+	"strings"
 )
 
 // family is a kind of part the seed makes many of.
@@ -79,7 +80,11 @@ func Seed(ctx context.Context, s *Store) error {
 			if !ok {
 				return fmt.Errorf("seed bom %s: no part %s", b.name, mpn)
 			}
-			bom.Lines = append(bom.Lines, Line{Part: k, Quantity: 1 + (j*3)%4, Designators: fmt.Sprintf("U%d", j+1)})
+			p, _, err := s.Parts.Get(k)
+			if err != nil {
+				return fmt.Errorf("seed bom %s: %w", b.name, err)
+			}
+			bom.Lines = append(bom.Lines, Line{Part: k, Quantity: 1 + (j*3)%4, Designators: designators(p.Description, j, 1+(j*3)%4)})
 		}
 		k, err := Create(ctx, s.BOMs, bom)
 		if err != nil {
@@ -92,6 +97,23 @@ func Seed(ctx context.Context, s *Store) error {
 		}
 	}
 	return nil
+}
+
+// designators names the n places of line j on the board, with the letter
+// of the part's kind (R1, R2, C5, …).
+func designators(desc string, j, n int) string {
+	letter := "U"
+	for prefix, l := range map[string]string{"Resistor": "R", "Capacitor": "C", "Inductor": "L", "LED": "D",
+		"Connector": "J", "Fuse": "F", "Crystal": "Y", "TVS": "D", "Small-signal": "Q"} {
+		if strings.HasPrefix(desc, prefix) {
+			letter = l
+		}
+	}
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("%s%d", letter, 10*j+i+1)
+	}
+	return strings.Join(names, ",")
 }
 
 // Syncer is what SeedIfEmpty needs of a sync client (netsync.Client).
