@@ -182,5 +182,14 @@ func ReviseBOM(ctx context.Context, s *Store, k db.Key[BOM]) (db.Key[BOM], error
 		return db.Key[BOM]{}, err
 	}
 	next, err := s.BOMs.Revise(k)
-	return next, errors.Join(err, s.BOMs.CheckIn(k))
+	if err != nil {
+		return next, errors.Join(err, s.BOMs.CheckIn(k))
+	}
+	// The new revision is created under k's check-out, but checking k in
+	// waits only for k's own changes to reach the server. Checking the
+	// new revision out first sends its creation while k is still held.
+	if err := s.BOMs.CheckOut(ctx, next); err != nil {
+		return next, errors.Join(err, s.BOMs.CheckIn(k))
+	}
+	return next, errors.Join(s.BOMs.CheckIn(next), s.BOMs.CheckIn(k))
 }

@@ -230,10 +230,17 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	if err := until(ctx, "bob to see the new revision", func() bool {
-		_, _, err := bob.s.BOMs.Get(db.Key[stock.BOM]{ID: next.ID, Rev: next.Rev})
+		_, _, err := bob.s.BOMs.Get(next)
 		return err == nil
 	}); err != nil {
-		return err
+		var have, ahave []string
+		for k := range bob.s.BOMs.All() {
+			have = append(have, k.String())
+		}
+		for k := range alice.s.BOMs.All() {
+			ahave = append(ahave, k.String())
+		}
+		return fmt.Errorf("%w (bob has boms %v, status %+v; alice has %v, status %+v)", err, have, bob.c.Status(), ahave, alice.c.Status())
 	}
 	b, _, _ := bob.s.BOMs.Get(next)
 	say("13. alice revises released BOM %s: draft %s of %q appears at bob's", rel, next, b.Name)
