@@ -51,6 +51,7 @@ func (u *UI) Layout(gtx layout.Context) layout.Dimensions {
 	}
 	return layout.Flex{Axis: layout.Vertical}.Layout(gtx,
 		layout.Rigid(func(gtx layout.Context) layout.Dimensions {
+			gtx.Constraints.Min.X = 0 // the button as wide as its label
 			label := fmt.Sprintf("New note (%d)", u.notes.Len())
 			if u.err != nil {
 				label = u.err.Error()
