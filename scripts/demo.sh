@@ -1,7 +1,71 @@
 #!/usr/bin/env bash
-# Sets up a fresh machine and runs the hills demo.
+# Sets up a fresh machine and runs the hills demo: a sync server on
+# loopback with its data under a temporary directory, seeded with an
+# inventory, two inventory windows (clients "alice" and "bob") and the
+# viewer. Check a part out in one window and watch it lock in the other;
+# save an edit and watch it appear everywhere. Closing every window, or
+# Ctrl-C, stops everything the demo started and removes its data.
+# Without a display it runs a headless walk-through instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 export GOTOOLCHAIN=local
-go run ./examples/quickstart "$@"
+
+if [ -z "${DISPLAY:-}" ] && [ -z "${WAYLAND_DISPLAY:-}" ]; then
+  echo "demo: no display (neither DISPLAY nor WAYLAND_DISPLAY is set), so no windows can open."
+  echo "demo: running the headless walk-through instead: a server and two clients, printing what happens."
+  echo
+  exec go run ./examples/inventory/walkthrough "$@"
+fi
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/hills-demo.XXXXXX")
+pids=()
+cleanup() {
+  trap - EXIT INT TERM
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+  echo "demo: stopped; removed $work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+echo "demo: building into $work/bin"
+go build -o "$work/bin/" ./cmd/hills-server ./cmd/hills-viewer ./examples/inventory
+
+# A random port; another one when it is taken.
+for _ in 1 2 3 4 5; do
+  addr=127.0.0.1:$((20000 + RANDOM % 20000))
+  "$work/bin/hills-server" serve --data "$work/server" --listen "$addr" --app-id inventory &
+  spid=$!
+  pids+=("$spid")
+  for _ in $(seq 100); do
+    [ -S "$work/server/admin.sock" ] && break
+    kill -0 "$spid" 2>/dev/null || break
+    sleep 0.1
+  done
+  [ -S "$work/server/admin.sock" ] && break
+done
+[ -S "$work/server/admin.sock" ] || { echo "demo: the server did not start" >&2; exit 1; }
+echo "demo: server on $addr, data in $work/server"
+
+"$work/bin/inventory" -server "$addr" -data "$work/seed" -name seeder -seed
+
+common=(-server "$addr" -app inventory)
+"$work/bin/inventory" "${common[@]}" -data "$work/alice" -name alice -search STM32 -select STM32F103C8T6 -checkout &
+wins=($!)
+"$work/bin/inventory" "${common[@]}" -data "$work/bob" -name bob -search STM32 -select STM32F103C8T6 &
+wins+=($!)
+"$work/bin/hills-viewer" "${common[@]}" -data "$work/viewer" -name viewer &
+wins+=($!)
+pids+=("${wins[@]}")
+echo "demo: opened the windows of alice, bob and the viewer. alice holds STM32F103C8T6:"
+echo "demo: bob's window shows it locked; save an edit in alice's and it appears in bob's."
+echo "demo: close every window or press Ctrl-C to stop"
+
+while :; do
+  alive=0
+  for p in "${wins[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+  [ "$alive" = 1 ] || break
+  sleep 0.5
+done

@@ -1,0 +1,206 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hillsdb/hills/db"
+	"github.com/hillsdb/hills/examples/inventory/stock"
+	"github.com/hillsdb/hills/netsync"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// startServer runs a sync server on a free loopback port until the test
+// ends and returns its address.
+func startServer(t *testing.T) string {
+	t.Helper()
+	s, err := netsync.NewServer(t.TempDir(), &netsync.ServerOptions{AppID: "inventory", Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.ListenAndServe(ctx, "127.0.0.1:0") }()
+	select {
+	case <-s.Ready():
+	case err := <-done:
+		t.Fatalf("server: %v", err)
+	}
+	t.Cleanup(func() {
+		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer scancel()
+		if err := s.Shutdown(sctx); err != nil && !errors.Is(err, netsync.ErrServerClosed) {
+			t.Errorf("shutdown: %v", err)
+		}
+		<-done
+		cancel()
+	})
+	return s.Addr().String()
+}
+
+// seeded connects a replica named name to addr, seeds the inventory
+// through it and returns its store.
+func seeded(t *testing.T, addr string) (*stock.Store, *netsync.Client) {
+	t.Helper()
+	d, err := db.Open(filepath.Join(t.TempDir(), "office"), &db.Options{Replica: true, Name: "office", Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	st, err := stock.Open(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := netsync.Connect(d, addr, &netsync.ClientOptions{AppID: "inventory", Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := stock.Seed(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitSynced(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return st, c
+}
+
+// quantity waits until the office replica shows want items of mpn.
+func waitQuantity(t *testing.T, st *stock.Store, mpn string, want int) {
+	t.Helper()
+	k, ok := st.Find(mpn)
+	if !ok {
+		t.Fatalf("no part %s", mpn)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		p, _, err := st.Parts.Get(k)
+		if err == nil && p.Quantity == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: quantity %d (%v), want %d", mpn, p.Quantity, err, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func quantityOf(t *testing.T, st *stock.Store, mpn string) int {
+	t.Helper()
+	k, ok := st.Find(mpn)
+	if !ok {
+		t.Fatalf("no part %s", mpn)
+	}
+	p, _, err := st.Parts.Get(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.Quantity
+}
+
+func TestStation(t *testing.T) {
+	addr := startServer(t)
+	office, _ := seeded(t, addr)
+	r0, mcu0 := quantityOf(t, office, "RC0603FR-0710KL"), quantityOf(t, office, "STM32G031K8T6")
+
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"-server", addr, "-name", "smt-1", "-data", t.TempDir(),
+		"-pick", "RC0603FR-0710KL=4, STM32G031K8T6", "-boards", "3"}, &out)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	for _, s := range []string{"smt-1: synced with", "board 1: took 4 × RC0603FR-0710KL", "board 3: took 1 × STM32G031K8T6", "built 3 boards"} {
+		if !strings.Contains(out.String(), s) {
+			t.Errorf("output lacks %q:\n%s", s, out.String())
+		}
+	}
+	// The office sees the new quantities and six movements by smt-1.
+	waitQuantity(t, office, "RC0603FR-0710KL", r0-12)
+	waitQuantity(t, office, "STM32G031K8T6", mcu0-3)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		n := 0
+		for _, m := range office.Movements.All() {
+			if m.Who == "smt-1" && m.Delta < 0 {
+				n++
+			}
+		}
+		if n == 6 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("office sees %d movements by smt-1, want 6", n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Two stations taking the same part at once never lose an update: each
+// takes it in turn through its check-out.
+func TestStationsShareAPart(t *testing.T) {
+	addr := startServer(t)
+	office, _ := seeded(t, addr)
+	q0 := quantityOf(t, office, "GRM188R71H104KA93D")
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	outs := make([]bytes.Buffer, 2)
+	for i, name := range []string{"smt-1", "smt-2"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = run(context.Background(), []string{"-server", addr, "-name", name, "-data", t.TempDir(),
+				"-pick", "GRM188R71H104KA93D=5", "-boards", "4"}, &outs[i])
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("station %d: %v\n%s", i+1, err, outs[i].String())
+		}
+	}
+	waitQuantity(t, office, "GRM188R71H104KA93D", q0-40)
+}
+
+func TestStationShortStock(t *testing.T) {
+	addr := startServer(t)
+	office, _ := seeded(t, addr)
+	q := quantityOf(t, office, "STM32H743VIT6")
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"-server", addr, "-name", "smt-1", "-data", t.TempDir(),
+		"-pick", "STM32H743VIT6=" + strconv.Itoa(q+1)}, &out)
+	if !errors.Is(err, stock.ErrShort) {
+		t.Fatalf("err %v, want ErrShort\n%s", err, out.String())
+	}
+}
+
+func TestParsePicks(t *testing.T) {
+	got, err := ParsePicks(" A=2, B ,")
+	if err != nil || len(got) != 2 || got[0] != (Pick{"A", 2}) || got[1] != (Pick{"B", 1}) {
+		t.Fatalf("%v, %v", got, err)
+	}
+	for _, bad := range []string{"", "A=0", "A=x", "=3", ","} {
+		if _, err := ParsePicks(bad); err == nil {
+			t.Errorf("ParsePicks(%q) accepted", bad)
+		}
+	}
+}
+
+func TestBadFlags(t *testing.T) {
+	for _, args := range [][]string{{"-nope"}, {"-pick", "A"}, {"-server", "127.0.0.1:1", "-pick", ""}, {"-server", "127.0.0.1:1", "-pick", "A", "-boards", "-1"}} {
+		if err := run(context.Background(), args, io.Discard); err == nil {
+			t.Errorf("run %q accepted", args)
+		}
+	}
+}
