@@ -235,6 +235,17 @@ func (d *DB) recoverLocked(tree string, key, upto uint64, n replica.Note) (bool,
 	return true, nil
 }
 
+// LastOutbox implements replica.Link.
+func (l link) LastOutbox() uint64 {
+	d := l.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.outboxLen == 0 {
+		return 0
+	}
+	return d.outboxSeq
+}
+
 // LastPending implements replica.Link.
 func (l link) LastPending(tree string, key uint64) uint64 {
 	d := l.d

@@ -110,7 +110,7 @@ func (c *Client) settle(ctx context.Context, s *session, k recKey) error {
 		return nil
 	}
 	// Changes made before the record was given back go first.
-	if err := c.sentUpTo(ctx, s, c.link.LastPending(k.tree, k.key)); err != nil {
+	if err := c.sentUpTo(ctx, s, c.link.LastOutbox()); err != nil {
 		return err
 	}
 	req, replies := c.request()
@@ -193,10 +193,11 @@ func (c *Client) CheckIn(ctx context.Context, tree string, key uint64) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	// The record's changes go first. The server handles a connection's
-	// messages in order, so they are applied before the check-in, and
-	// their acks arrive before its reply.
-	if err := c.sentUpTo(ctx, s, c.link.LastPending(tree, key)); err != nil {
+	// The changes made so far go first, those of the record and those made
+	// under its check-out (a revision Revise created). The server handles
+	// a connection's messages in order, so they are applied before the
+	// check-in, and their acks arrive before its reply.
+	if err := c.sentUpTo(ctx, s, c.link.LastOutbox()); err != nil {
 		if errors.Is(err, errSessionEnded) {
 			return fmt.Errorf("%w: %s/%s", db.ErrOffline, tree, keyText(key))
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/hillsdb/hills/db"
 	"github.com/hillsdb/hills/internal/layout"
@@ -174,5 +175,49 @@ func TestReplicaTakesBackAChangeItLost(t *testing.T) {
 	}
 	if got.Number != "lost" || got.Quantity != 7 {
 		t.Fatalf("took back %+v", got)
+	}
+}
+
+// A revision made under a record's check-out reaches the server before
+// the check-in that gives the record back.
+func TestCheckInAfterReviseKeepsTheRevision(t *testing.T) {
+	srv := startServer(t, t.TempDir(), "", nil)
+	a := newReplica(t, "a", srv.addr)
+	boms, err := db.OpenTree[Part](a.d, "boms", db.Versioned())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := range 5 {
+		var k db.Key[Part]
+		for deadline := time.Now().Add(10 * time.Second); ; {
+			if k, err = boms.Create(Part{Number: "bom", Quantity: i}); err == nil || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := boms.CheckOut(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+		if err := boms.Release(k); err != nil {
+			t.Fatal(err)
+		}
+		next, err := boms.Revise(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := boms.CheckIn(k); err != nil {
+			t.Fatal(err)
+		}
+		waitSynced(t, a)
+		if st := a.c.Status(); st.Err != nil {
+			t.Fatalf("round %d: %v", i, st.Err)
+		}
+		if err := boms.View(next, func(*Part, db.Meta) {}); err != nil {
+			t.Fatalf("round %d: the revision was undone: %v", i, err)
+		}
 	}
 }

@@ -65,6 +65,9 @@ type Link interface {
 	// LastPending returns the outbox sequence of the record's last change
 	// not yet acknowledged; 0 when none.
 	LastPending(tree string, key uint64) uint64
+	// LastOutbox returns the outbox sequence of the last change not
+	// acknowledged yet; 0 when there is none.
+	LastOutbox() uint64
 	// Exists reports whether the replica has the record.
 	Exists(tree string, key uint64) bool
 	// Recover sets aside the record's changes not yet acknowledged, up to
