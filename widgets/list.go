@@ -125,13 +125,7 @@ func (l *List[T]) selectIndex(i int) {
 		l.changed = true
 	}
 	l.selIdx, l.Selected, l.HasSelection = i, l.keys[i], true
-	// Keep the selection in view.
-	first := l.list.Position.First
-	if i < first {
-		l.list.ScrollTo(i)
-	} else if l.visible > 0 && i >= first+l.visible-1 {
-		l.list.ScrollTo(i - l.visible + 2)
-	}
+	l.keepInView(&l.list, i)
 }
 
 // Update handles the list's input and reports whether the selection

@@ -5,6 +5,7 @@ import (
 	"gioui.org/io/key"
 	"gioui.org/io/pointer"
 	"gioui.org/layout"
+	"gioui.org/widget"
 )
 
 // rows is the selection state that the record list and the table share:
@@ -61,5 +62,15 @@ func (r *rows) navigate(gtx layout.Context, tag event.Tag, pos layout.Position, 
 				sel(n - 1)
 			}
 		}
+	}
+}
+
+// keepInView scrolls list so row i is on screen.
+func (r *rows) keepInView(list *widget.List, i int) {
+	first := list.Position.First
+	if i < first {
+		list.ScrollTo(i)
+	} else if r.visible > 0 && i >= first+r.visible-1 {
+		list.ScrollTo(i - r.visible + 2)
 	}
 }

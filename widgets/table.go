@@ -595,12 +595,7 @@ func (t *Table) selectIndex(i int) {
 		t.changed = true
 	}
 	t.selIdx, t.Selected, t.HasSelection = i, t.keys[i], true
-	first := t.list.Position.First
-	if i < first {
-		t.list.ScrollTo(i)
-	} else if t.visible > 0 && i >= first+t.visible-1 {
-		t.list.ScrollTo(i - t.visible + 2)
-	}
+	t.keepInView(&t.list, i)
 }
 
 // row returns the rendered cells of k, from the cache when it holds them.

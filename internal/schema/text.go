@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"reflect"
 	"slices"
@@ -347,6 +348,23 @@ func toBig(v any) (*big, error) {
 }
 
 // renderAny renders a value decoded without a schema.
+// renderObject writes m as a JSON object with its members in key order.
+func renderObject(w *bytes.Buffer, m map[string]any) error {
+	w.WriteByte('{')
+	for i, k := range slices.Sorted(maps.Keys(m)) {
+		if i > 0 {
+			w.WriteByte(',')
+		}
+		writeString(w, k)
+		w.WriteByte(':')
+		if err := renderAny(w, m[k]); err != nil {
+			return err
+		}
+	}
+	w.WriteByte('}')
+	return nil
+}
+
 func renderAny(w *bytes.Buffer, v any) error {
 	switch v := v.(type) {
 	case nil:
@@ -375,46 +393,17 @@ func renderAny(w *bytes.Buffer, v any) error {
 		}
 		w.WriteByte(']')
 	case map[string]any:
-		keys := slices.Sorted(func(yield func(string) bool) {
-			for k := range v {
-				if !yield(k) {
-					return
-				}
-			}
-		})
-		w.WriteByte('{')
-		for i, k := range keys {
-			if i > 0 {
-				w.WriteByte(',')
-			}
-			writeString(w, k)
-			w.WriteByte(':')
-			if err := renderAny(w, v[k]); err != nil {
-				return err
-			}
+		if err := renderObject(w, v); err != nil {
+			return err
 		}
-		w.WriteByte('}')
 	case map[any]any:
-		keys := make([]string, 0, len(v))
 		byKey := make(map[string]any, len(v))
 		for k, e := range v {
-			ks := fmt.Sprint(k)
-			keys = append(keys, ks)
-			byKey[ks] = e
+			byKey[fmt.Sprint(k)] = e
 		}
-		slices.Sort(keys)
-		w.WriteByte('{')
-		for i, k := range keys {
-			if i > 0 {
-				w.WriteByte(',')
-			}
-			writeString(w, k)
-			w.WriteByte(':')
-			if err := renderAny(w, byKey[k]); err != nil {
-				return err
-			}
+		if err := renderObject(w, byKey); err != nil {
+			return err
 		}
-		w.WriteByte('}')
 	default:
 		b, err := toBig(v)
 		if err != nil {
