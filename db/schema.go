@@ -231,15 +231,21 @@ func (c *core) storeSchema(s *schema.Schema) error {
 // major into a value of the tree's type, through a migration when major
 // is older than the type's.
 func (c *core) decodeValue(major uint16, data []byte) (any, error) {
-	if c.major == 0 || major == c.major {
-		return c.decode(data)
+	return decodeVersion(c.decode, c.major, c.migrate, major, data)
+}
+
+// decodeVersion decodes data written with schema major version major for
+// code of version cur: directly, or through the migration from major.
+func decodeVersion(decode func([]byte) (any, error), cur uint16, migrate map[uint16]func([]byte) (any, error), major uint16, data []byte) (any, error) {
+	if cur == 0 || major == cur {
+		return decode(data)
 	}
-	if major > c.major {
-		return nil, fmt.Errorf("written with schema major version %d; this code knows %d", major, c.major)
+	if major > cur {
+		return nil, fmt.Errorf("written with schema major version %d; this code knows %d", major, cur)
 	}
-	mig := c.migrate[major]
+	mig := migrate[major]
 	if mig == nil {
-		return nil, fmt.Errorf("written with schema major version %d; no migration to %d", major, c.major)
+		return nil, fmt.Errorf("written with schema major version %d; no migration to %d", major, cur)
 	}
 	return mig(data)
 }
@@ -334,6 +340,7 @@ func (c *core) valueDecoder() func(major uint16, data []byte) (any, error) {
 		return nil
 	}
 	dec, cur, migrate := c.decode, c.major, c.migrate
-	cc := &core{decode: dec, major: cur, migrate: migrate}
-	return cc.decodeValue
+	return func(major uint16, data []byte) (any, error) {
+		return decodeVersion(dec, cur, migrate, major, data)
+	}
 }
