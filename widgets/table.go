@@ -84,9 +84,10 @@ type Table struct {
 	rows
 	fields  []db.Field
 	evo     db.Evolution
-	scrollX int // horizontal scroll in pixels
-	widthPx int // total width of the columns, last frame
-	viewPx  int // visible width, last frame
+	scrollX int       // horizontal scroll in pixels
+	spans   []colSpan // visibleColumns' buffer
+	widthPx int       // total width of the columns, last frame
+	viewPx  int       // visible width, last frame
 	hscroll gesture.Scroll
 	hbar    widget.Scrollbar
 
@@ -706,17 +707,11 @@ func (t *Table) layoutHeader(gtx layout.Context, th *Theme) layout.Dimensions {
 	size := image.Pt(gtx.Constraints.Max.X, h)
 	defer clip.Rect{Max: size}.Push(gtx.Ops).Pop()
 	rect(gtx, th.Header, size)
-	x := -t.scrollX
 	grip := gtx.Dp(6)
-	for i, c := range t.Columns {
+	for _, sp := range t.visibleColumns(gtx, size.X) {
+		i, x := sp.col, sp.x
+		c := t.Columns[i]
 		w := gtx.Dp(c.Width)
-		if x >= size.X {
-			break
-		}
-		if x+w <= 0 {
-			x += w
-			continue
-		}
 		st := op.Offset(image.Pt(x, 0)).Push(gtx.Ops)
 		cg := gtx
 		cg.Constraints = layout.Exact(image.Pt(w, h))
@@ -748,10 +743,31 @@ func (t *Table) layoutHeader(gtx layout.Context, th *Theme) layout.Dimensions {
 		rect(gtx, th.Border, image.Pt(1, h-gtx.Dp(10)))
 		ls.Pop()
 		st.Pop()
-		x += w
 	}
 	return layout.Dimensions{Size: size}
 }
+
+// visibleColumns returns the columns that show within width, given the
+// sideways scroll, with their left edges in pixels. The slice is reused by
+// the next call.
+func (t *Table) visibleColumns(gtx layout.Context, width int) []colSpan {
+	t.spans = t.spans[:0]
+	x := -t.scrollX
+	for i, c := range t.Columns {
+		if x >= width {
+			break
+		}
+		w := gtx.Dp(c.Width)
+		if x+w > 0 {
+			t.spans = append(t.spans, colSpan{i, x})
+		}
+		x += w
+	}
+	return t.spans
+}
+
+// colSpan is a column on screen: its index and left edge in pixels.
+type colSpan struct{ col, x int }
 
 func (t *Table) layoutRows(gtx layout.Context, th *Theme) layout.Dimensions {
 	t.rowPx = max(1, gtx.Dp(th.RowHeight))
@@ -779,16 +795,10 @@ func (t *Table) layoutRows(gtx layout.Context, th *Theme) layout.Dimensions {
 			rect(gtx, th.Stripe, size)
 		}
 		r := t.row(k)
-		x := -t.scrollX
-		for ci, c := range t.Columns {
+		for _, sp := range t.visibleColumns(gtx, size.X) {
+			ci, x := sp.col, sp.x
+			c := t.Columns[ci]
 			w := gtx.Dp(c.Width)
-			if x >= size.X {
-				break
-			}
-			if x+w <= 0 {
-				x += w
-				continue
-			}
 			txt := r.cells[ci]
 			if ci == 1 && r.err != nil {
 				txt = "(" + r.err.Error() + ")"
@@ -806,7 +816,6 @@ func (t *Table) layoutRows(gtx layout.Context, th *Theme) layout.Dimensions {
 				})
 				st.Pop()
 			}
-			x += w
 		}
 		return layout.Dimensions{Size: size}
 	})
