@@ -153,7 +153,7 @@ type recMark struct {
 
 // Recover implements replica.Link: it keeps the record as the last of its
 // unacknowledged changes up to upto left it, unless an earlier call kept
-// that change already.
+// that change already, and ends this replica's check-out of it.
 func (l link) Recover(tree string, key, upto uint64, n replica.Note) (bool, error) {
 	d := l.d
 	d.mu.Lock()
@@ -171,16 +171,14 @@ func (l link) Recover(tree string, key, upto uint64, n replica.Note) (bool, erro
 	if err != nil {
 		return false, err
 	}
-	if n.Forced {
-		// No more edits under a check-out that is gone; the server's
-		// word on the record follows.
-		c.mu.RLock()
-		b := c.borrows[key]
-		c.mu.RUnlock()
-		if b.mine {
-			if err := c.setBorrow(key, borrow{}); err != nil {
-				return kept, err
-			}
+	// No more edits under a check-out the server took back or never knew;
+	// its word on the record follows.
+	c.mu.RLock()
+	b := c.borrows[key]
+	c.mu.RUnlock()
+	if b.mine {
+		if err := c.setBorrow(key, borrow{}); err != nil {
+			return kept, err
 		}
 	}
 	if kept {

@@ -200,11 +200,15 @@ func TestCheckOutExclusiveUnderChurn(t *testing.T) {
 	if !porcupine.CheckOperations(lockModel, h.ops) {
 		t.Fatal("the history of holds is not that of one lock per record")
 	}
-	// Every accepted edit arrived: the quantities add up.
+	// Every accepted edit arrived everywhere: the quantities add up. The
+	// second round finds on every replica what the first one pushed.
 	waitSynced(t, rs...)
-	for ri, k := range keys {
-		if got := qty(t, rs[0], k); got != edits[ri] {
-			t.Errorf("record %d has quantity %d, want %d edits", ri, got, edits[ri])
+	waitSynced(t, rs...)
+	for _, r := range rs {
+		for ri, k := range keys {
+			if got := qty(t, r, k); got != edits[ri] {
+				t.Errorf("%s: record %d has quantity %d, want %d edits", r.d.Name(), ri, got, edits[ri])
+			}
 		}
 	}
 	for _, r := range rs {

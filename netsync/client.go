@@ -199,8 +199,9 @@ func (c *Client) wait() <-chan struct{} {
 
 // WaitSynced returns when the client is connected, has applied the
 // server's log up to the sequence current at the call, and its outbox is
-// acknowledged. It returns at once with the error when the server was
-// refused.
+// acknowledged, and the id ranges it asked for are granted, so that the
+// trees open when it connected can create records after it, offline too.
+// It returns at once with the error when the server was refused.
 func (c *Client) WaitSynced(ctx context.Context) error {
 	var target uint64
 	have := false
@@ -225,7 +226,7 @@ func (c *Client) WaitSynced(ctx context.Context) error {
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
-			} else if st.LastSeq >= target && c.link.OutboxLen() == 0 {
+			} else if st.LastSeq >= target && c.link.OutboxLen() == 0 && c.haveIDs() {
 				return nil
 			}
 		}
@@ -237,6 +238,18 @@ func (c *Client) WaitSynced(ctx context.Context) error {
 			return ErrClosed
 		}
 	}
+}
+
+// haveIDs reports whether every id range asked for was granted.
+func (c *Client) haveIDs() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, asked := range c.rangeReq {
+		if asked {
+			return false
+		}
+	}
+	return true
 }
 
 // ping asks the server its current sequence.
@@ -439,8 +452,14 @@ func (c *Client) session() error {
 		c.changedLocked()
 		c.mu.Unlock()
 	}()
+	// Trees and id requests go out before anything from the server is
+	// read: a WaitSynced answered after catch-up finds them asked for.
+	declared := map[string]bool{}
+	if err := c.declareTrees(s, declared); err != nil {
+		return err
+	}
 	sdone := make(chan error, 1)
-	go func() { sdone <- c.sender(s) }()
+	go func() { sdone <- c.sender(s, declared) }()
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
@@ -480,8 +499,7 @@ func readError(err error) error {
 
 // sender declares trees, asks for ids and sends the outbox, whenever the
 // database says something changed.
-func (c *Client) sender(s *session) error {
-	declared := map[string]bool{}
+func (c *Client) sender(s *session, declared map[string]bool) error {
 	var sent uint64 // last outbox sequence sent in this session
 	for {
 		if err := c.declareTrees(s, declared); err != nil {
@@ -819,9 +837,10 @@ func (c *Client) ack(m *wire.Ack) error {
 		}
 	}
 	if m.Code == wire.CodeNotCheckedOut && m.Tree != "" {
-		// A change made under a check-out the server no longer knows:
-		// keep it aside before the server's version replaces it.
-		if _, err := c.link.Recover(m.Tree, m.Key, m.Outbox, replica.Note{
+		// A change made under a check-out the server does not know: keep
+		// the record as this replica's edits left it (the later ones are
+		// refused as well) before the server's version replaces it.
+		if _, err := c.link.Recover(m.Tree, m.Key, math.MaxUint64, replica.Note{
 			Reason: "refused by the server: " + m.Msg, At: time.Now().UnixNano()}); err != nil {
 			return err
 		}

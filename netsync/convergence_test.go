@@ -30,6 +30,7 @@ func TestRandomizedConvergence(t *testing.T) {
 		name := fmt.Sprintf("station-%d", i)
 		rs[i] = openReplica(t, filepath.Join(t.TempDir(), name), name, srv.addr, &netsync.ClientOptions{RangeSize: 8, Logger: quiet})
 	}
+	waitSynced(t, rs...) // every client starts with ids
 	var wg sync.WaitGroup
 	for i, r := range rs {
 		rng := rand.New(rand.NewPCG(seed, uint64(i)))

@@ -50,10 +50,20 @@ func Example_checkOut() {
 		fmt.Println(err)
 		return
 	}
-	granted := make(chan error)
+	// Bob checks out only records his replica holds: wait for the new part
+	// to reach him.
+	for _, _, err := bob.Get(k); err != nil; _, _, err = bob.Get(k) {
+		time.Sleep(time.Millisecond)
+	}
+	granted := make(chan error, 1)
 	go func() { granted <- bob.CheckOut(ctx, k) }() // waits in the queue
 	for bob.Borrow(k).Waiting != 1 {
-		time.Sleep(time.Millisecond)
+		select {
+		case err := <-granted:
+			fmt.Println("bob did not wait:", err)
+			return
+		case <-time.After(time.Millisecond):
+		}
 	}
 	fmt.Println("held by", bob.Borrow(k).Holder, "- bob waits at place", bob.Borrow(k).Waiting)
 

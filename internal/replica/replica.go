@@ -74,9 +74,8 @@ type Link interface {
 	// outbox sequence upto, that were not set aside before: the record as
 	// the last of them left it is kept in the replica's store, for the
 	// application to see and take back. The changes stay in the outbox
-	// (the server refuses them; see netsync). When forced, the replica
-	// stops holding the record at once. It reports whether anything was
-	// set aside.
+	// (the server refuses them; see netsync). The replica stops holding
+	// the record at once. It reports whether anything was set aside.
 	Recover(tree string, key uint64, upto uint64, n Note) (bool, error)
 	// Attach installs the sync layer; Detach removes it.
 	Attach(r Remote)
