@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	gioapp "gioui.org/app"
 	"gioui.org/io/system"
@@ -225,10 +226,18 @@ type UI interface {
 // Window returns the window Loop runs; it opens when Loop starts.
 func (a *App) Window() *gioapp.Window { return a.win }
 
+// windowTries is how many times Loop opens the window when the display
+// refuses it before the first frame.
+const windowTries = 5
+
 // Loop runs the window's event loop with ui until the window is closed
-// (nil) or ctx ends (the window is asked to close first).
+// (nil) or ctx ends (the window is asked to close first). A window the
+// display refuses before its first frame (a display server still starting,
+// or too busy to answer) is opened again a few times, with a warning in
+// the log, before Loop returns the error.
 func (a *App) Loop(ctx context.Context, ui UI) error {
 	w := a.Window()
+	framed, tries := false, 1
 	// The close request is made from the loop's goroutine: the X11
 	// driver does not see one sent from another goroutine until its next
 	// event. Invalidate wakes the loop.
@@ -245,8 +254,18 @@ func (a *App) Loop(ctx context.Context, ui UI) error {
 		}
 		switch e := e.(type) {
 		case gioapp.DestroyEvent:
-			return e.Err
+			if e.Err == nil || framed || closing || tries == windowTries {
+				return e.Err
+			}
+			a.Config.Logger.Warn("the display refused the window; opening it again", "err", e.Err, "try", tries)
+			select {
+			case <-time.After(time.Duration(tries) * 100 * time.Millisecond):
+			case <-ctx.Done():
+				return e.Err
+			}
+			tries++
 		case gioapp.FrameEvent:
+			framed = true
 			a.Watcher.Frame()
 			gtx := gioapp.NewContext(&ops, e)
 			widgets.Background(gtx, a.Theme.Bg, func(gtx layout.Context) layout.Dimensions {

@@ -11,82 +11,18 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/hillsdb/hills/app"
 	"github.com/hillsdb/hills/db"
 	"github.com/hillsdb/hills/internal/demo"
+	"github.com/hillsdb/hills/internal/xvfb"
 	"github.com/hillsdb/hills/netsync"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
-
-// startXvfb starts a virtual X display and points DISPLAY at it for the
-// test. It tries display numbers from 500 on (above the range
-// tools/screenshot.sh uses) until one starts and accepts connections.
-func startXvfb(t *testing.T) {
-	t.Helper()
-	xvfb, err := exec.LookPath("Xvfb")
-	if err != nil {
-		t.Skip("Xvfb is not installed (apt-get install xvfb): the viewer needs an X display")
-	}
-	first := 500 + os.Getpid()%400
-	for i := range 20 {
-		n := strconv.Itoa(first + i*7)
-		if _, err := os.Stat("/tmp/.X" + n + "-lock"); err == nil {
-			continue
-		}
-		cmd := exec.Command(xvfb, ":"+n, "-screen", "0", "1280x800x24", "-nolisten", "tcp")
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("Xvfb: %v", err)
-		}
-		exited := make(chan struct{})
-		go func() { cmd.Wait(); close(exited) }()
-		stop := func() {
-			// SIGTERM lets Xvfb remove its socket and lock file.
-			cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-exited:
-			case <-time.After(5 * time.Second):
-				cmd.Process.Kill()
-				<-exited
-			}
-		}
-		ready := false
-		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-			select {
-			case <-exited:
-			default:
-				if c, err := net.Dial("unix", "/tmp/.X11-unix/X"+n); err == nil {
-					c.Close()
-					ready = true
-				}
-			}
-			if ready {
-				break
-			}
-			select {
-			case <-exited:
-				deadline = time.Time{} // taken by another server: next number
-			default:
-			}
-		}
-		if !ready {
-			stop()
-			continue
-		}
-		t.Cleanup(stop)
-		t.Setenv("DISPLAY", ":"+n)
-		t.Setenv("WAYLAND_DISPLAY", "")
-		t.Setenv("XDG_RUNTIME_DIR", t.TempDir())
-		return
-	}
-	t.Fatal("no X display number was free")
-}
 
 // screenshot saves the X screen as a PNG in dir (kept as the test's
 // artifact) and returns its path; "" when ImageMagick is missing.
@@ -125,7 +61,7 @@ func waitFor(t *testing.T, v *viewer, what string, ok func(s *snapshot) bool) *s
 // shows the record the writer created, the writer's check-out, and a
 // record created while it watches.
 func TestViewerShowsWriterRecords(t *testing.T) {
-	startXvfb(t)
+	xvfb.Start(t)
 	const appID = "hills-e2e"
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
