@@ -386,8 +386,17 @@ func (a *authority) deliver(ticket uint64, d *delivery) {
 	if len(d.entries) > 0 && len(a.conns) > 1 {
 		d.shareEntries()
 	}
+	// Everyone else first: the origin's acknowledgements are not what
+	// another client waits for.
 	for c := range a.conns {
-		c.sendDelivery(d)
+		if c != d.origin {
+			c.sendDelivery(d)
+		}
+	}
+	if d.origin != nil {
+		if _, ok := a.conns[d.origin]; ok {
+			d.origin.sendDelivery(d)
+		}
 	}
 	if n := len(d.entries); n > 0 {
 		a.pubSeq = d.entries[n-1].Seq
