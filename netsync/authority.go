@@ -386,16 +386,17 @@ func (a *authority) deliver(ticket uint64, d *delivery) {
 	if len(d.entries) > 0 && len(a.conns) > 1 {
 		d.shareEntries()
 	}
-	// Everyone else first: the origin's acknowledgements are not what
-	// another client waits for.
-	for c := range a.conns {
-		if c != d.origin {
-			c.sendDelivery(d)
-		}
-	}
+	// The origin first, everyone else after: the writer woken last runs
+	// next on this P when the committing goroutine blocks, and another
+	// client waits for its change more than the origin for its ack.
 	if d.origin != nil {
 		if _, ok := a.conns[d.origin]; ok {
 			d.origin.sendDelivery(d)
+		}
+	}
+	for c := range a.conns {
+		if c != d.origin {
+			c.sendDelivery(d)
 		}
 	}
 	if n := len(d.entries); n > 0 {
