@@ -525,13 +525,14 @@ func (d *DB) commit(ops []*op, prepare func(b *pebble.Batch) error, wo *pebble.W
 		err = fail(d.failed)
 		d.mu.Unlock()
 		b.Close()
-		d.publish(ticket, nil, nil)
+		d.publish(ticket, nil, nil, false)
 		return err
 	}
 	d.inflight.Add(1)
 	defer d.inflight.Done()
 	d.mu.Unlock()
-	if d.replica && wo.Sync && hasLocal(ops) {
+	early := d.replica && wo.Sync && hasLocal(ops)
+	if early {
 		// The change is in the store's memory: the sync layer sends it to
 		// the server while the log syncs here. Outbox sequences are never
 		// reused (see DB.scanOutbox), so a crash before the sync cannot
@@ -545,12 +546,12 @@ func (d *DB) commit(ops []*op, prepare func(b *pebble.Batch) error, wo *pebble.W
 			err = d.failed
 			d.mu.Unlock()
 			b.Close()
-			d.publish(ticket, nil, nil)
+			d.publish(ticket, nil, nil, false)
 			return err
 		}
 	}
 	b.Close()
-	d.publish(ticket, ops, pends)
+	d.publish(ticket, ops, pends, !early)
 	return nil
 }
 
@@ -576,8 +577,9 @@ func opening(ops []*op) bool {
 }
 
 // publish makes durable changes visible in memory and delivers their
-// events, after every change with an earlier ticket.
-func (d *DB) publish(ticket uint64, ops []*op, pends []*entry) {
+// events, after every change with an earlier ticket; notify tells the sync
+// layer of local changes it was not told of yet.
+func (d *DB) publish(ticket uint64, ops []*op, pends []*entry, notify bool) {
 	d.pubMu.Lock()
 	for d.pubNext != ticket {
 		d.pubCond.Wait()
@@ -611,7 +613,7 @@ func (d *DB) publish(ticket uint64, ops []*op, pends []*entry) {
 	d.pubNext++
 	d.pubCond.Broadcast()
 	d.pubMu.Unlock()
-	if local && d.replica {
+	if notify && local && d.replica {
 		d.notifyRemote()
 	}
 }
