@@ -356,6 +356,10 @@ func (a *authority) commit(step func(b *pebble.Batch, d *delivery) error) error 
 		}
 		a.mu.Unlock()
 		if err == nil {
+			// Encode what clients get while the log syncs, not after.
+			if len(d.entries) > 0 {
+				d.shareEntries()
+			}
 			if err = b.SyncWait(); err != nil {
 				a.mu.Lock()
 				a.failed = fmt.Errorf("netsync: server store failed: %w", err)
@@ -383,7 +387,7 @@ func (a *authority) deliver(ticket uint64, d *delivery) {
 	if d == nil {
 		return
 	}
-	if len(d.entries) > 0 && len(a.conns) > 1 {
+	if len(d.entries) > 0 && len(a.conns) > 1 && d.shared == nil {
 		d.shareEntries()
 	}
 	// The origin first, everyone else after: the writer woken last runs
