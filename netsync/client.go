@@ -502,9 +502,8 @@ func readError(err error) error {
 func (c *Client) sender(s *session, declared map[string]bool) error {
 	var sent uint64 // last outbox sequence sent in this session
 	for {
-		if err := c.declareTrees(s, declared); err != nil {
-			return err
-		}
+		// Changes go out first; trees are declared before them only when
+		// one of them needs it, and ids are asked for after them.
 		for {
 			chs, err := c.link.Outbox(sent, 512)
 			if err != nil {
@@ -512,6 +511,11 @@ func (c *Client) sender(s *session, declared map[string]bool) error {
 			}
 			if len(chs) == 0 {
 				break
+			}
+			if !treesDeclared(chs, declared) {
+				if err := c.declareTrees(s, declared); err != nil {
+					return err
+				}
 			}
 			if err := s.send(wire.TPush, &wire.Push{Changes: chs}); err != nil {
 				return err
@@ -522,6 +526,9 @@ func (c *Client) sender(s *session, declared map[string]bool) error {
 				c.update(func(*Status) {})
 			}
 		}
+		if err := c.declareTrees(s, declared); err != nil {
+			return err
+		}
 		select {
 		case <-c.wake:
 		case <-s.done:
@@ -530,6 +537,17 @@ func (c *Client) sender(s *session, declared map[string]bool) error {
 			return nil
 		}
 	}
+}
+
+// treesDeclared reports whether every change's tree was declared in this
+// session.
+func treesDeclared(chs []layout.Change, declared map[string]bool) bool {
+	for i := range chs {
+		if !declared[chs[i].Tree] {
+			return false
+		}
+	}
+	return true
 }
 
 // declareTrees tells the server of trees it does not know from this
