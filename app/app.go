@@ -228,7 +228,7 @@ func (a *App) Window() *gioapp.Window { return a.win }
 
 // windowTries is how many times Loop opens the window when the display
 // refuses it before the first frame.
-const windowTries = 5
+const windowTries = 8 // about 3 s of pauses in all
 
 // Loop runs the window's event loop with ui until the window is closed
 // (nil) or ctx ends (the window is asked to close first). A window the
