@@ -11,6 +11,7 @@ import (
 
 	"gioui.org/layout"
 
+	"github.com/hillsdb/hills/internal/testkit"
 	"github.com/hillsdb/hills/internal/xvfb"
 )
 
@@ -96,9 +97,5 @@ func TestLoopWithoutDisplay(t *testing.T) {
 
 func wait(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
+	testkit.Until(t, what, cond)
 }

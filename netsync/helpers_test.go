@@ -17,6 +17,7 @@ import (
 
 	"github.com/hillsdb/hills/db"
 	"github.com/hillsdb/hills/internal/replica"
+	"github.com/hillsdb/hills/internal/testkit"
 	"github.com/hillsdb/hills/netsync"
 )
 
@@ -141,28 +142,12 @@ func waitSynced(t testing.TB, rs ...*replicaT) {
 // createWhenIDs creates a record once the server granted ids.
 func createWhenIDs(t testing.TB, r *replicaT, p Part) db.Key[Part] {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		k, err := r.parts.Create(p)
-		if err == nil {
-			return k
-		}
-		if !errors.Is(err, db.ErrNoIDs) || time.Now().After(deadline) {
-			t.Fatalf("create: %v", err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	return testkit.Create(t, r.parts, p)
 }
 
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	testkit.Until(t, what, cond)
 }
 
 func replicaDecl(name string) replica.TreeDecl { return replica.TreeDecl{Name: name, Major: 1} }

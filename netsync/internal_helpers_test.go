@@ -6,9 +6,9 @@ import (
 	"log/slog"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/hillsdb/hills/db"
+	"github.com/hillsdb/hills/internal/testkit"
 )
 
 var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -56,25 +56,11 @@ func openPartsReplica(t *testing.T, dir string) (*db.DB, *db.Tree[givePart]) {
 // createPart creates a record once the server granted ids.
 func createPart(t *testing.T, parts *db.Tree[givePart], p givePart) db.Key[givePart] {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		k, err := parts.Create(p)
-		if err == nil {
-			return k
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("create: %v", err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	return testkit.Create(t, parts, p)
 }
 
 // waitFor polls cond until it holds, or fails the test after 10 s.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.Until(t, what, cond)
 }

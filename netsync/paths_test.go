@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/hillsdb/hills/db"
 	"github.com/hillsdb/hills/internal/layout"
 	"github.com/hillsdb/hills/internal/record"
+	"github.com/hillsdb/hills/internal/testkit"
 	"github.com/hillsdb/hills/internal/wire"
 )
 
@@ -189,16 +189,7 @@ func TestCheckInAfterReviseKeepsTheRevision(t *testing.T) {
 	}
 	ctx := context.Background()
 	for i := range 5 {
-		var k db.Key[Part]
-		for deadline := time.Now().Add(10 * time.Second); ; {
-			if k, err = boms.Create(Part{Number: "bom", Quantity: i}); err == nil || time.Now().After(deadline) {
-				break
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+		k := testkit.Create(t, boms, Part{Number: "bom", Quantity: i})
 		if err := boms.CheckOut(ctx, k); err != nil {
 			t.Fatal(err)
 		}

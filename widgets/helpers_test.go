@@ -15,6 +15,7 @@ import (
 
 	"github.com/hillsdb/hills/db"
 	"github.com/hillsdb/hills/internal/demo"
+	"github.com/hillsdb/hills/internal/testkit"
 )
 
 // ui drives frames of a widget without a window: events are queued on a
@@ -82,11 +83,5 @@ func mustDemo(t testing.TB, n int, opts *db.Options) (*db.DB, *db.Tree[demo.Part
 // eventually polls cond for up to 10 s.
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.Until(t, what, cond)
 }

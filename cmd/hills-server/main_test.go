@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hillsdb/hills/db"
+	"github.com/hillsdb/hills/internal/testkit"
 	"github.com/hillsdb/hills/netsync"
 )
 
@@ -149,17 +150,7 @@ func newReplica(t *testing.T, name, addr, app string) *replicaT {
 
 func (r *replicaT) create(t *testing.T, p Part) db.Key[Part] {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		k, err := r.parts.Create(p)
-		if err == nil {
-			return k
-		}
-		if !errors.Is(err, db.ErrNoIDs) || time.Now().After(deadline) {
-			t.Fatalf("create: %v", err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	return testkit.Create(t, r.parts, p)
 }
 
 func (r *replicaT) sync(t *testing.T) {

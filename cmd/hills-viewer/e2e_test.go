@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"image"
 	"image/png"
 	"io"
@@ -18,6 +17,7 @@ import (
 	"github.com/hillsdb/hills/app"
 	"github.com/hillsdb/hills/db"
 	"github.com/hillsdb/hills/internal/demo"
+	"github.com/hillsdb/hills/internal/testkit"
 	"github.com/hillsdb/hills/internal/xvfb"
 	"github.com/hillsdb/hills/netsync"
 )
@@ -106,30 +106,9 @@ func TestViewerShowsWriterRecords(t *testing.T) {
 	}
 	create := func(i int, s db.Key[demo.Supplier]) db.Key[demo.Part] {
 		t.Helper()
-		for {
-			k, err := parts.Create(demo.NewPart(i, s))
-			if errors.Is(err, db.ErrNoIDs) && wctx.Err() == nil {
-				time.Sleep(10 * time.Millisecond) // the id range is on its way
-				continue
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			return k
-		}
+		return testkit.Create(t, parts, demo.NewPart(i, s))
 	}
-	var sk db.Key[demo.Supplier]
-	for {
-		sk, err = sup.Create(demo.Supplier{Name: "Digi-Key", Country: "US", Rating: 5})
-		if errors.Is(err, db.ErrNoIDs) && wctx.Err() == nil {
-			time.Sleep(10 * time.Millisecond)
-			continue
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		break
-	}
+	sk := testkit.Create(t, sup, demo.Supplier{Name: "Digi-Key", Country: "US", Rating: 5})
 	pk := create(7, sk)
 	// The server checks out records it has: wait for the creation to land.
 	if err := wc.WaitSynced(wctx); err != nil {

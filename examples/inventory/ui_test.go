@@ -13,6 +13,7 @@ import (
 	"github.com/hillsdb/hills/app"
 	"github.com/hillsdb/hills/db"
 	"github.com/hillsdb/hills/examples/inventory/stock"
+	"github.com/hillsdb/hills/internal/testkit"
 )
 
 func newTestUI(t *testing.T) *UI {
@@ -42,13 +43,7 @@ func (u *UI) frame() {
 
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.Until(t, what, cond)
 }
 
 // TestPartsPage searches, selects a part, checks it out through its
