@@ -415,29 +415,37 @@ func (f *Form) flatten(n *node, depth, elem int) {
 	}
 	switch n.typ.Kind {
 	case db.KindStruct, db.KindSlice, db.KindArray:
-		for i, k := range n.kids {
-			e := -1
-			if n.typ.Kind != db.KindStruct {
-				e = i
-			}
-			f.flatten(k, depth, e)
-		}
+		f.flattenKids(n, depth)
 	case db.KindPointer:
+		// A set pointer shows what it points to in its place.
 		if n.check.Value && len(n.kids) == 1 {
-			k := n.kids[0]
-			switch k.typ.Kind {
-			case db.KindStruct, db.KindSlice, db.KindArray:
-				for i, kk := range k.kids {
-					e := -1
-					if k.typ.Kind != db.KindStruct {
-						e = i
-					}
-					f.flatten(kk, depth, e)
-				}
-			default:
+			if k := n.kids[0]; hasKids(k) {
+				f.flattenKids(k, depth)
+			} else {
 				f.flatten(k, depth, -1)
 			}
 		}
+	}
+}
+
+// hasKids reports whether n's rows are its fields or elements.
+func hasKids(n *node) bool {
+	switch n.typ.Kind {
+	case db.KindStruct, db.KindSlice, db.KindArray:
+		return true
+	}
+	return false
+}
+
+// flattenKids lists the rows of n's fields, or of its elements with their
+// index.
+func (f *Form) flattenKids(n *node, depth int) {
+	for i, k := range n.kids {
+		e := -1
+		if n.typ.Kind != db.KindStruct {
+			e = i
+		}
+		f.flatten(k, depth, e)
 	}
 }
 
