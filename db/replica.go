@@ -3,6 +3,8 @@ package db
 import (
 	"encoding/binary"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/vmihailenco/msgpack/v5"
@@ -419,10 +421,7 @@ func (l link) ResetBorrows(list map[string]map[uint64]replica.Borrow) error {
 		}
 		seen[c] = true
 		c.mu.RLock()
-		keys := make([]uint64, 0, len(c.borrows))
-		for k := range c.borrows {
-			keys = append(keys, k)
-		}
+		keys := slices.Collect(maps.Keys(c.borrows))
 		c.mu.RUnlock()
 		for _, k := range keys {
 			if _, ok := list[c.name][k]; !ok {

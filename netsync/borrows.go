@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -12,7 +13,6 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/hillsdb/hills/db"
-
 	"github.com/hillsdb/hills/internal/layout"
 	"github.com/hillsdb/hills/internal/wire"
 )
@@ -217,10 +217,7 @@ func keyText(k uint64) string {
 func (a *authority) borrowList() []BorrowInfo {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	keys := make([]recKey, 0, len(a.borrows))
-	for k := range a.borrows {
-		keys = append(keys, k)
-	}
+	keys := slices.Collect(maps.Keys(a.borrows))
 	slices.SortFunc(keys, func(x, y recKey) int {
 		if c := strings.Compare(x.tree, y.tree); c != 0 {
 			return c

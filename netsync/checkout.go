@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/vmihailenco/msgpack/v5"
+	"maps"
+	"slices"
 	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/hillsdb/hills/db"
 	"github.com/hillsdb/hills/internal/wire"
@@ -138,10 +141,7 @@ func (c *Client) settle(ctx context.Context, s *session, k recKey) error {
 // settleAll gives back, on a new connection, what earlier ones could not.
 func (c *Client) settleAll(s *session) {
 	c.mu.Lock()
-	keys := make([]recKey, 0, len(c.givingBack))
-	for k := range c.givingBack {
-		keys = append(keys, k)
-	}
+	keys := slices.Collect(maps.Keys(c.givingBack))
 	c.mu.Unlock()
 	for _, k := range keys {
 		if err := c.settle(c.ctx, s, k); err != nil {

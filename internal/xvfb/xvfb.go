@@ -17,8 +17,11 @@ import (
 // clients (-displayfd). The test is skipped when Xvfb is not installed.
 func Start(t testing.TB) {
 	t.Helper()
-	n := run(t, "-displayfd", "3")
-	use(t, n)
+	n, err := strconv.Atoi(run(t, "-displayfd", "3"))
+	if err != nil {
+		t.Fatalf("Xvfb named no display number: %v", err)
+	}
+	Use(t, n)
 }
 
 // StartOn starts Xvfb on display :n and returns once it accepts clients;
@@ -41,14 +44,11 @@ func FreeDisplay(t testing.TB) int {
 }
 
 // Use points DISPLAY at :n for the rest of the test, with no Wayland.
-func use(t testing.TB, n string) {
-	t.Setenv("DISPLAY", ":"+n)
+func Use(t testing.TB, n int) {
+	t.Setenv("DISPLAY", ":"+strconv.Itoa(n))
 	t.Setenv("WAYLAND_DISPLAY", "")
 	t.Setenv("XDG_RUNTIME_DIR", t.TempDir())
 }
-
-// Use points DISPLAY at :n for the rest of the test, with no Wayland.
-func Use(t testing.TB, n int) { use(t, strconv.Itoa(n)) }
 
 func run(t testing.TB, args ...string) string {
 	t.Helper()
