@@ -12,6 +12,8 @@ require (
 	pgregory.net/rapid v1.3.0
 )
 
+require golang.org/x/time v0.16.0 // indirect
+
 require (
 	gioui.org/shader v1.0.9 // indirect
 	github.com/DataDog/zstd v1.5.7 // indirect

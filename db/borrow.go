@@ -68,6 +68,10 @@ func (c *core) checkOut(ctx context.Context, key uint64) error {
 		c.d.mu.Unlock()
 		return c.errKey(ErrNotFound, key)
 	}
+	if err := c.permit(replica.AccessEdit|replica.AccessRelease, "check-out"); err != nil {
+		c.d.mu.Unlock()
+		return c.errKey(err, key)
+	}
 	c.mu.Lock()
 	b := c.borrows[key]
 	if b.mine {

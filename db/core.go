@@ -621,7 +621,7 @@ func (d *DB) publish(ticket uint64, ops []*op, pends []*entry, notify bool) {
 // newEntry makes the entry of a record written now by this client.
 func (c *core) newEntry(val any, from *entry) *entry {
 	now := time.Now().UnixNano()
-	me := c.d.people.intern(c.d.opts.Name, c.d.clientID)
+	me := c.d.people.intern(c.d.writer(), c.d.clientID)
 	e := &entry{val: val, modified: now, modifiedBy: me}
 	if from == nil {
 		e.created, e.createdBy = now, me

@@ -28,6 +28,7 @@ type DB struct {
 	cache    interface{ Unref() }
 	replica  bool
 	clientID string
+	ident    *identity // what the server said of this client; nil before it said anything
 	closed   atomic.Bool
 	wsync    *pebble.WriteOptions
 
@@ -137,6 +138,9 @@ func (d *DB) loadInfo() error {
 		return fmt.Errorf("%w: %s is a standalone database, not a replica", ErrReplica, d.dir)
 	}
 	d.replica, d.clientID = info.Replica, info.ClientID
+	if err := d.loadIdentity(); err != nil {
+		return err
+	}
 	return d.scanOutbox()
 }
 

@@ -53,4 +53,6 @@ var (
 	ErrIncompatible = errors.New("db: incompatible schema")
 	// ErrInvalidText: a record's JSON text does not fit the tree's schema.
 	ErrInvalidText = errors.New("db: invalid text")
+	// ErrPermission: the client's grants on the server do not allow it.
+	ErrPermission = errors.New("db: permission denied")
 )

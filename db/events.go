@@ -13,6 +13,7 @@ const (
 	MetaChanged                         // a record was released or its state changed
 	BorrowChanged                       // a record's check-out changed hands or its queue changed
 	EditsRecovered                      // a replica set aside edits the server did not accept (DB.Recovered)
+	Unapplied                           // a replica could not apply a change from the server and kept it aside (DB.Unapplied)
 )
 
 func (k EventKind) String() string {
@@ -29,6 +30,8 @@ func (k EventKind) String() string {
 		return "borrow changed"
 	case EditsRecovered:
 		return "edits recovered"
+	case Unapplied:
+		return "change from the server set aside"
 	}
 	return "unknown event"
 }

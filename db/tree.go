@@ -13,6 +13,7 @@ import (
 
 	"github.com/hillsdb/hills/internal/layout"
 	"github.com/hillsdb/hills/internal/record"
+	"github.com/hillsdb/hills/internal/replica"
 	"github.com/hillsdb/hills/internal/schema"
 )
 
@@ -309,6 +310,9 @@ func (c *core) typedValue(val *any, ver Evolution, data []byte) error {
 func (c *core) create(data []byte, val any, ver Evolution) (uint64, error) {
 	o := &op{c: c, kind: Created, data: data}
 	err := c.d.write(o, func(o *op, b *pebble.Batch) error {
+		if err := c.permit(replica.AccessCreate, "create"); err != nil {
+			return err
+		}
 		id, err := c.allocID(b)
 		if err != nil {
 			return err
@@ -399,6 +403,9 @@ func (c *core) update(key uint64, change func(m record.Meta, data []byte) ([]byt
 		c.d.mu.Lock()
 		err := c.d.writable()
 		if err == nil {
+			err = c.permit(replica.AccessEdit, "update")
+		}
+		if err == nil {
 			prev, err = c.changeable(key)
 		}
 		if err == nil {
@@ -468,6 +475,9 @@ func (t *Tree[T]) Delete(k Key[T]) error { return t.c.delete(k.pack()) }
 
 func (c *core) delete(key uint64) error {
 	return c.d.write(&op{c: c, kind: Deleted, key: key}, func(o *op, _ *pebble.Batch) error {
+		if err := c.permit(replica.AccessEdit, "delete"); err != nil {
+			return c.errKey(err, key)
+		}
 		if c.latest(key) == nil {
 			c.mu.RLock()
 			_, bad := c.bad[key]
@@ -515,6 +525,9 @@ var errNothing = errors.New("db: nothing to do")
 // byte for byte.
 func (c *core) changeMeta(key uint64, change func(e *entry) error) error {
 	err := c.d.write(&op{c: c, kind: MetaChanged, key: key}, func(o *op, _ *pebble.Batch) error {
+		if err := c.permit(replica.AccessRelease, "release or state change"); err != nil {
+			return c.errKey(err, key)
+		}
 		cur := c.latest(key)
 		if cur == nil {
 			return c.missing(key)
@@ -554,6 +567,9 @@ func (t *Tree[T]) Revise(k Key[T]) (Key[T], error) {
 	}
 	from, next := k.pack(), Key[T]{ID: k.ID, Rev: k.Rev + 1}
 	err := c.d.write(&op{c: c, kind: Created, key: next.pack()}, func(o *op, _ *pebble.Batch) error {
+		if err := c.permit(replica.AccessRelease, "revise"); err != nil {
+			return c.errKey(err, from)
+		}
 		cur := c.latest(from)
 		if cur == nil {
 			return c.missing(from)

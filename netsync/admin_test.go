@@ -168,7 +168,7 @@ func TestAdminStaleSocket(t *testing.T) {
 
 	// A second server may not take a socket in use.
 	other := filepath.Join(shortDir(t), "store")
-	s2, err := netsync.NewServer(other, &netsync.ServerOptions{AdminSocket: sock, Logger: quiet})
+	s2, err := netsync.NewServer(other, &netsync.ServerOptions{AdminSocket: sock, Logger: quiet, Open: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +182,7 @@ func TestAdminStaleSocket(t *testing.T) {
 	if err := os.WriteFile(sock, []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s3, err := netsync.NewServer(filepath.Join(shortDir(t), "store"), &netsync.ServerOptions{AdminSocket: sock, Logger: quiet})
+	s3, err := netsync.NewServer(filepath.Join(shortDir(t), "store"), &netsync.ServerOptions{AdminSocket: sock, Logger: quiet, Open: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +215,7 @@ func TestAdminRestart(t *testing.T) {
 	}
 	id, seq := ts.ID(), ts.Seq()
 	ts.stop(t)
-	b, err := netsync.NewServer(ckpt, &netsync.ServerOptions{Logger: quiet})
+	b, err := netsync.NewServer(ckpt, &netsync.ServerOptions{Logger: quiet, Open: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +224,7 @@ func TestAdminRestart(t *testing.T) {
 	if err != nil || binfo.ID != id || binfo.Seq != seq || len(binfo.Trees) != 1 || binfo.Trees[0].Records != 1 {
 		t.Fatalf("checkpoint info %+v %v; want id %s seq %d", binfo, err, id, seq)
 	}
-	s, err := netsync.NewServer(dir, &netsync.ServerOptions{Logger: quiet})
+	s, err := netsync.NewServer(dir, &netsync.ServerOptions{Logger: quiet, Open: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,8 +16,8 @@ import (
 
 	"github.com/hillsdb/hills/db"
 	"github.com/hillsdb/hills/internal/layout"
-	"github.com/hillsdb/hills/internal/record"
 	"github.com/hillsdb/hills/internal/replica"
+	"github.com/hillsdb/hills/internal/schema"
 	"github.com/hillsdb/hills/internal/wire"
 )
 
@@ -58,6 +58,19 @@ type clientState struct {
 	Ranges     map[string][]layout.Range `msgpack:"ranges"`      // ids granted per tree
 	FirstSeen  int64                     `msgpack:"first_seen"`
 	LastSeen   int64                     `msgpack:"last_seen"`
+	// Cert is the fingerprint of the client's certificate: the key that
+	// authenticates it. An open server binds a client id to the first
+	// certificate that used it.
+	Cert     string       `msgpack:"cert,omitempty"`
+	Enrolled bool         `msgpack:"enrolled,omitempty"` // by an administrator, with a token
+	Revoked  bool         `msgpack:"revoked,omitempty"`
+	Grants   []wire.Grant `msgpack:"grants,omitempty"`
+	// Resnap: the trees the client may read changed; its next session
+	// catches up from a snapshot.
+	Resnap bool `msgpack:"resnap,omitempty"`
+	// IDGrants holds when the client was last granted ids, per tree
+	// (Unix ns, the last hour's), for the server's limit.
+	IDGrants map[string][]int64 `msgpack:"id_grants,omitempty"`
 }
 
 func (c *clientState) owns(tree string, id uint32) bool {
@@ -89,8 +102,9 @@ type delivery struct {
 	borrows []wire.Borrow // to every connection
 	replies []connReply
 	forced  []connForced
-	pongs   []wire.Pong // to the origin
-	shared  *frame      // the entries as one frame, for connections that made none of them
+	pongs   []wire.Pong   // to the origin
+	notices []wire.Notice // to the origin: refused declarations and id requests
+	shared  *frame        // the entries as one frame, for connections that made none of them
 	// lazy: the step changed only what a restart forgets anyway (those
 	// waiting in queues), so it is not synced; a later synced step makes
 	// it durable with its own.
@@ -151,6 +165,13 @@ type authority struct {
 	borrows map[recKey]*borrowState
 	ticket  uint64
 	failed  error
+	// Who is who (server_auth.go), rebuilt from clients on loading.
+	byCert      map[string]string // certificate fingerprint → client id
+	names       map[string]string // enrolled name → client id
+	enrollments map[string]*enrollment
+	held        map[string]int            // client id → records it holds
+	schemas     map[string]*schema.Schema // decoded tree schemas, for validation
+	lim         Limits
 
 	pubMu   sync.Mutex // delivery in ticket order
 	pubCond *sync.Cond
@@ -172,7 +193,9 @@ func openAuthority(dir string, log *slog.Logger, cacheSize int64) (*authority, e
 	}
 	a := &authority{pdb: pdb, cache: cache, log: log, maxRange: 1 << 20,
 		clients: map[string]*clientState{}, trees: map[string]*replica.TreeDecl{},
-		next: map[string]uint32{}, borrows: map[recKey]*borrowState{}, conns: map[*sconn]struct{}{}}
+		next: map[string]uint32{}, borrows: map[recKey]*borrowState{}, conns: map[*sconn]struct{}{},
+		byCert: map[string]string{}, names: map[string]string{}, enrollments: map[string]*enrollment{},
+		held: map[string]int{}, schemas: map[string]*schema.Schema{}}
 	a.pubCond = sync.NewCond(&a.pubMu)
 	if err := a.load(); err != nil {
 		pdb.Close()
@@ -246,12 +269,27 @@ func (a *authority) scan() error {
 				return err
 			}
 			name := string(k[1:])
-			schema, err := a.get(layout.SchemaKey(name))
+			sc, err := a.get(layout.SchemaKey(name))
 			if err != nil {
 				return err
 			}
-			a.trees[name] = &replica.TreeDecl{Name: name, Versioned: info.Versioned, Major: info.Major, Minor: info.Minor, Schema: schema}
+			a.trees[name] = &replica.TreeDecl{Name: name, Versioned: info.Versioned, Major: info.Major, Minor: info.Minor, Schema: sc}
 			a.next[name] = info.NextID
+			if len(sc) > 0 {
+				dec, err := schema.Decode(sc)
+				if err != nil {
+					return fmt.Errorf("schema of tree %s: %w", name, err)
+				}
+				a.schemas[name] = dec
+			}
+			return nil
+		}},
+		{[]byte{layout.PrefixServer, 'e'}, func(k, v []byte) error {
+			e := new(enrollment)
+			if err := msgpack.Unmarshal(v, e); err != nil {
+				return err
+			}
+			a.enrollments[string(k[2:])] = e
 			return nil
 		}},
 		{[]byte{layout.PrefixBorrow}, func(k, v []byte) error {
@@ -287,6 +325,7 @@ func (a *authority) scan() error {
 			return err
 		}
 	}
+	a.indexClients()
 	return nil
 }
 
@@ -424,142 +463,12 @@ func (a *authority) unregister(c *sconn) {
 	a.pubMu.Unlock()
 }
 
-// hello records a client's visit.
-func (a *authority) hello(h *wire.Hello, now int64) error {
-	return a.commit(func(b *pebble.Batch, _ *delivery) error {
-		cl := a.clients[h.ClientID]
-		if cl == nil {
-			cl = &clientState{ID: h.ClientID, FirstSeen: now, Ranges: map[string][]layout.Range{}}
-			a.clients[h.ClientID] = cl
-		}
-		cl.Name, cl.LastSeen = h.Name, now
-		return putMsgpack(b, clientKey(cl.ID), cl)
-	})
-}
-
 func putMsgpack(b *pebble.Batch, key []byte, v any) error {
 	enc, err := msgpack.Marshal(v)
 	if err != nil {
 		return err
 	}
 	return b.Set(key, enc, nil)
-}
-
-// declare records a tree a client declared, when it is new or of a newer
-// schema version, as a log entry every replica applies.
-func (a *authority) declare(origin *sconn, decl replica.TreeDecl) error {
-	if !layout.ValidTreeName(decl.Name) {
-		return fmt.Errorf("%w: tree name %q", errBadTree, decl.Name)
-	}
-	return a.commit(func(b *pebble.Batch, d *delivery) error {
-		old := a.trees[decl.Name]
-		if old != nil {
-			if old.Versioned != decl.Versioned {
-				return fmt.Errorf("%w: tree %s is versioned: %v on the server", errBadTree, decl.Name, old.Versioned)
-			}
-			newer := decl.Major > old.Major || decl.Major == old.Major && decl.Minor > old.Minor
-			if !newer && (len(old.Schema) > 0 || len(decl.Schema) == 0) {
-				return nil
-			}
-		}
-		next := a.next[decl.Name]
-		if next == 0 {
-			next = 1
-		}
-		if err := putMsgpack(b, layout.TreeKey(decl.Name), &layout.TreeInfo{NextID: next,
-			Versioned: decl.Versioned, Major: decl.Major, Minor: decl.Minor}); err != nil {
-			return err
-		}
-		if len(decl.Schema) > 0 {
-			b.Set(layout.SchemaKey(decl.Name), decl.Schema, nil)
-		}
-		enc, err := msgpack.Marshal(&decl)
-		if err != nil {
-			return err
-		}
-		a.seq++
-		e := logEntry{Change: layout.Change{Seq: a.seq, Tree: decl.Name, Kind: wire.KindTree, Record: enc}}
-		if err := putMsgpack(b, logKey(a.seq), &e); err != nil {
-			return err
-		}
-		d.entries = append(d.entries, e)
-		dc := decl
-		a.trees[decl.Name] = &dc
-		a.next[decl.Name] = next
-		return nil
-	})
-}
-
-// grant gives a client n ids of a tree.
-func (a *authority) grant(origin *sconn, req wire.IDRequest) error {
-	n := min(max(req.N, 1), a.maxRange)
-	return a.commit(func(b *pebble.Batch, d *delivery) error {
-		decl := a.trees[req.Tree]
-		if decl == nil {
-			return fmt.Errorf("%w: ids of undeclared tree %q", errBadTree, req.Tree)
-		}
-		cl := a.clients[origin.clientID]
-		lo := max(a.next[req.Tree], 1)
-		if uint64(lo)+uint64(n) > 1<<32-1 {
-			return fmt.Errorf("%w: tree %s has used every id", errBadTree, req.Tree)
-		}
-		hi := lo + n
-		a.next[req.Tree] = hi
-		if err := putMsgpack(b, layout.TreeKey(req.Tree), &layout.TreeInfo{NextID: hi,
-			Versioned: decl.Versioned, Major: decl.Major, Minor: decl.Minor}); err != nil {
-			return err
-		}
-		cl.Ranges[req.Tree] = append(cl.Ranges[req.Tree], layout.Range{Lo: lo, Hi: hi})
-		if err := putMsgpack(b, clientKey(cl.ID), cl); err != nil {
-			return err
-		}
-		d.origin = origin
-		d.grants = append(d.grants, wire.IDGrant{Tree: req.Tree, Lo: lo, Hi: hi})
-		return nil
-	})
-}
-
-var errBadTree = errors.New("netsync: bad tree")
-
-// push validates and applies a client's outbox changes in order. Each gets
-// an outcome: accepted with a log sequence, a duplicate of one processed
-// before, or rejected with the server's version of the record.
-func (a *authority) push(origin *sconn, changes []layout.Change, now int64) error {
-	return a.commit(func(b *pebble.Batch, d *delivery) error {
-		d.origin = origin
-		cl := a.clients[origin.clientID]
-		for _, ch := range changes {
-			if ch.Seq <= cl.LastOutbox {
-				d.acks = append(d.acks, wire.Ack{Outbox: ch.Seq, Code: wire.CodeOK, Msg: "duplicate",
-					Tree: ch.Tree, Key: ch.Key, Record: a.current(b, ch.Tree, ch.Key)})
-				continue
-			}
-			cl.LastOutbox = ch.Seq
-			code, msg := a.check(b, cl, &ch)
-			if code != wire.CodeOK {
-				rec := a.current(b, ch.Tree, ch.Key)
-				d.acks = append(d.acks, wire.Ack{Outbox: ch.Seq, Code: code, Msg: msg,
-					Tree: ch.Tree, Key: ch.Key, Record: rec})
-				continue
-			}
-			a.seq++
-			e := logEntry{Change: ch, Origin: cl.ID, OriginSeq: ch.Seq, At: now}
-			e.Seq = a.seq
-			rk := layout.RecordKey(ch.Tree, ch.Key)
-			if db.EventKind(ch.Kind) == db.Deleted {
-				b.Delete(rk, nil)
-				b.Set(tombKey(ch.Tree, ch.Key), binary.BigEndian.AppendUint64(nil, a.seq), nil)
-				a.endBorrow(b, d, recKey{ch.Tree, ch.Key})
-			} else {
-				b.Set(rk, ch.Record, nil)
-			}
-			if err := putMsgpack(b, logKey(a.seq), &e); err != nil {
-				return err
-			}
-			d.entries = append(d.entries, e)
-		}
-		return putMsgpack(b, clientKey(cl.ID), cl)
-	})
 }
 
 // current returns the stored record, nil when there is none.
@@ -575,92 +484,6 @@ func batchGet(b *pebble.Batch, key []byte) []byte {
 	}
 	defer closer.Close()
 	return slices.Clone(v)
-}
-
-// check validates one change of client cl. Called with a.mu held.
-func (a *authority) check(b *pebble.Batch, cl *clientState, ch *layout.Change) (uint16, string) {
-	id, rev := layout.Unpack(ch.Key)
-	where := fmt.Sprintf("%s/%d.%d", ch.Tree, id, rev)
-	decl := a.trees[ch.Tree]
-	if decl == nil {
-		return wire.CodeBadTree, "undeclared tree " + ch.Tree
-	}
-	cur := a.current(b, ch.Tree, ch.Key)
-	var newMeta record.Meta
-	if db.EventKind(ch.Kind) != db.Deleted {
-		m, _, err := record.Decode(ch.Record, nil)
-		if err != nil {
-			return wire.CodeBadRecord, where + ": " + err.Error()
-		}
-		newMeta = m
-	}
-	var curMeta record.Meta
-	var curData []byte
-	if cur != nil {
-		m, data, err := record.Decode(cur, nil)
-		if err != nil {
-			return wire.CodeInternal, where + ": stored record: " + err.Error()
-		}
-		curMeta, curData = m, data
-	}
-	holds := func(k uint64) bool {
-		bs := a.borrows[recKey{ch.Tree, k}]
-		return bs != nil && len(bs.Queue) > 0 && bs.Queue[0].ID == cl.ID
-	}
-	switch db.EventKind(ch.Kind) {
-	case db.Created:
-		if cur != nil {
-			return wire.CodeExists, where + " exists"
-		}
-		if batchGet(b, tombKey(ch.Tree, ch.Key)) != nil {
-			return wire.CodeExists, where + " was deleted"
-		}
-		if rev == 0 {
-			if !cl.owns(ch.Tree, id) {
-				return wire.CodeOutOfRange, where + ": id not granted to " + cl.Name
-			}
-			return wire.CodeOK, ""
-		}
-		prev := layout.Pack(id, rev-1)
-		pm := a.current(b, ch.Tree, prev)
-		if pm == nil {
-			return wire.CodeNotFound, fmt.Sprintf("%s/%d.%d to revise", ch.Tree, id, rev-1)
-		}
-		if !holds(prev) {
-			return wire.CodeNotCheckedOut, fmt.Sprintf("%s/%d.%d", ch.Tree, id, rev-1)
-		}
-		return wire.CodeOK, ""
-	case db.Updated, db.MetaChanged, db.Deleted:
-		if cur == nil {
-			return wire.CodeNotFound, where
-		}
-		if !holds(ch.Key) {
-			return wire.CodeNotCheckedOut, where
-		}
-		if curMeta.Version == record.Released {
-			if db.EventKind(ch.Kind) == db.Deleted {
-				return wire.CodeReleased, where
-			}
-			_, data, _ := record.Decode(ch.Record, nil)
-			if newMeta.Version != record.Released || string(data) != string(curData) {
-				return wire.CodeReleased, where
-			}
-		}
-		return wire.CodeOK, ""
-	}
-	return wire.CodeProtocol, fmt.Sprintf("%s: unknown change kind %d", where, ch.Kind)
-}
-
-// endBorrow drops a deleted record's queue; clients waiting learn the
-// record is gone from the delete, delivered before. Called with a.mu held.
-func (a *authority) endBorrow(b *pebble.Batch, d *delivery, k recKey) {
-	bs := a.borrows[k]
-	if bs == nil {
-		return
-	}
-	delete(a.borrows, k)
-	b.Delete(layout.BorrowKey(k.tree, k.key), nil)
-	d.borrows = append(d.borrows, wire.Borrow{Tree: k.tree, Key: k.key})
 }
 
 // logFrom reads up to max log entries with sequence in (after, upto].
@@ -720,10 +543,13 @@ func (a *authority) compacted() uint64 {
 
 // snapshotFrames reads every tree declaration and record as they are now,
 // as Entries of at most about 1 MiB, and passes each to send.
-func (a *authority) snapshotFrames(send func(*wire.Entries) error) error {
+func (a *authority) snapshotFrames(c *sconn, send func(*wire.Entries) error) error {
 	a.mu.Lock()
 	decls := make([]layout.Change, 0, len(a.trees))
 	for _, t := range a.trees {
+		if !c.may(t.Name, Read) {
+			continue
+		}
 		enc, err := msgpack.Marshal(t)
 		if err != nil {
 			a.mu.Unlock()
@@ -747,6 +573,9 @@ func (a *authority) snapshotFrames(send func(*wire.Entries) error) error {
 		tree, key, err := layout.ParseItemKey(it.Key())
 		if err != nil {
 			return fmt.Errorf("netsync: server store: %w", err)
+		}
+		if !c.may(tree, Read) {
+			continue
 		}
 		run = append(run, layout.Change{Tree: tree, Key: key, Kind: uint8(db.Created), Record: slices.Clone(it.Value())})
 		size += len(it.Value()) + 32

@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"cmp"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/vmihailenco/msgpack/v5"
@@ -20,6 +22,12 @@ import (
 // setQueue stores a record's queue and delivers its new state to every
 // connection. Called with a.mu held.
 func (a *authority) setQueue(b *pebble.Batch, d *delivery, k recKey, q []wire.Holder) error {
+	if old := a.borrows[k]; old != nil && len(old.Queue) > 0 {
+		a.held[old.Queue[0].ID]--
+	}
+	if len(q) > 0 {
+		a.held[q[0].ID]++
+	}
 	if len(q) == 0 {
 		delete(a.borrows, k)
 		b.Delete(layout.BorrowKey(k.tree, k.key), nil)
@@ -52,15 +60,26 @@ func (a *authority) checkOut(origin *sconn, req wire.CheckOut) error {
 	return a.commit(func(b *pebble.Batch, d *delivery) error {
 		d.origin = origin
 		k := recKey{req.Tree, req.Key}
-		if a.current(b, req.Tree, req.Key) == nil {
-			d.replies = append(d.replies, connReply{origin.clientID,
-				wire.Reply{Req: req.Req, Code: wire.CodeNotFound, Msg: fmt.Sprintf("%s/%s", req.Tree, keyText(req.Key))}})
+		where := fmt.Sprintf("%s/%s", req.Tree, keyText(req.Key))
+		reply := func(code uint16, msg string) error {
+			d.replies = append(d.replies, connReply{origin.clientID, wire.Reply{Req: req.Req, Code: code, Msg: msg}})
 			return nil
+		}
+		if !origin.may(req.Tree, Edit|Release) || !origin.may(req.Tree, Read) {
+			return reply(wire.CodePermission, fmt.Sprintf("%s: %s may not check out records of %s (grants: %s)",
+				where, origin.name, req.Tree, origin.accessText(req.Tree)))
+		}
+		if a.current(b, req.Tree, req.Key) == nil {
+			return reply(wire.CodeNotFound, where)
 		}
 		q := a.queue(k)
 		if position(q, origin.clientID) >= 0 {
 			d.borrows = append(d.borrows, wire.Borrow{Tree: k.tree, Key: k.key, Queue: q})
 			return nil
+		}
+		if n := a.held[origin.clientID]; len(q) == 0 && n >= a.lim.MaxCheckOuts {
+			return reply(wire.CodeLimit, fmt.Sprintf("%s: %s holds %d records (limit %d): check some in first",
+				where, origin.name, n, a.lim.MaxCheckOuts))
 		}
 		d.lazy = len(q) > 0 // joins the waiting, holds nothing yet
 		q = append(q, wire.Holder{ID: origin.clientID, Name: origin.name})
@@ -241,12 +260,75 @@ func (a *authority) borrowList() []BorrowInfo {
 
 // borrowSnapshot lists every record's check-out, as of version ver: every
 // step with a lower ticket is in it.
-func (a *authority) borrowSnapshot() (list []wire.Borrow, ver uint64) {
+func (a *authority) borrowSnapshot(c *sconn) (list []wire.Borrow, ver uint64) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	out := make([]wire.Borrow, 0, len(a.borrows))
 	for k, bs := range a.borrows {
-		out = append(out, wire.Borrow{Tree: k.tree, Key: k.key, Queue: slices.Clone(bs.Queue)})
+		if c.may(k.tree, Read) {
+			out = append(out, wire.Borrow{Tree: k.tree, Key: k.key, Queue: slices.Clone(bs.Queue)})
+		}
 	}
 	return out, a.ticket
+}
+
+// ForceReturnClient takes back every record a client holds, as an
+// administrator (ForceReturn, for each). It returns how many it took.
+func (s *Server) ForceReturnClient(name, reason, by string) (int, error) {
+	a := s.a
+	a.mu.Lock()
+	var ids []string
+	for id, cl := range a.clients {
+		if cl.Name == name {
+			ids = append(ids, id)
+		}
+	}
+	var keys []recKey
+	for k, bs := range a.borrows {
+		if len(bs.Queue) > 0 && slices.Contains(ids, bs.Queue[0].ID) {
+			keys = append(keys, k)
+		}
+	}
+	a.mu.Unlock()
+	if len(ids) == 0 {
+		return 0, fmt.Errorf("%w: %q", ErrUnknownClient, name)
+	}
+	slices.SortFunc(keys, func(x, y recKey) int {
+		return cmp.Or(strings.Compare(x.tree, y.tree), cmp.Compare(x.key, y.key))
+	})
+	n := 0
+	for _, k := range keys {
+		_, err := a.forceReturn(k.tree, k.key, reason, by, time.Now().UnixNano())
+		if errors.Is(err, db.ErrNotCheckedOut) {
+			continue // given back meanwhile
+		}
+		if err != nil {
+			return n, err
+		}
+		n++
+	}
+	s.log.Warn("borrows of a client force-returned", "client", name, "records", n, "by", by, "reason", reason)
+	return n, nil
+}
+
+// takeResnap reports whether a client's next catch-up is a snapshot
+// because the trees it may read changed, and clears the flag.
+func (a *authority) takeResnap(clientID string) (bool, error) {
+	var resnap bool
+	err := a.commit(func(b *pebble.Batch, _ *delivery) error {
+		cl := a.clients[clientID]
+		if cl == nil || !cl.Resnap {
+			return nil
+		}
+		resnap, cl.Resnap = true, false
+		return putMsgpack(b, clientKey(cl.ID), cl)
+	})
+	return resnap, err
+}
+
+// storeFailed returns the store's failure, nil while it works.
+func (a *authority) storeFailed() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.failed
 }

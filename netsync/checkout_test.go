@@ -100,7 +100,7 @@ func TestForceReturnKeepsOfflineEditsAside(t *testing.T) {
 	events := make(chan db.Event[Part], 64)
 	a.parts.Subscribe(func(e db.Event[Part]) { events <- e })
 	a.reconnect(t, srv2.addr)
-	waitSynced(t, a, b)
+	waitSyncedPast(t, db.ErrNotCheckedOut, a, b) // a learns of the force-return
 
 	rec := a.d.Recovered()
 	if len(rec) != 1 {
@@ -493,7 +493,7 @@ func TestRawWritesWithoutBorrowRejected(t *testing.T) {
 	waitSynced(t, good)
 
 	c := hello(t, srv.addr, "raw")
-	rec := record.Encode(nil, &record.Meta{Changes: 9}, []byte{0x80})
+	rec := record.Encode(nil, &record.Meta{Changes: 9, Major: 1}, []byte{0x80})
 	key := layout.Pack(k.ID, k.Rev)
 	var seq uint64
 	for _, kind := range []db.EventKind{db.Updated, db.MetaChanged, db.Deleted} {

@@ -3,19 +3,14 @@ package netsync
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
 	"errors"
-	"fmt"
 	"log/slog"
-	"math"
 	"math/rand/v2"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/quic-go/quic-go"
-	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/hillsdb/hills/db"
 	"github.com/hillsdb/hills/internal/layout"
@@ -39,6 +34,13 @@ type ClientOptions struct {
 	MinBackoff, MaxBackoff time.Duration
 	// Logger receives the client's log. Default slog.Default().
 	Logger *slog.Logger
+	// Token is the enrollment token an administrator made for this client
+	// (hills-server clients add). It is needed on first contact only: it
+	// names the server, so the first contact is verified, and the server
+	// binds this replica's own key pair to the enrolled name. Later
+	// connections authenticate with that key pair. Default "": an open
+	// server, or a replica enrolled before.
+	Token string
 }
 
 func (o *ClientOptions) withDefaults() ClientOptions {
@@ -102,6 +104,8 @@ type Client struct {
 
 	mu       sync.Mutex
 	status   Status
+	errGen   uint64   // counts the errors put in status.Err
+	me       string   // this client's id on the server, from Welcome
 	fatal    error    // refused: identity, application, protocol
 	sess     *session // nil when not connected
 	changed  chan struct{}
@@ -201,17 +205,28 @@ func (c *Client) wait() <-chan struct{} {
 // server's log up to the sequence current at the call, and its outbox is
 // acknowledged, and the id ranges it asked for are granted, so that the
 // trees open when it connected can create records after it, offline too.
-// It returns at once with the error when the server was refused.
+// It returns at once with the error when the server was refused, and
+// returns the server's refusal of anything this client sent while it
+// waits (a rejected change or schema, a limit, a failed server store,
+// revocation, a change it could not apply), the same error as in
+// Status().Err, instead of running into ctx's deadline.
 func (c *Client) WaitSynced(ctx context.Context) error {
 	var target uint64
 	have := false
+	c.mu.Lock()
+	gen := c.errGen
+	c.mu.Unlock()
 	for {
 		c.mu.Lock()
 		fatal, s, st := c.fatal, c.sess, c.status
 		ch := c.changed
+		newErr := c.errGen != gen
 		c.mu.Unlock()
 		if fatal != nil {
 			return fatal
+		}
+		if newErr && st.Err != nil {
+			return st.Err
 		}
 		if c.ctx.Err() != nil {
 			return ErrClosed
@@ -294,14 +309,13 @@ func (c *Client) run() {
 			c.log.Error("sync refused", "server", c.addr, "err", err)
 			c.mu.Lock()
 			c.fatal = err
-			c.status.Err = err
 			c.status.Connected = false
-			c.changedLocked()
+			c.setErrLocked(err)
 			c.mu.Unlock()
 			return
 		}
 		if err != nil {
-			c.log.Debug("sync connection ended", "server", c.addr, "err", err)
+			c.sessionEnded(err)
 		}
 		if time.Since(start) > 10*time.Second {
 			backoff = c.opts.MinBackoff
@@ -318,7 +332,33 @@ func (c *Client) run() {
 
 func isFatal(err error) bool {
 	return errors.Is(err, ErrIdentity) || errors.Is(err, ErrAppID) || errors.Is(err, ErrProtocolVersion) ||
-		errors.Is(err, ErrServerBehind)
+		errors.Is(err, ErrServerBehind) || errors.Is(err, ErrUnauthorized)
+}
+
+// sessionEnded reports why a connection ended in Status().Err. The
+// server's word (a limit, a failed store, a protocol error) is logged as
+// a warning and ends a WaitSynced; a network error (the server is
+// unreachable or restarting) is logged once and waited through.
+func (c *Client) sessionEnded(err error) {
+	refusal := errors.Is(err, ErrLimit) || errors.Is(err, ErrServerUnavailable) || errors.Is(err, ErrProtocol) ||
+		errors.Is(err, db.ErrCorrupt) || errors.Is(err, db.ErrStorage)
+	c.mu.Lock()
+	same := c.status.Err != nil && c.status.Err.Error() == err.Error()
+	if refusal {
+		c.setErrLocked(err)
+	} else {
+		c.status.Err = err
+		c.changedLocked()
+	}
+	c.mu.Unlock()
+	switch {
+	case same:
+		c.log.Debug("sync connection ended", "server", c.addr, "err", err)
+	case refusal:
+		c.log.Warn("sync connection ended by the server", "server", c.addr, "err", err)
+	default:
+		c.log.Info("sync connection ended; reconnecting", "server", c.addr, "err", err)
+	}
 }
 
 // session is one connection to the server.
@@ -344,157 +384,6 @@ func (s *session) send(t uint8, v any) error {
 		return err
 	}
 	return s.w.Flush()
-}
-
-func (c *Client) loadPin() (*pin, error) {
-	b, err := c.link.SyncState("pin")
-	if err != nil || b == nil {
-		return nil, err
-	}
-	p := new(pin)
-	if err := msgpack.Unmarshal(b, p); err != nil {
-		return nil, fmt.Errorf("netsync: stored server pin: %w", err)
-	}
-	return p, nil
-}
-
-// session runs one connection: handshake, pin check, catch-up, then
-// live sync, until the connection ends.
-func (c *Client) session() error {
-	p, err := c.loadPin()
-	if err != nil {
-		return err
-	}
-	var fingerprint string
-	tconf := &tls.Config{
-		InsecureSkipVerify: true, // the server's certificate is self-signed: it is pinned instead
-		NextProtos:         []string{wire.ALPN},
-		MinVersion:         tls.VersionTLS13,
-		VerifyConnection: func(cs tls.ConnectionState) error {
-			if len(cs.PeerCertificates) == 0 {
-				return fmt.Errorf("%w: no certificate", ErrIdentity)
-			}
-			fingerprint = Fingerprint(cs.PeerCertificates[0].Raw)
-			if p != nil && p.Fingerprint != fingerprint {
-				return fmt.Errorf("%w: certificate %s, pinned %s", ErrIdentity, fingerprint, p.Fingerprint)
-			}
-			return nil
-		},
-	}
-	dctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
-	qc, err := quic.DialAddr(dctx, c.addr, tconf, quicConfig())
-	cancel()
-	if err != nil {
-		return dialError(err, p)
-	}
-	defer qc.CloseWithError(codeNormal, "")
-	stop := context.AfterFunc(c.ctx, func() { qc.CloseWithError(codeNormal, "client closed") })
-	defer stop()
-	st, err := qc.OpenStreamSync(c.ctx)
-	if err != nil {
-		return err
-	}
-	s := &session{qc: qc, st: st, w: bufio.NewWriterSize(st, 64<<10), done: make(chan struct{})}
-	r := bufio.NewReaderSize(st, 64<<10)
-	lastSeq := c.link.LastSeq()
-	if err := s.send(wire.THello, &wire.Hello{AppID: c.opts.AppID, ClientID: c.link.ClientID(),
-		Name: c.link.Name(), LastSeq: lastSeq}); err != nil {
-		return err
-	}
-	st.SetReadDeadline(time.Now().Add(10 * time.Second))
-	t, body, err := wire.Read(r, c.opts.MaxFrame, nil)
-	if err != nil {
-		return readError(err)
-	}
-	st.SetReadDeadline(time.Time{})
-	switch t {
-	case wire.TRefuse:
-		var m wire.Refuse
-		if err := wire.Decode(body, &m); err != nil {
-			return err
-		}
-		return fmt.Errorf("%w: %s", codeError(m.Code), m.Msg)
-	case wire.TWelcome:
-	default:
-		return fmt.Errorf("%w: expected welcome, got type %d", ErrProtocol, t)
-	}
-	var wm wire.Welcome
-	if err := wire.Decode(body, &wm); err != nil {
-		return err
-	}
-	if wm.AppID != c.opts.AppID {
-		return fmt.Errorf("%w: server serves %q, client is %q", ErrAppID, wm.AppID, c.opts.AppID)
-	}
-	if p != nil && p.ServerID != wm.ServerID {
-		return fmt.Errorf("%w: server %s, pinned %s", ErrIdentity, wm.ServerID, p.ServerID)
-	}
-	if p == nil {
-		enc, err := msgpack.Marshal(&pin{ServerID: wm.ServerID, Fingerprint: fingerprint, AppID: wm.AppID})
-		if err != nil {
-			return err
-		}
-		if err := c.link.SetSyncState("pin", enc); err != nil {
-			return err
-		}
-		c.log.Info("pinned server", "server", wm.ServerID, "fingerprint", fingerprint)
-	}
-	c.mu.Lock()
-	c.sess = s
-	c.status.Connected, c.status.ServerID, c.status.CaughtUp = true, wm.ServerID, false
-	c.status.ServerSeq = wm.Seq
-	c.rangeReq = map[string]bool{}
-	c.changedLocked()
-	c.mu.Unlock()
-	defer func() {
-		c.mu.Lock()
-		c.sess = nil
-		c.status.Connected, c.status.CaughtUp = false, false
-		c.changedLocked()
-		c.mu.Unlock()
-	}()
-	// Trees and id requests go out before anything from the server is
-	// read: a WaitSynced answered after catch-up finds them asked for.
-	declared := map[string]bool{}
-	if err := c.declareTrees(s, declared); err != nil {
-		return err
-	}
-	sdone := make(chan error, 1)
-	go func() { sdone <- c.sender(s, declared) }()
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		c.settleAll(s)
-	}()
-	err = c.receive(s, r)
-	close(s.done)
-	qc.CloseWithError(codeNormal, "")
-	<-sdone
-	return err
-}
-
-func dialError(err error, p *pin) error {
-	if errors.Is(err, ErrIdentity) {
-		return err
-	}
-	msg := err.Error()
-	if strings.Contains(msg, "no application protocol") || strings.Contains(msg, "0x178") {
-		return fmt.Errorf("%w: the server does not speak %s: %v", ErrProtocolVersion, wire.ALPN, err)
-	}
-	if strings.Contains(msg, ErrIdentity.Error()) {
-		return fmt.Errorf("%w: %v", ErrIdentity, err)
-	}
-	return err
-}
-
-func readError(err error) error {
-	var ae *quic.ApplicationError
-	if errors.As(err, &ae) && ae.ErrorCode == codeRefused {
-		if ae.ErrorMessage == "server behind" {
-			return fmt.Errorf("%w: %s", ErrServerBehind, ae.ErrorMessage)
-		}
-		return fmt.Errorf("%w: %s", ErrAppID, ae.ErrorMessage)
-	}
-	return err
 }
 
 // sender declares trees, asks for ids and sends the outbox, whenever the
@@ -589,313 +478,6 @@ func (c *Client) declareTrees(s *session, declared map[string]bool) error {
 		if err := s.send(wire.TIDRequest, &wire.IDRequest{Tree: n, N: c.opts.RangeSize}); err != nil {
 			return err
 		}
-	}
-	return nil
-}
-
-// receive applies what the server sends until the connection ends.
-func (c *Client) receive(s *session, r *bufio.Reader) error {
-	var buf []byte
-	for {
-		t, body, err := wire.Read(r, c.opts.MaxFrame, buf)
-		if err != nil {
-			return err
-		}
-		buf = body[:0]
-		if err := c.handle(s, t, body); err != nil {
-			return err
-		}
-	}
-}
-
-func (c *Client) handle(s *session, t uint8, body []byte) error {
-	switch t {
-	case wire.TEntries:
-		var m wire.Entries
-		if err := wire.Decode(body, &m); err != nil {
-			return err
-		}
-		return c.applyEntries(m.Changes)
-	case wire.TAck:
-		var m wire.Ack
-		if err := wire.Decode(body, &m); err != nil {
-			return err
-		}
-		return c.ack(&m)
-	case wire.TSnapshot:
-		var m wire.Snapshot
-		if err := wire.Decode(body, &m); err != nil {
-			return err
-		}
-		if !m.Done {
-			c.mu.Lock()
-			c.snapshot = map[string]map[uint64]bool{}
-			c.mu.Unlock()
-			return nil
-		}
-		c.mu.Lock()
-		keep := c.snapshot
-		c.snapshot = nil
-		c.mu.Unlock()
-		if keep == nil {
-			return fmt.Errorf("%w: snapshot end without a start", ErrProtocol)
-		}
-		if err := c.link.Prune(keep, m.Seq); err != nil {
-			return err
-		}
-		c.setSeq(m.Seq)
-	case wire.TCaughtUp:
-		var m wire.CaughtUp
-		if err := wire.Decode(body, &m); err != nil {
-			return err
-		}
-		c.update(func(st *Status) {
-			st.CaughtUp = true
-			st.ServerSeq = max(st.ServerSeq, m.Seq)
-		})
-	case wire.TBorrows:
-		var m wire.Borrows
-		if err := wire.Decode(body, &m); err != nil {
-			return err
-		}
-		list := map[string]map[uint64]replica.Borrow{}
-		for _, b := range m.List {
-			if list[b.Tree] == nil {
-				list[b.Tree] = map[uint64]replica.Borrow{}
-			}
-			list[b.Tree][b.Key] = c.borrowOf(b.Tree, b.Key, b.Queue)
-		}
-		if err := c.link.ResetBorrows(list); err != nil {
-			return err
-		}
-		s.borrowVer = m.Ver
-		c.update(func(*Status) {})
-	case wire.TBorrow:
-		var m wire.Borrow
-		if err := wire.Decode(body, &m); err != nil {
-			return err
-		}
-		if m.Ver != 0 && m.Ver <= s.borrowVer {
-			return nil // the list sent on connecting had it already, or newer
-		}
-		if err := c.link.SetBorrow(m.Tree, m.Key, c.borrowOf(m.Tree, m.Key, m.Queue)); err != nil {
-			return err
-		}
-		c.update(func(*Status) {})
-	case wire.TReply:
-		var m wire.Reply
-		if err := wire.Decode(body, &m); err != nil {
-			return err
-		}
-		c.mu.Lock()
-		ch := c.replies[m.Req]
-		c.mu.Unlock()
-		if ch != nil {
-			ch <- m
-		}
-	case wire.TIDGrant:
-		var m wire.IDGrant
-		if err := wire.Decode(body, &m); err != nil {
-			return err
-		}
-		if m.Hi <= m.Lo {
-			return fmt.Errorf("%w: empty id grant", ErrProtocol)
-		}
-		if err := c.link.AddRange(m.Tree, layout.Range{Lo: m.Lo, Hi: m.Hi}); err != nil {
-			return err
-		}
-		c.mu.Lock()
-		c.rangeReq[m.Tree] = false
-		c.changedLocked()
-		c.mu.Unlock()
-	case wire.TPong:
-		var m wire.Pong
-		if err := wire.Decode(body, &m); err != nil {
-			return err
-		}
-		c.mu.Lock()
-		ch := c.pongs[m.Nonce]
-		c.mu.Unlock()
-		if ch != nil {
-			ch <- m.Seq
-		}
-	case wire.TForced:
-		var m wire.Forced
-		if err := wire.Decode(body, &m); err != nil {
-			return err
-		}
-		return c.forced(s, &m)
-	case wire.TRefuse:
-		var m wire.Refuse
-		if err := wire.Decode(body, &m); err != nil {
-			return err
-		}
-		return fmt.Errorf("%w: %s", codeError(m.Code), m.Msg)
-	default:
-		return fmt.Errorf("%w: unknown message type %d", ErrProtocol, t)
-	}
-	return nil
-}
-
-func (c *Client) borrowOf(tree string, key uint64, q []wire.Holder) replica.Borrow {
-	if len(q) == 0 {
-		return replica.Borrow{}
-	}
-	me := c.link.ClientID()
-	c.mu.Lock()
-	giving := c.givingBackLocked(tree, key)
-	c.mu.Unlock()
-	b := replica.Borrow{Holder: q[0].Name, HolderID: q[0].ID, Mine: q[0].ID == me && !giving, Queued: len(q) - 1}
-	for i, h := range q[1:] {
-		if h.ID == me {
-			b.Waiting = i + 1
-		}
-	}
-	return b
-}
-
-// applyEntries applies log entries in order: tree declarations one by
-// one, record changes in batches.
-func (c *Client) applyEntries(chs []layout.Change) error {
-	for len(chs) > 0 {
-		if chs[0].Kind == wire.KindTree {
-			var decl replica.TreeDecl
-			if err := msgpack.Unmarshal(chs[0].Record, &decl); err != nil {
-				return fmt.Errorf("%w: tree declaration: %v", ErrProtocol, err)
-			}
-			if err := c.link.ApplyTree(decl); err != nil {
-				return err
-			}
-			if chs[0].Seq != 0 {
-				if err := c.link.Apply(nil, chs[0].Seq); err != nil {
-					return err
-				}
-				c.setSeq(chs[0].Seq)
-			}
-			chs = chs[1:]
-			continue
-		}
-		n := 1
-		for n < len(chs) && chs[n].Kind != wire.KindTree {
-			n++
-		}
-		seq := chs[n-1].Seq
-		batch := chs[:n]
-		if seq == 0 {
-			// A snapshot's records: the sequence moves at its end, and
-			// records with changes still in the outbox keep them.
-			pending, err := c.pendingKeys()
-			if err != nil {
-				return err
-			}
-			batch = make([]layout.Change, 0, n)
-			c.mu.Lock()
-			seq = c.status.LastSeq
-			for _, ch := range chs[:n] {
-				if c.snapshot != nil {
-					if c.snapshot[ch.Tree] == nil {
-						c.snapshot[ch.Tree] = map[uint64]bool{}
-					}
-					c.snapshot[ch.Tree][ch.Key] = true
-				}
-				if !pending[recordRef{ch.Tree, ch.Key}] {
-					batch = append(batch, ch)
-				}
-			}
-			c.mu.Unlock()
-		}
-		if err := c.link.Apply(batch, seq); err != nil {
-			return err
-		}
-		c.setSeq(seq)
-		chs = chs[n:]
-	}
-	return nil
-}
-
-func (c *Client) setSeq(seq uint64) {
-	c.update(func(st *Status) {
-		if seq > st.LastSeq {
-			st.LastSeq = seq
-		}
-		st.ServerSeq = max(st.ServerSeq, st.LastSeq)
-	})
-}
-
-// forced handles an administrator's force-return of a record this client
-// held: the record's changes not yet accepted are set aside in the
-// replica (the server refuses them when they arrive, which puts the local
-// copy back to the server's version), then the server is told it may
-// forget the notice.
-func (c *Client) forced(s *session, m *wire.Forced) error {
-	at := m.At
-	if at == 0 {
-		at = time.Now().UnixNano()
-	}
-	kept, err := c.link.Recover(m.Tree, m.Key, math.MaxUint64, replica.Note{Reason: m.Reason, By: m.By, At: at, Forced: true})
-	if err != nil {
-		return err
-	}
-	c.log.Warn("check-out returned by an administrator", "tree", m.Tree, "key", keyText(m.Key), "by", m.By,
-		"reason", m.Reason, "edits_kept", kept)
-	ferr := &ForcedError{Tree: m.Tree, Key: keyText(m.Key), By: m.By, Reason: m.Reason, At: time.Unix(0, at), Kept: kept}
-	c.update(func(st *Status) { st.Err = ferr })
-	return s.send(wire.TForcedSeen, m)
-}
-
-// ack handles the outcome of one pushed change.
-func (c *Client) ack(m *wire.Ack) error {
-	if m.Seq != 0 && m.Code == wire.CodeOK && m.Kind != 0 && !c.link.OutboxKnown(m.Outbox) &&
-		!c.link.PendingAfter(m.Tree, m.Key, m.Outbox) {
-		// The server has a change this replica made and then lost in a
-		// crash before it was durable here: take it back.
-		ch := layout.Change{Tree: m.Tree, Key: m.Key, Kind: m.Kind, Record: m.Record}
-		if err := c.link.Apply([]layout.Change{ch}, m.Seq); err != nil {
-			return err
-		}
-	}
-	if m.Code == wire.CodeNotCheckedOut && m.Tree != "" {
-		// A change made under a check-out the server does not know: keep
-		// the record as this replica's edits left it (the later ones are
-		// refused as well) before the server's version replaces it.
-		if _, err := c.link.Recover(m.Tree, m.Key, math.MaxUint64, replica.Note{
-			Reason: "refused by the server: " + m.Msg, At: time.Now().UnixNano()}); err != nil {
-			return err
-		}
-	}
-	if m.Seq == 0 && m.Tree != "" && !c.link.PendingAfter(m.Tree, m.Key, m.Outbox) {
-		// Rejected, or a duplicate whose outcome was lost: take the
-		// server's version of the record.
-		ch := layout.Change{Tree: m.Tree, Key: m.Key, Kind: uint8(db.Updated), Record: m.Record}
-		if m.Record == nil {
-			ch.Kind = uint8(db.Deleted)
-		}
-		c.mu.Lock()
-		seq := c.status.LastSeq
-		c.mu.Unlock()
-		if err := c.link.Apply([]layout.Change{ch}, seq); err != nil {
-			return err
-		}
-	}
-	if err := c.link.Ack(m.Outbox, m.Seq); err != nil {
-		return err
-	}
-	if m.Code != wire.CodeOK {
-		err := &rejection{reason: codeError(m.Code), msg: m.Msg}
-		c.log.Warn("change rejected", "err", err)
-		c.update(func(st *Status) {
-			var f *ForcedError
-			if m.Code == wire.CodeNotCheckedOut && errors.As(st.Err, &f) && f.Tree == m.Tree && f.Key == keyText(m.Key) {
-				return // the force-return says more
-			}
-			st.Err = err
-		})
-		return nil
-	}
-	if m.Seq != 0 {
-		c.setSeq(m.Seq)
-	} else {
-		c.update(func(*Status) {})
 	}
 	return nil
 }

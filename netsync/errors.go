@@ -26,6 +26,20 @@ var (
 	// ErrServerBehind: the server's log is behind this replica's (it was
 	// restored from an older backup); the replica refuses to sync with it.
 	ErrServerBehind = errors.New("netsync: server is behind this replica")
+	// ErrUnauthorized: the server does not know this client's credential:
+	// unknown, used, expired or revoked token, a revoked client, or a
+	// client that was never enrolled. Final: the client stops trying.
+	ErrUnauthorized = errors.New("netsync: not authorized")
+	// ErrLimit: the client went over one of the server's limits (sessions,
+	// message rate, check-outs held, id grants). The message says which.
+	ErrLimit = errors.New("netsync: over the server's limit")
+	// ErrSchema: the server refused a tree declaration: its schema is
+	// invalid or incompatible with the server's. Nothing of it was stored.
+	ErrSchema = errors.New("netsync: schema refused")
+	// ErrServerUnavailable: the server cannot store changes now (its store
+	// failed, for example its disk is full). The client keeps its outbox
+	// and tries again.
+	ErrServerUnavailable = errors.New("netsync: server cannot store changes")
 	// ErrClosed: the client was closed.
 	ErrClosed = errors.New("netsync: client closed")
 	// ErrProtocol: the peer sent a malformed or unexpected message.
@@ -53,6 +67,16 @@ func codeError(code uint16) error {
 		return ErrServerBehind
 	case wire.CodeProtocol, wire.CodeBadTree:
 		return ErrProtocol
+	case wire.CodeUnauthorized:
+		return ErrUnauthorized
+	case wire.CodePermission:
+		return db.ErrPermission
+	case wire.CodeLimit:
+		return ErrLimit
+	case wire.CodeBadSchema:
+		return ErrSchema
+	case wire.CodeUnavailable:
+		return ErrServerUnavailable
 	}
 	return fmt.Errorf("netsync: server error %d", code)
 }

@@ -17,7 +17,7 @@ import (
 func Example_checkOut() {
 	dir, _ := os.MkdirTemp("", "hills-example")
 	defer os.RemoveAll(dir)
-	srv, _ := netsync.NewServer(filepath.Join(dir, "server"), &netsync.ServerOptions{Logger: quiet})
+	srv, _ := netsync.NewServer(filepath.Join(dir, "server"), &netsync.ServerOptions{Logger: quiet, Open: true})
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	go srv.ListenAndServe(ctx, "127.0.0.1:0")

@@ -36,9 +36,21 @@ type testServer struct {
 	done   chan error
 }
 
-// startServer runs a server on 127.0.0.1 with its store in dir; addr ""
-// picks a free port.
+// startServer runs an open server (every client admitted with every
+// access) on 127.0.0.1 with its store in dir; addr "" picks a free port.
 func startServer(t testing.TB, dir, addr string, opts *netsync.ServerOptions) *testServer {
+	t.Helper()
+	o := netsync.ServerOptions{}
+	if opts != nil {
+		o = *opts
+	}
+	o.Open = true
+	return startServerAs(t, dir, addr, &o)
+}
+
+// startServerAs runs a server with exactly the options given: without
+// Open, it admits enrolled clients only.
+func startServerAs(t testing.TB, dir, addr string, opts *netsync.ServerOptions) *testServer {
 	t.Helper()
 	if opts == nil {
 		opts = &netsync.ServerOptions{}
@@ -129,7 +141,23 @@ func newReplica(t testing.TB, name, addr string) *replicaT {
 
 func waitSynced(t testing.TB, rs ...*replicaT) {
 	t.Helper()
+	waitSyncedPast(t, nil, rs...)
+}
+
+// waitSyncedPast is waitSynced for replicas that may be told of a
+// refusal matching want while they sync (WaitSynced returns it): they
+// wait again after it.
+func waitSyncedPast(t testing.TB, want error, rs ...*replicaT) {
+	t.Helper()
 	for _, r := range rs {
+		if want != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			err := r.c.WaitSynced(ctx)
+			cancel()
+			if err != nil && !errors.Is(err, want) {
+				t.Fatalf("WaitSynced %s: %v, want nil or %v (status %+v)", r.d.Name(), err, want, r.c.Status())
+			}
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		err := r.c.WaitSynced(ctx)
 		cancel()

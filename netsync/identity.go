@@ -27,45 +27,64 @@ type identity struct {
 
 func newIdentity() (*identity, error) {
 	id := uuid.NewString()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, keyDER, err := selfSigned("hills-server "+id, x509.ExtKeyUsageServerAuth)
 	if err != nil {
 		return nil, err
 	}
+	return &identity{ID: id, CertDER: der, KeyDER: keyDER, Created: time.Now().UnixNano()}, nil
+}
+
+// selfSigned makes an ECDSA P-256 key and a self-signed certificate for it
+// (100 years), as DER.
+func selfSigned(cn string, usage x509.ExtKeyUsage) (cert, key []byte, err error) {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
 	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 126))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	now := time.Now()
 	tmpl := &x509.Certificate{
 		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: "hills-server " + id, Organization: []string{"hills"}},
+		Subject:      pkix.Name{CommonName: cn, Organization: []string{"hills"}},
 		NotBefore:    now.Add(-time.Hour),
 		NotAfter:     now.AddDate(100, 0, 0),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		DNSNames:     []string{"hills-server"},
+		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
+		DNSNames:     []string{"hills"},
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	cert, err = x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
+	key, err = x509.MarshalECPrivateKey(k)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return &identity{ID: id, CertDER: der, KeyDER: keyDER, Created: now.UnixNano()}, nil
+	return cert, key, nil
 }
 
-func (i *identity) tlsCert() (tls.Certificate, error) {
-	key, err := x509.ParseECPrivateKey(i.KeyDER)
+func (i *identity) tlsCert() (tls.Certificate, error) { return tlsCert(i.CertDER, i.KeyDER) }
+
+func tlsCert(certDER, keyDER []byte) (tls.Certificate, error) {
+	key, err := x509.ParseECPrivateKey(keyDER)
 	if err != nil {
-		return tls.Certificate{}, fmt.Errorf("netsync: server key: %w", err)
+		return tls.Certificate{}, fmt.Errorf("netsync: key: %w", err)
 	}
-	leaf, err := x509.ParseCertificate(i.CertDER)
+	leaf, err := x509.ParseCertificate(certDER)
 	if err != nil {
-		return tls.Certificate{}, fmt.Errorf("netsync: server certificate: %w", err)
+		return tls.Certificate{}, fmt.Errorf("netsync: certificate: %w", err)
 	}
-	return tls.Certificate{Certificate: [][]byte{i.CertDER}, PrivateKey: key, Leaf: leaf}, nil
+	return tls.Certificate{Certificate: [][]byte{certDER}, PrivateKey: key, Leaf: leaf}, nil
+}
+
+// credential is a client's key pair, kept in its replica: what
+// authenticates it to the server.
+type credential struct {
+	CertDER []byte `msgpack:"cert"`
+	KeyDER  []byte `msgpack:"key"`
 }
 
 // Fingerprint is the SHA-256 of a certificate, in the text form clients pin.

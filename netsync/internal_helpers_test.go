@@ -22,7 +22,7 @@ type givePart struct {
 // returns it with its address.
 func startTestServer(t *testing.T) (*Server, string) {
 	t.Helper()
-	srv, err := NewServer(t.TempDir(), &ServerOptions{Logger: quietLog})
+	srv, err := NewServer(t.TempDir(), &ServerOptions{Logger: quietLog, Open: true})
 	if err != nil {
 		t.Fatal(err)
 	}

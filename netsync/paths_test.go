@@ -148,10 +148,11 @@ func TestReplicaTakesBackAChangeItLost(t *testing.T) {
 	r := openReplica(t, dir, "r", srv.addr, nil)
 	waitSynced(t, r)
 	id := r.d.ClientID()
+	cert := replicaCert(t, r.d)
 	r.close()
 
 	// What the replica sent before its crash, as the server got it.
-	c := hello(t, srv.addr, id)
+	c := helloAs(t, srv.addr, id, cert)
 	c.send(t, wire.TTree, &wire.Tree{Decl: replicaDecl("parts")})
 	c.send(t, wire.TIDRequest, &wire.IDRequest{Tree: "parts", N: 1})
 	var g wire.IDGrant

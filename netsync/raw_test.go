@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/binary"
 	"errors"
 	"path/filepath"
@@ -11,10 +12,12 @@ import (
 	"time"
 
 	"github.com/quic-go/quic-go"
+	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/hillsdb/hills/db"
 	"github.com/hillsdb/hills/internal/layout"
 	"github.com/hillsdb/hills/internal/record"
+	"github.com/hillsdb/hills/internal/replica"
 	"github.com/hillsdb/hills/internal/wire"
 	"github.com/hillsdb/hills/netsync"
 )
@@ -29,9 +32,17 @@ type rawClient struct {
 
 func dialRaw(t testing.TB, addr, alpn string) (*rawClient, error) {
 	t.Helper()
+	return dialRawAs(t, addr, alpn, selfSigned(t))
+}
+
+// dialRawAs dials with the given client certificate: a raw client that
+// holds a replica's key acts as that replica.
+func dialRawAs(t testing.TB, addr, alpn string, cert tls.Certificate) (*rawClient, error) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	qc, err := quic.DialAddr(ctx, addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{alpn}}, nil)
+	qc, err := quic.DialAddr(ctx, addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{alpn},
+		Certificates: []tls.Certificate{cert}}, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -85,7 +96,13 @@ func (c *rawClient) closed(t testing.TB) error {
 
 func hello(t testing.TB, addr, id string) *rawClient {
 	t.Helper()
-	c, err := dialRaw(t, addr, wire.ALPN)
+	return helloAs(t, addr, id, selfSigned(t))
+}
+
+// helloAs opens a session with the given certificate.
+func helloAs(t testing.TB, addr, id string, cert tls.Certificate) *rawClient {
+	t.Helper()
+	c, err := dialRawAs(t, addr, wire.ALPN, cert)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +187,7 @@ func TestServerRejectsCreatesOutsideRangesAndDuplicates(t *testing.T) {
 	if g.Hi-g.Lo != 10 {
 		t.Fatalf("grant %+v, want 10 ids", g)
 	}
-	rec := record.Encode(nil, &record.Meta{Changes: 1}, []byte{0x80})
+	rec := record.Encode(nil, &record.Meta{Changes: 1, Major: 1}, []byte{0x80})
 	in := layout.Change{Seq: 1, Tree: "parts", Key: layout.Pack(g.Lo, 0), Kind: uint8(db.Created), Record: rec}
 	out := layout.Change{Seq: 2, Tree: "parts", Key: layout.Pack(g.Hi+5, 0), Kind: uint8(db.Created), Record: rec}
 	c.send(t, wire.TPush, &wire.Push{Changes: []layout.Change{in, out}})
@@ -230,4 +247,30 @@ func TestPushOutcomesInOutboxOrder(t *testing.T) {
 			t.Fatalf("ack for outbox %d arrived where %d was due", a.Outbox, want)
 		}
 	}
+}
+
+// replicaCert returns the key pair a replica authenticates with (made on
+// its first connection).
+func replicaCert(t testing.TB, d *db.DB) tls.Certificate {
+	t.Helper()
+	link, err := replica.Open(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := link.SyncState("credential")
+	if err != nil || b == nil {
+		t.Fatalf("replica credential: %v (%d bytes)", err, len(b))
+	}
+	var cr struct {
+		Cert []byte `msgpack:"cert"`
+		Key  []byte `msgpack:"key"`
+	}
+	if err := msgpack.Unmarshal(b, &cr); err != nil {
+		t.Fatal(err)
+	}
+	key, err := x509.ParseECPrivateKey(cr.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{cr.Cert}, PrivateKey: key}
 }

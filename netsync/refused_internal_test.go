@@ -52,7 +52,21 @@ func TestRefusedEditsAreSetAside(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if err := c.WaitSynced(ctx); err != nil {
+	// WaitSynced tells of each refusal (two edits: at most two), then
+	// waits for the rest.
+	err = c.WaitSynced(ctx)
+	if !errors.Is(err, ErrRejected) || !errors.Is(err, db.ErrNotCheckedOut) {
+		t.Fatalf("WaitSynced: %v, want the NotCheckedOut rejection", err)
+	}
+	for range 2 {
+		if err = c.WaitSynced(ctx); err == nil {
+			break
+		}
+		if !errors.Is(err, db.ErrNotCheckedOut) {
+			t.Fatal(err)
+		}
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 	if st := c.Status(); !errors.Is(st.Err, ErrRejected) || !errors.Is(st.Err, db.ErrNotCheckedOut) {

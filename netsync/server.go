@@ -1,7 +1,6 @@
 package netsync
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -11,8 +10,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cockroachdb/pebble/v2"
 	"github.com/quic-go/quic-go"
+	"golang.org/x/time/rate"
 
 	"github.com/hillsdb/hills/internal/layout"
 	"github.com/hillsdb/hills/internal/wire"
@@ -37,6 +36,74 @@ type ServerOptions struct {
 	// endpoint (see admin.go) while the server listens. Default "": none.
 	// hills-server uses DIR/admin.sock.
 	AdminSocket string
+	// Open admits any client with every access, for trials and tests; the
+	// server says so in its log when it starts. Default false: only
+	// clients enrolled with AddClient are admitted.
+	Open bool
+	// Limits bound what one client may cost the server; zero fields take
+	// the defaults (see Limits).
+	Limits Limits
+}
+
+// Limits bound what one client may cost the server. A client over a limit
+// gets a clear error; the others do not notice. Zero fields take the
+// defaults given.
+type Limits struct {
+	// HandshakeTimeout is how long a new connection has to open its stream
+	// and say Hello. Default 10 s.
+	HandshakeTimeout time.Duration
+	// MaxHandshakes is how many connections may be between the TLS
+	// handshake and an accepted Hello at once; more are closed at once.
+	// Default 256.
+	MaxHandshakes int
+	// MaxConns is how many sessions the server keeps at once. Default 4096.
+	MaxConns int
+	// MaxConnsPerClient is how many sessions one client may keep at once.
+	// Default 8.
+	MaxConnsPerClient int
+	// MessageRate is how many messages per second one client may send,
+	// over all its sessions, with bursts of MessageBurst; a client over it
+	// is slowed down (its messages wait) and told once per session.
+	// Defaults 2000 and 4000.
+	MessageRate  float64
+	MessageBurst int
+	// MaxCheckOuts is how many records one client may hold at once.
+	// Default 1000.
+	MaxCheckOuts int
+	// IDGrantsPerHour is how many id ranges one client may be granted per
+	// tree in an hour. Default 60.
+	IDGrantsPerHour int
+	// MaxIDGrant is the most ids one range holds. Default 65536.
+	MaxIDGrant uint32
+	// MaxRecord is the largest record (or schema) accepted, in bytes.
+	// Default 4 MiB.
+	MaxRecord int
+}
+
+// withDefaults fills the zero fields.
+func (l Limits) withDefaults() Limits {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	if l.HandshakeTimeout <= 0 {
+		l.HandshakeTimeout = 10 * time.Second
+	}
+	def(&l.MaxHandshakes, 256)
+	def(&l.MaxConns, 4096)
+	def(&l.MaxConnsPerClient, 8)
+	if l.MessageRate <= 0 {
+		l.MessageRate = 2000
+	}
+	def(&l.MessageBurst, 4000)
+	def(&l.MaxCheckOuts, 1000)
+	def(&l.IDGrantsPerHour, 60)
+	if l.MaxIDGrant == 0 {
+		l.MaxIDGrant = 1 << 16
+	}
+	def(&l.MaxRecord, 4<<20)
+	return l
 }
 
 func (o *ServerOptions) withDefaults() ServerOptions {
@@ -56,6 +123,7 @@ func (o *ServerOptions) withDefaults() ServerOptions {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	c.Limits = c.Limits.withDefaults()
 	return c
 }
 
@@ -73,6 +141,11 @@ type Server struct {
 	closing  bool
 	wg       sync.WaitGroup
 	admin    *adminServer
+	// Sessions per client and the rate limiter each client shares over
+	// its sessions; handshakes is the connections not past Hello yet.
+	perClient  map[string]int
+	limiters   map[string]*rate.Limiter
+	handshakes int
 
 	storeMu     sync.RWMutex // read-held while admin reads touch the store
 	storeClosed bool
@@ -86,7 +159,9 @@ func NewServer(dir string, opts *ServerOptions) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Server{opts: o, a: a, log: o.Logger, listened: make(chan struct{}), conns: map[*sconn]struct{}{}}, nil
+	a.lim = o.Limits
+	return &Server{opts: o, a: a, log: o.Logger, listened: make(chan struct{}), conns: map[*sconn]struct{}{},
+		perClient: map[string]int{}, limiters: map[string]*rate.Limiter{}}, nil
 }
 
 // ID returns the server's UUID.
@@ -110,7 +185,11 @@ func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
 	if err != nil {
 		return err
 	}
-	tconf := &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{wire.ALPN}, MinVersion: tls.VersionTLS13}
+	// Every client shows a certificate of its own: its key pair is what
+	// authenticates it (server_auth.go). No CA signs it: the server knows
+	// each client by its certificate's fingerprint.
+	tconf := &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{wire.ALPN}, MinVersion: tls.VersionTLS13,
+		ClientAuth: tls.RequireAnyClientCert}
 	uaddr, err := net.ResolveUDPAddr("udp", addr)
 	if err != nil {
 		return fmt.Errorf("netsync: listen %s: %w", addr, err)
@@ -145,7 +224,10 @@ func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
 	s.ln = ln
 	close(s.listened)
 	s.mu.Unlock()
-	s.log.Info("hills server listening", "addr", ln.Addr().String(), "server", s.ID(), "fingerprint", s.Fingerprint())
+	s.log.Info("hills server listening", "addr", ln.Addr().String(), "server", s.ID(), "fingerprint", s.Fingerprint(), "open", s.opts.Open)
+	if s.opts.Open {
+		s.log.Warn("open mode: any client that reaches this address is admitted with every access; enroll clients and serve without --open outside trials")
+	}
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
 	for {
@@ -169,6 +251,14 @@ func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
 			qc.CloseWithError(codeGoingAway, "server shutting down")
 			continue
 		}
+		if len(s.conns) >= s.opts.Limits.MaxConns || s.handshakes >= s.opts.Limits.MaxHandshakes {
+			s.mu.Unlock()
+			s.log.Warn("connection refused: server full", "addr", qc.RemoteAddr().String(),
+				"sessions", len(s.conns), "handshakes", s.handshakes)
+			qc.CloseWithError(codeLimit, "server busy: too many connections")
+			continue
+		}
+		s.handshakes++
 		s.conns[c] = struct{}{}
 		s.wg.Add(1)
 		s.mu.Unlock()
@@ -285,456 +375,20 @@ func quicConfig() *quic.Config {
 	}
 }
 
-// Application error codes closing a QUIC connection.
+// quicCode is a QUIC application error code closing a connection.
+type quicCode = quic.ApplicationErrorCode
+
+// Application error codes closing a QUIC connection. New codes are added
+// at the end only.
 const (
-	codeNormal    quic.ApplicationErrorCode = 0
-	codeProtocol  quic.ApplicationErrorCode = 1
-	codeRefused   quic.ApplicationErrorCode = 2
-	codeGoingAway quic.ApplicationErrorCode = 3
-	codeSlow      quic.ApplicationErrorCode = 4
-	codeInternal  quic.ApplicationErrorCode = 5
+	codeNormal       quicCode = 0
+	codeProtocol     quicCode = 1
+	codeRefused      quicCode = 2 // after a Refuse message: application id, server behind
+	codeGoingAway    quicCode = 3
+	codeSlow         quicCode = 4
+	codeInternal     quicCode = 5
+	codeUnauthorized quicCode = 6 // no credential, or a revoked one
+	codeRegrant      quicCode = 7 // the client's grants changed: reconnect to learn them
+	codeLimit        quicCode = 8 // over a connection limit
+	codeUnavailable  quicCode = 9 // the server's store failed: it accepts nothing
 )
-
-// sconn is one client connection on the server.
-type sconn struct {
-	s        *Server
-	qc       *quic.Conn
-	stream   *quic.Stream
-	clientID string
-	name     string
-	out      outq
-	readMu   sync.Mutex
-	stopped  bool
-}
-
-func (c *sconn) stopReading() {
-	c.readMu.Lock()
-	c.stopped = true
-	st := c.stream
-	c.readMu.Unlock()
-	if st != nil {
-		st.CancelRead(0)
-	} else {
-		c.qc.CloseWithError(codeGoingAway, "server shutting down")
-	}
-}
-
-func (c *sconn) serve() {
-	s := c.s
-	ctx := c.qc.Context()
-	hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	st, err := c.qc.AcceptStream(hctx)
-	cancel()
-	if err != nil {
-		c.qc.CloseWithError(codeProtocol, "no stream")
-		return
-	}
-	c.readMu.Lock()
-	c.stream = st
-	stopped := c.stopped
-	c.readMu.Unlock()
-	if stopped {
-		c.qc.CloseWithError(codeGoingAway, "server shutting down")
-		return
-	}
-	r := bufio.NewReaderSize(st, 64<<10)
-	w := bufio.NewWriterSize(st, 64<<10)
-	st.SetReadDeadline(time.Now().Add(10 * time.Second))
-	t, body, err := wire.Read(r, 1<<16, nil)
-	if err != nil || t != wire.THello {
-		c.fail(codeProtocol, fmt.Sprintf("expected hello: %v", err))
-		return
-	}
-	var h wire.Hello
-	if err := wire.Decode(body, &h); err != nil || h.ClientID == "" || len(h.ClientID) > 64 || len(h.Name) > 256 {
-		c.fail(codeProtocol, "malformed hello")
-		return
-	}
-	st.SetReadDeadline(time.Time{})
-	if h.AppID != s.opts.AppID {
-		wire.Write(w, wire.TRefuse, &wire.Refuse{Code: wire.CodeAppID,
-			Msg: fmt.Sprintf("server serves application %q, not %q", s.opts.AppID, h.AppID)})
-		w.Flush()
-		time.Sleep(50 * time.Millisecond)
-		c.qc.CloseWithError(codeRefused, "application id")
-		return
-	}
-	if seq := s.Seq(); h.LastSeq > seq {
-		// The client has applied changes this server does not have: the
-		// store was restored from an older backup. Syncing would hide
-		// that and could reuse sequences the client already holds.
-		wire.Write(w, wire.TRefuse, &wire.Refuse{Code: wire.CodeServerBehind,
-			Msg: fmt.Sprintf("the server's log ends at %d, the client applied up to %d: the server was restored from an older backup", seq, h.LastSeq)})
-		w.Flush()
-		time.Sleep(50 * time.Millisecond)
-		c.qc.CloseWithError(codeRefused, "server behind")
-		return
-	}
-	c.clientID, c.name = h.ClientID, h.Name
-	if err := s.a.hello(&h, time.Now().UnixNano()); err != nil {
-		c.fail(codeInternal, err.Error())
-		return
-	}
-	c.out.init(s.opts.QueueLimit)
-	upto := s.a.register(c)
-	defer func() {
-		s.a.unregister(c)
-		if err := s.a.leave(c.clientID); err != nil {
-			s.log.Error("leaving queues", "client", c.name, "err", err)
-		}
-	}()
-	s.a.mu.Lock()
-	seq := s.a.seq
-	s.a.mu.Unlock()
-	if err := wire.Write(w, wire.TWelcome, &wire.Welcome{ServerID: s.ID(), AppID: s.opts.AppID, Seq: seq}); err != nil {
-		return
-	}
-	s.log.Info("client connected", "client", c.name, "id", c.clientID, "addr", c.qc.RemoteAddr().String(), "from_seq", h.LastSeq)
-	wdone := make(chan error, 1)
-	go func() { wdone <- c.write(w, h.LastSeq, upto) }()
-	rerr := c.read(r)
-	c.out.close()
-	var werr error
-	select {
-	case werr = <-wdone:
-	case <-time.After(2 * time.Second):
-		// The client does not read what is left: give up on it.
-		c.qc.CloseWithError(codeGoingAway, "closing")
-		werr = <-wdone
-	}
-	switch {
-	case errors.Is(rerr, errSlow) || errors.Is(werr, errSlow):
-		c.qc.CloseWithError(codeSlow, "client too slow; reconnect to catch up")
-	case errors.Is(rerr, wire.ErrProtocol):
-		s.log.Warn("client protocol error", "client", c.name, "err", rerr)
-		c.qc.CloseWithError(codeProtocol, rerr.Error())
-	default:
-		c.qc.CloseWithError(codeNormal, "")
-	}
-	s.log.Info("client disconnected", "client", c.name, "read", rerr, "write", werr)
-}
-
-func (c *sconn) fail(code quic.ApplicationErrorCode, msg string) {
-	c.s.log.Warn("refusing connection", "addr", c.qc.RemoteAddr().String(), "reason", msg)
-	c.qc.CloseWithError(code, msg)
-}
-
-var errSlow = errors.New("netsync: client too slow")
-
-// read handles the client's messages in order until the stream ends.
-func (c *sconn) read(r *bufio.Reader) error {
-	a := c.s.a
-	var buf []byte
-	for {
-		c.readMu.Lock()
-		stopped := c.stopped
-		c.readMu.Unlock()
-		if stopped {
-			return nil
-		}
-		t, body, err := wire.Read(r, c.s.opts.MaxFrame, buf)
-		if err != nil {
-			return err
-		}
-		buf = body[:0]
-		switch t {
-		case wire.TPush:
-			var m wire.Push
-			if err := wire.Decode(body, &m); err != nil {
-				return err
-			}
-			err = a.push(c, m.Changes, time.Now().UnixNano())
-		case wire.TTree:
-			var m wire.Tree
-			if err := wire.Decode(body, &m); err != nil {
-				return err
-			}
-			err = a.declare(c, m.Decl)
-		case wire.TIDRequest:
-			var m wire.IDRequest
-			if err := wire.Decode(body, &m); err != nil {
-				return err
-			}
-			err = a.grant(c, m)
-		case wire.TCheckOut, wire.TCheckIn, wire.TCancel:
-			var m wire.CheckOut
-			if err := wire.Decode(body, &m); err != nil {
-				return err
-			}
-			if t == wire.TCheckOut {
-				err = a.checkOut(c, m)
-			} else {
-				err = a.checkIn(c, m, t == wire.TCancel)
-			}
-		case wire.TForcedSeen:
-			var m wire.Forced
-			if err := wire.Decode(body, &m); err != nil {
-				return err
-			}
-			err = a.forcedSeen(c, m)
-		case wire.TPing:
-			var m wire.Ping
-			if err := wire.Decode(body, &m); err != nil {
-				return err
-			}
-			err = a.commit(func(_ *pebble.Batch, d *delivery) error {
-				d.origin = c
-				d.pongs = append(d.pongs, wire.Pong{Nonce: m.Nonce, Seq: a.seq})
-				return nil
-			})
-		default:
-			return fmt.Errorf("%w: unknown message type %d", wire.ErrProtocol, t)
-		}
-		if errors.Is(err, errBadTree) {
-			return fmt.Errorf("%w: %v", wire.ErrProtocol, err)
-		}
-		if err != nil {
-			return err
-		}
-	}
-}
-
-// write catches the client up from the log, then sends deliveries.
-func (c *sconn) write(w *bufio.Writer, from, upto uint64) error {
-	a := c.s.a
-	if err := c.sendForced(w); err != nil {
-		return err
-	}
-	if from < upto && from < a.compacted() {
-		// The entries after from are gone: send the state as it is.
-		if err := wire.Write(w, wire.TSnapshot, &wire.Snapshot{Seq: upto}); err != nil {
-			return err
-		}
-		err := a.snapshotFrames(func(e *wire.Entries) error { return wire.Write(w, wire.TEntries, e) })
-		if err != nil {
-			return err
-		}
-		if err := wire.Write(w, wire.TSnapshot, &wire.Snapshot{Seq: upto, Done: true}); err != nil {
-			return err
-		}
-		from = upto
-	}
-	for from < upto {
-		entries, err := a.logFrom(from, upto, 1024)
-		if err != nil {
-			return err
-		}
-		if len(entries) == 0 {
-			break
-		}
-		if entries[0].Seq != from+1 {
-			// Compacted meanwhile: the client reconnects for a snapshot.
-			return fmt.Errorf("netsync: log compacted during catch-up at %d", from)
-		}
-		for _, f := range c.framesFor(entries) {
-			if err := writeFrame(w, f); err != nil {
-				return err
-			}
-		}
-		from = entries[len(entries)-1].Seq
-	}
-	if err := wire.Write(w, wire.TCaughtUp, &wire.CaughtUp{Seq: upto}); err != nil {
-		return err
-	}
-	list, ver := a.borrowSnapshot()
-	if err := wire.Write(w, wire.TBorrows, &wire.Borrows{List: list, Ver: ver}); err != nil {
-		return err
-	}
-	if err := w.Flush(); err != nil {
-		return err
-	}
-	for {
-		frames, err := c.out.take()
-		if err != nil {
-			return err
-		}
-		for _, f := range frames {
-			if err := writeFrame(w, f); err != nil {
-				return err
-			}
-		}
-		if c.out.empty() {
-			if err := w.Flush(); err != nil {
-				return err
-			}
-		}
-	}
-}
-
-// mergeAcks puts the acks of rejected and duplicate changes among the
-// frames of a push's accepted ones, so the origin gets every outcome in
-// outbox order: an ack never removes an outbox entry whose own outcome
-// has not arrived.
-func mergeAcks(fs []frame, acks []wire.Ack) []frame {
-	if len(acks) == 0 {
-		return fs
-	}
-	out := make([]frame, 0, len(fs)+len(acks))
-	i := 0
-	for _, f := range fs {
-		if a, ok := f.v.(*wire.Ack); ok && f.t == wire.TAck {
-			for i < len(acks) && acks[i].Outbox < a.Outbox {
-				out = append(out, frame{t: wire.TAck, v: &acks[i]})
-				i++
-			}
-		}
-		out = append(out, f)
-	}
-	for ; i < len(acks); i++ {
-		out = append(out, frame{t: wire.TAck, v: &acks[i]})
-	}
-	return out
-}
-
-type frame struct {
-	t   uint8
-	v   any
-	raw []byte // the whole frame, encoded once for many connections
-}
-
-func writeFrame(w *bufio.Writer, f frame) error {
-	if f.raw != nil {
-		_, err := w.Write(f.raw)
-		return err
-	}
-	return wire.Write(w, f.t, f.v)
-}
-
-// framesFor turns log entries into what this client is sent: its own
-// changes as acks, the others' as entries, in sequence order.
-func (c *sconn) framesFor(entries []logEntry) []frame {
-	var out []frame
-	var run []layout.Change
-	size := 0
-	flush := func() {
-		if len(run) > 0 {
-			out = append(out, frame{t: wire.TEntries, v: &wire.Entries{Changes: run}})
-			run, size = nil, 0
-		}
-	}
-	for _, e := range entries {
-		if e.Origin == c.clientID && e.Kind != wire.KindTree {
-			flush()
-			out = append(out, frame{t: wire.TAck, v: &wire.Ack{Outbox: e.OriginSeq, Seq: e.Seq, Tree: e.Tree, Key: e.Key,
-				Kind: e.Kind, Record: e.Record}})
-			continue
-		}
-		run = append(run, e.Change)
-		size += len(e.Record) + 32
-		if size > 1<<20 {
-			flush()
-		}
-	}
-	flush()
-	return out
-}
-
-// sendDelivery queues what a committed step sends this connection.
-func (c *sconn) sendDelivery(d *delivery) {
-	var fs []frame
-	if d.shared != nil && !d.originOf(c.clientID) {
-		fs = append(fs, *d.shared)
-	} else {
-		fs = append(fs, c.framesFor(d.entries)...)
-	}
-	if d.origin == c {
-		fs = mergeAcks(fs, d.acks)
-		for i := range d.grants {
-			fs = append(fs, frame{t: wire.TIDGrant, v: &d.grants[i]})
-		}
-		for i := range d.pongs {
-			fs = append(fs, frame{t: wire.TPong, v: &d.pongs[i]})
-		}
-	}
-	for i := range d.borrows {
-		fs = append(fs, frame{t: wire.TBorrow, v: &d.borrows[i]})
-	}
-	for _, r := range d.replies {
-		if r.clientID == c.clientID && (d.origin == c || d.origin == nil) {
-			fs = append(fs, frame{t: wire.TReply, v: &r.reply})
-		}
-	}
-	for _, f := range d.forced {
-		if f.clientID == c.clientID {
-			fs = append(fs, frame{t: wire.TForced, v: &f.forced})
-		}
-	}
-	if len(fs) > 0 {
-		c.out.put(fs)
-	}
-}
-
-// outq is a connection's queue of frames to send: never blocks the sender,
-// and gives up on a client that falls too far behind.
-type outq struct {
-	mu     sync.Mutex
-	frames []frame
-	limit  int
-	wake   chan struct{}
-	closed bool
-	slow   bool
-}
-
-func (q *outq) init(limit int) {
-	q.limit = limit
-	q.wake = make(chan struct{}, 1)
-}
-
-func (q *outq) put(fs []frame) {
-	q.mu.Lock()
-	if q.closed {
-		q.mu.Unlock()
-		return
-	}
-	if len(q.frames)+len(fs) > q.limit {
-		q.slow, q.closed = true, true
-		q.frames = nil
-	} else {
-		q.frames = append(q.frames, fs...)
-	}
-	q.mu.Unlock()
-	select {
-	case q.wake <- struct{}{}:
-	default:
-	}
-}
-
-func (q *outq) take() ([]frame, error) {
-	for {
-		q.mu.Lock()
-		if q.slow {
-			q.mu.Unlock()
-			return nil, errSlow
-		}
-		if len(q.frames) > 0 {
-			fs := q.frames
-			q.frames = nil
-			q.mu.Unlock()
-			return fs, nil
-		}
-		if q.closed {
-			q.mu.Unlock()
-			return nil, errQueueClosed
-		}
-		q.mu.Unlock()
-		<-q.wake
-	}
-}
-
-func (q *outq) empty() bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return len(q.frames) == 0
-}
-
-func (q *outq) close() {
-	q.mu.Lock()
-	q.closed = true
-	q.mu.Unlock()
-	select {
-	case q.wake <- struct{}{}:
-	default:
-	}
-}
-
-var errQueueClosed = errors.New("netsync: connection closing")

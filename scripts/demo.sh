@@ -36,7 +36,7 @@ go build -o "$work/bin/" ./cmd/hills-server ./cmd/hills-viewer ./examples/invent
 # A random port; another one when it is taken.
 for _ in 1 2 3 4 5; do
   addr=127.0.0.1:$((20000 + RANDOM % 20000))
-  "$work/bin/hills-server" serve --data "$work/server" --listen "$addr" --app-id inventory &
+  "$work/bin/hills-server" serve --data "$work/server" --listen "$addr" --app-id inventory --open &
   spid=$!
   pids+=("$spid")
   for _ in $(seq 100); do

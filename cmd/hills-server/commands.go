@@ -29,14 +29,17 @@ const shutdownTimeout = 10 * time.Second
 // serveConfig is what serve runs with.
 type serveConfig struct {
 	data, listen, appID string
+	open                bool
 }
 
 const usageServe = `Usage:
-  hills-server serve [--data DIR] [--listen ADDR] [--app-id ID]
+  hills-server serve [--data DIR] [--listen ADDR] [--app-id ID] [--open]
 
   --data DIR      the server's store and admin socket ($HILLS_DATA, default ./hills-data)
   --listen ADDR   UDP address for QUIC ($HILLS_LISTEN, default 127.0.0.1:7447)
   --app-id ID     application id clients must present ($HILLS_APP_ID, default "")
+  --open          admit any client with every access, for trials ($HILLS_OPEN=1);
+                  without it only enrolled clients are admitted (hills-server clients add)
 `
 
 func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
@@ -45,6 +48,7 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 	fs.StringVar(&c.data, "data", envOr("HILLS_DATA", "./hills-data"), "")
 	fs.StringVar(&c.listen, "listen", envOr("HILLS_LISTEN", "127.0.0.1:7447"), "")
 	fs.StringVar(&c.appID, "app-id", os.Getenv("HILLS_APP_ID"), "")
+	fs.BoolVar(&c.open, "open", os.Getenv("HILLS_OPEN") == "1", "")
 	pos, err := parse(fs, args, usageServe, stdout)
 	if err != nil {
 		return c, err
@@ -68,7 +72,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := os.MkdirAll(c.data, 0o700); err != nil {
 		return err
 	}
-	s, err := netsync.NewServer(c.data, &netsync.ServerOptions{AppID: c.appID, Logger: log,
+	s, err := netsync.NewServer(c.data, &netsync.ServerOptions{AppID: c.appID, Logger: log, Open: c.open,
 		AdminSocket: filepath.Join(c.data, adminSocket)})
 	if err != nil {
 		return err

@@ -164,7 +164,7 @@ func (r *replicaT) sync(t *testing.T) {
 
 func TestServeAndAdminister(t *testing.T) {
 	dir := t.TempDir()
-	s := startServe(t, "--data", dir, "--listen", "127.0.0.1:0", "--app-id", "shop")
+	s := startServe(t, "--data", dir, "--listen", "127.0.0.1:0", "--app-id", "shop", "--open")
 	s.await(t, dir)
 	out := s.out.String()
 	if !strings.Contains(out, s.info.ID) || !strings.Contains(out, s.info.Fingerprint) {
@@ -266,7 +266,7 @@ func TestServeAndAdminister(t *testing.T) {
 	}
 
 	// Restarted on the same data: same identity.
-	s2 := startServe(t, "--data", dir, "--listen", "127.0.0.1:0", "--app-id", "shop")
+	s2 := startServe(t, "--data", dir, "--listen", "127.0.0.1:0", "--app-id", "shop", "--open")
 	s2.await(t, dir)
 	if s2.info.ID != s.info.ID || s2.info.Fingerprint != s.info.Fingerprint || s2.info.Seq < s.info.Seq {
 		t.Fatalf("restart: %+v, before %+v", s2.info, s.info)

@@ -66,7 +66,7 @@ func TestViewerShowsWriterRecords(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	srv, err := netsync.NewServer(t.TempDir(), &netsync.ServerOptions{AppID: appID, Logger: quiet})
+	srv, err := netsync.NewServer(t.TempDir(), &netsync.ServerOptions{AppID: appID, Logger: quiet, Open: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 // ends and returns its address.
 func startServer(t *testing.T) string {
 	t.Helper()
-	s, err := netsync.NewServer(t.TempDir(), &netsync.ServerOptions{AppID: "inventory", Logger: quiet})
+	s, err := netsync.NewServer(t.TempDir(), &netsync.ServerOptions{AppID: "inventory", Logger: quiet, Open: true})
 	if err != nil {
 		t.Fatal(err)
 	}

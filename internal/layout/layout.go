@@ -12,6 +12,8 @@
 //	0x07 name                    sync state of a replica
 //	0x08 tree 0x00 id rev seq    edits of a replica set aside when it lost
 //	                             the record's check-out (Recovered, msgpack)
+//	0x09 seq                     a change from the server the replica could
+//	                             not apply, kept aside (Unapplied, msgpack)
 //	0x10 ...                     reserved for the server
 //
 // Ids and revisions are big-endian so records sort by id, then revision.
@@ -32,6 +34,7 @@ const (
 	PrefixOutbox byte = 0x06
 	PrefixSync   byte = 0x07
 	PrefixRecov  byte = 0x08
+	PrefixUnappl byte = 0x09
 	PrefixServer byte = 0x10
 )
 
@@ -157,6 +160,20 @@ type Recovered struct {
 	At     int64  `msgpack:"at"`     // when it was set aside, Unix ns
 	Reason string `msgpack:"reason"`
 	By     string `msgpack:"by"` // who took the check-out back; "" when the server refused the change
+}
+
+// UnappliedKey is the key of a change from the server set aside at log
+// sequence seq (0 for one without a sequence: a snapshot's or an ack's),
+// n telling apart several of the same sequence.
+func UnappliedKey(seq uint64, n uint32) []byte {
+	return binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint64([]byte{PrefixUnappl}, seq), n)
+}
+
+// Unapplied is a change from the server a replica could not apply.
+type Unapplied struct {
+	Change Change `msgpack:"change"`
+	At     int64  `msgpack:"at"` // when it was set aside, Unix ns
+	Reason string `msgpack:"reason"`
 }
 
 // SyncKey is the key of a named piece of a replica's sync state.

@@ -77,6 +77,14 @@ type Link interface {
 	// (the server refuses them; see netsync). The replica stops holding
 	// the record at once. It reports whether anything was set aside.
 	Recover(tree string, key uint64, upto uint64, n Note) (bool, error)
+	// SetIdentity durably records who the server knows this client as and
+	// what it may do; the database refuses at once what the grants do not
+	// allow (db.ErrPermission) and names the client so in what it writes.
+	SetIdentity(name string, g Grants) error
+	// SetAside keeps a change from the server that the replica could not
+	// apply, with why, in the replica's store (DB.Unapplied), and tells
+	// subscribers; the replica goes on with the next change.
+	SetAside(ch layout.Change, seq uint64, reason string) error
 	// Attach installs the sync layer; Detach removes it.
 	Attach(r Remote)
 	Detach(r Remote)
@@ -98,6 +106,30 @@ type TreeDecl struct {
 	Major     uint16 `msgpack:"major"`
 	Minor     uint16 `msgpack:"minor"`
 	Schema    []byte `msgpack:"schema,omitempty"`
+}
+
+// Access bits of a client's grants (netsync.Access has the same values).
+const (
+	AccessRead uint8 = 1 << iota
+	AccessCreate
+	AccessEdit
+	AccessRelease
+	AccessAdjust
+	AccessAdmin
+)
+
+// Grants is what the server said a client may do: access bits per tree
+// name, "*" for every tree. A nil Grants is not known yet: the database
+// allows everything and leaves refusals to the server.
+type Grants map[string]uint8
+
+// Allows reports whether the grants allow any of the accesses want on
+// tree.
+func (g Grants) Allows(tree string, want uint8) bool {
+	if g == nil {
+		return true
+	}
+	return (g[tree]|g["*"])&want != 0
 }
 
 // Borrow is the server's word on a record's check-out.

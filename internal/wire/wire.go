@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/vmihailenco/msgpack/v5"
 
@@ -21,8 +22,9 @@ import (
 	"github.com/hillsdb/hills/internal/replica"
 )
 
-// ALPN names the protocol version in the TLS handshake.
-const ALPN = "hills/1"
+// ALPN names the protocol version in the TLS handshake. Version 2 added
+// client certificates, enrollment tokens, grants and refusal notices.
+const ALPN = "hills/2"
 
 // MaxFrame is the default largest frame accepted.
 const MaxFrame = 16 << 20
@@ -61,25 +63,44 @@ const (
 	CodeInternal             // the server failed
 	CodeBadTree              // an invalid tree name or declaration
 	CodeServerBehind         // the server's log is behind the client's: restored from an older backup
+	CodeUnauthorized         // unknown, used, expired or revoked credential
+	CodePermission           // the client's grants do not allow it
+	CodeLimit                // the client went over one of the server's limits
+	CodeBadSchema            // a tree declaration whose schema is invalid or incompatible
+	CodeUnavailable          // the server cannot store anything now (its disk failed or is full)
 )
 
 // KindTree marks a log entry that declares a tree: Record holds a
 // msgpack TreeDecl. Other kinds are db.EventKind values.
 const KindTree uint8 = 100
 
-// Hello opens a session.
+// Hello opens a session. Who the client is comes from its TLS
+// certificate, not from this message: ClientID and Name are what the
+// client calls itself, used by an open server only.
 type Hello struct {
 	AppID    string `msgpack:"app"`
 	ClientID string `msgpack:"client"`
 	Name     string `msgpack:"name"`
-	LastSeq  uint64 `msgpack:"last_seq"` // last log sequence the client applied
+	LastSeq  uint64 `msgpack:"last_seq"`        // last log sequence the client applied
+	Token    string `msgpack:"token,omitempty"` // the enrollment token, on first contact only
 }
 
-// Welcome accepts a session.
+// Welcome accepts a session and tells the client who the server knows it
+// as and what it may do.
 type Welcome struct {
-	ServerID string `msgpack:"server"`
-	AppID    string `msgpack:"app"`
-	Seq      uint64 `msgpack:"seq"` // the log's sequence now
+	ServerID string  `msgpack:"server"`
+	AppID    string  `msgpack:"app"`
+	Seq      uint64  `msgpack:"seq"`    // the log's sequence now
+	ClientID string  `msgpack:"client"` // the client's id on the server
+	Name     string  `msgpack:"name"`   // the client's name on the server (enrolled, or its own in open mode)
+	Grants   []Grant `msgpack:"grants"`
+}
+
+// Grant is one entry of a client's permissions: a tree name or "*", and
+// a set of access bits (netsync.Access).
+type Grant struct {
+	Tree   string `msgpack:"tree"`
+	Access uint8  `msgpack:"access"`
 }
 
 // Refuse ends a session with a reason.
@@ -167,28 +188,41 @@ func Write(w *bufio.Writer, t uint8, v any) error {
 }
 
 // Read reads one frame of at most max bytes and returns its type and body.
-// buf is reused when large enough.
-func Read(r *bufio.Reader, max int, buf []byte) (t uint8, body []byte, err error) {
+// buf is reused when large enough. Memory for a large frame is allocated
+// as its bytes arrive, not when its header announces them, so a peer that
+// announces a large frame and sends nothing costs little.
+func Read(r *bufio.Reader, limit int, buf []byte) (t uint8, body []byte, err error) {
 	var hdr [4]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return 0, nil, err
 	}
 	n := binary.BigEndian.Uint32(hdr[:])
-	if n == 0 || uint64(n) > uint64(max) {
-		return 0, nil, fmt.Errorf("%w: frame of %d bytes (limit %d)", ErrProtocol, n, max)
+	if n == 0 || uint64(n) > uint64(limit) {
+		return 0, nil, fmt.Errorf("%w: frame of %d bytes (limit %d)", ErrProtocol, n, limit)
 	}
-	if cap(buf) < int(n) {
-		buf = make([]byte, n)
-	}
-	buf = buf[:n]
-	if _, err := io.ReadFull(r, buf); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
+	buf = buf[:0]
+	for len(buf) < int(n) {
+		if len(buf) == cap(buf) {
+			// Grow by at most what has arrived so far (and 64 KiB to start).
+			grow := min(int(n)-len(buf), max(len(buf), growStart))
+			buf = slices.Grow(buf, grow)
 		}
-		return 0, nil, err
+		chunk := buf[len(buf):min(cap(buf), int(n))]
+		m, err := io.ReadFull(r, chunk)
+		buf = buf[:len(buf)+m]
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return 0, nil, err
+		}
 	}
 	return buf[0], buf[1:], nil
 }
+
+// growStart is how much of a frame's body is allocated before any of it
+// arrived.
+const growStart = 64 << 10
 
 // Decode decodes a message body into v.
 func Decode(body []byte, v any) error {
@@ -209,7 +243,21 @@ const (
 	TBorrows                      // server → client after catch-up: every record's check-out
 	TForcedSeen                   // client → server: the client kept what Forced concerns; forget the notice
 	TSnapshot                     // server → client: a snapshot replaces catch-up from a compacted log
+	TNotice                       // server → client: something the client sent was refused; the session goes on
 )
+
+// Notice tells a client that a message it sent, other than a pushed
+// change (those get an Ack), was refused: a tree declaration, an id
+// request, or a message over a limit. Tree and Key name what it concerns
+// when they apply.
+type Notice struct {
+	Code uint16 `msgpack:"code"`
+	Msg  string `msgpack:"msg"`
+	Tree string `msgpack:"tree,omitempty"`
+	Key  uint64 `msgpack:"key,omitempty"`
+	// Of names the message type refused (TTree, TIDRequest, ...).
+	Of uint8 `msgpack:"of"`
+}
 
 // Borrows lists every record's check-out; records not listed are free.
 // It reflects every change before version Ver: a Borrow of a lower Ver

@@ -39,7 +39,7 @@ type client struct {
 	c    *netsync.Client
 }
 
-func connect(ctx context.Context, dir, addr, name string, log *slog.Logger) (*client, error) {
+func connect(ctx context.Context, dir, addr, name, token string, log *slog.Logger) (*client, error) {
 	d, err := db.Open(filepath.Join(dir, name), &db.Options{Replica: true, Name: name, Logger: log})
 	if err != nil {
 		return nil, err
@@ -49,7 +49,7 @@ func connect(ctx context.Context, dir, addr, name string, log *slog.Logger) (*cl
 		d.Close()
 		return nil, err
 	}
-	c, err := netsync.Connect(d, addr, &netsync.ClientOptions{AppID: "inventory", Logger: log})
+	c, err := netsync.Connect(d, addr, &netsync.ClientOptions{AppID: "inventory", Logger: log, Token: token})
 	if err != nil {
 		d.Close()
 		return nil, err
@@ -84,6 +84,10 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	addr := fs.String("server", "", "use this running server (default: start one on 127.0.0.1)")
 	mpn := fs.String("part", "STM32F103C8T6", "the part number the clients work on")
 	timeout := fs.Duration("timeout", time.Minute, "give up after this long")
+	tokens := map[string]*string{
+		"alice": fs.String("alice-token", os.Getenv("HILLS_ALICE_TOKEN"), "alice's enrollment token, with -server ($HILLS_ALICE_TOKEN)"),
+		"bob":   fs.String("bob-token", os.Getenv("HILLS_BOB_TOKEN"), "bob's enrollment token, with -server ($HILLS_BOB_TOKEN)"),
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -119,12 +123,21 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			<-done
 		}()
 		*addr = srv.Addr().String()
-		say("1. server: listening on %s, its data in %s", *addr, filepath.Join(dir, "server"))
+		// Only enrolled clients are admitted: alice and bob get a token
+		// each, with the accesses their work needs.
+		for _, name := range []string{"alice", "bob"} {
+			tok, err := srv.AddClient(name, netsync.Grant{Tree: "*", Access: netsync.Read | netsync.Create | netsync.Edit | netsync.Release})
+			if err != nil {
+				return err
+			}
+			*tokens[name] = tok
+		}
+		say("1. server: listening on %s, its data in %s; alice and bob enrolled", *addr, filepath.Join(dir, "server"))
 	} else {
 		say("1. server: using %s", *addr)
 	}
 
-	alice, err := connect(ctx, dir, *addr, "alice", log)
+	alice, err := connect(ctx, dir, *addr, "alice", *tokens["alice"], log)
 	if err != nil {
 		return err
 	}
@@ -134,7 +147,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	say("2. alice: connected; seeded %d parts and %d BOMs", n, alice.s.BOMs.Len())
-	bob, err := connect(ctx, dir, *addr, "bob", log)
+	bob, err := connect(ctx, dir, *addr, "bob", *tokens["bob"], log)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,464 @@
+package netsync
+
+// What a client does with each message of the server: one method per
+// message type, one generic decode.
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/hillsdb/hills/db"
+	"github.com/hillsdb/hills/internal/layout"
+	"github.com/hillsdb/hills/internal/replica"
+	"github.com/hillsdb/hills/internal/wire"
+)
+
+// chandler handles one message body from the server.
+type chandler func(c *Client, s *session, body []byte) error
+
+// onServer makes a chandler of a method taking the decoded message.
+func onServer[M any](fn func(c *Client, s *session, m *M) error) chandler {
+	return func(c *Client, s *session, body []byte) error {
+		var m M
+		if err := wire.Decode(body, &m); err != nil {
+			return err
+		}
+		return fn(c, s, &m)
+	}
+}
+
+var clientHandlers = map[uint8]chandler{
+	wire.TEntries:  onServer((*Client).onEntries),
+	wire.TAck:      onServer((*Client).onAck),
+	wire.TSnapshot: onServer((*Client).onSnapshot),
+	wire.TCaughtUp: onServer((*Client).onCaughtUp),
+	wire.TBorrows:  onServer((*Client).onBorrows),
+	wire.TBorrow:   onServer((*Client).onBorrow),
+	wire.TReply:    onServer((*Client).onReply),
+	wire.TIDGrant:  onServer((*Client).onIDGrant),
+	wire.TPong:     onServer((*Client).onPong),
+	wire.TForced:   onServer((*Client).forced),
+	wire.TRefuse:   onServer((*Client).onRefuse),
+	wire.TNotice:   onServer((*Client).onNotice),
+}
+
+// receive applies what the server sends until the connection ends.
+func (c *Client) receive(s *session, r *bufio.Reader) error {
+	var buf []byte
+	for {
+		t, body, err := wire.Read(r, c.opts.MaxFrame, buf)
+		if err != nil {
+			return err
+		}
+		buf = body[:0]
+		h := clientHandlers[t]
+		if h == nil {
+			return fmt.Errorf("%w: unknown message type %d", ErrProtocol, t)
+		}
+		if err := h(c, s, body); err != nil {
+			return err
+		}
+	}
+}
+
+func (c *Client) onEntries(_ *session, m *wire.Entries) error { return c.applyEntries(m.Changes) }
+
+func (c *Client) onAck(_ *session, m *wire.Ack) error { return c.ack(m) }
+
+func (c *Client) onSnapshot(_ *session, m *wire.Snapshot) error {
+	c.mu.Lock()
+	if !m.Done {
+		c.snapshot = map[string]map[uint64]bool{}
+		c.mu.Unlock()
+		return nil
+	}
+	keep := c.snapshot
+	c.snapshot = nil
+	c.mu.Unlock()
+	if keep == nil {
+		return fmt.Errorf("%w: snapshot end without a start", ErrProtocol)
+	}
+	if err := c.link.Prune(keep, m.Seq); err != nil {
+		return err
+	}
+	c.setSeq(m.Seq)
+	return nil
+}
+
+func (c *Client) onCaughtUp(_ *session, m *wire.CaughtUp) error {
+	c.update(func(st *Status) {
+		st.CaughtUp = true
+		st.ServerSeq = max(st.ServerSeq, m.Seq)
+	})
+	return nil
+}
+
+func (c *Client) onBorrows(s *session, m *wire.Borrows) error {
+	list := map[string]map[uint64]replica.Borrow{}
+	for _, b := range m.List {
+		if list[b.Tree] == nil {
+			list[b.Tree] = map[uint64]replica.Borrow{}
+		}
+		list[b.Tree][b.Key] = c.borrowOf(b.Tree, b.Key, b.Queue)
+	}
+	if err := c.link.ResetBorrows(list); err != nil {
+		return err
+	}
+	s.borrowVer = m.Ver
+	c.update(func(*Status) {})
+	return nil
+}
+
+func (c *Client) onBorrow(s *session, m *wire.Borrow) error {
+	if m.Ver != 0 && m.Ver <= s.borrowVer {
+		return nil // the list sent on connecting had it already, or newer
+	}
+	if err := c.link.SetBorrow(m.Tree, m.Key, c.borrowOf(m.Tree, m.Key, m.Queue)); err != nil {
+		return err
+	}
+	c.update(func(*Status) {})
+	return nil
+}
+
+func (c *Client) onReply(_ *session, m *wire.Reply) error {
+	c.mu.Lock()
+	ch := c.replies[m.Req]
+	c.mu.Unlock()
+	if ch != nil {
+		ch <- *m
+	}
+	return nil
+}
+
+func (c *Client) onIDGrant(_ *session, m *wire.IDGrant) error {
+	if m.Hi <= m.Lo {
+		return fmt.Errorf("%w: empty id grant", ErrProtocol)
+	}
+	if err := c.link.AddRange(m.Tree, layout.Range{Lo: m.Lo, Hi: m.Hi}); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.rangeReq[m.Tree] = false
+	c.changedLocked()
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *Client) onPong(_ *session, m *wire.Pong) error {
+	c.mu.Lock()
+	ch := c.pongs[m.Nonce]
+	c.mu.Unlock()
+	if ch != nil {
+		ch <- m.Seq
+	}
+	return nil
+}
+
+func (c *Client) onRefuse(_ *session, m *wire.Refuse) error {
+	return fmt.Errorf("%w: %s", codeError(m.Code), m.Msg)
+}
+
+// onNotice reports a refusal of something this client sent; the session
+// goes on. A refused id request is not waited for any longer.
+func (c *Client) onNotice(_ *session, m *wire.Notice) error {
+	err := &NoticeError{Tree: m.Tree, Code: m.Code, Msg: m.Msg, reason: codeError(m.Code)}
+	c.log.Warn("the server refused a request", "tree", m.Tree, "err", err)
+	c.mu.Lock()
+	if m.Of == wire.TIDRequest {
+		delete(c.rangeReq, m.Tree)
+	}
+	c.setErrLocked(err)
+	c.mu.Unlock()
+	return nil
+}
+
+// NoticeError is Status().Err after the server refused something other
+// than a change: a tree declaration (ErrSchema, db.ErrPermission), an id
+// request (db.ErrPermission, ErrLimit), or messages over the rate limit
+// (ErrLimit). It matches its reason with errors.Is.
+type NoticeError struct {
+	Tree string // the tree it concerns; "" when none
+	Code uint16
+	Msg  string
+
+	reason error
+}
+
+func (e *NoticeError) Error() string { return fmt.Sprintf("%v: %s", e.reason, e.Msg) }
+
+// Unwrap returns the reason.
+func (e *NoticeError) Unwrap() error { return e.reason }
+
+// setErrLocked reports err in Status().Err and wakes WaitSynced. Called
+// with c.mu held.
+func (c *Client) setErrLocked(err error) {
+	c.status.Err = err
+	c.errGen++
+	c.changedLocked()
+}
+
+func (c *Client) setErr(err error) {
+	c.mu.Lock()
+	c.setErrLocked(err)
+	c.mu.Unlock()
+}
+
+func (c *Client) borrowOf(tree string, key uint64, q []wire.Holder) replica.Borrow {
+	if len(q) == 0 {
+		return replica.Borrow{}
+	}
+	c.mu.Lock()
+	me := c.me
+	giving := c.givingBackLocked(tree, key)
+	c.mu.Unlock()
+	b := replica.Borrow{Holder: q[0].Name, HolderID: q[0].ID, Mine: q[0].ID == me && !giving, Queued: len(q) - 1}
+	for i, h := range q[1:] {
+		if h.ID == me {
+			b.Waiting = i + 1
+		}
+	}
+	return b
+}
+
+// ApplyError is Status().Err after this replica received a change it
+// could not apply: the change is kept aside (db.DB.Unapplied, with an
+// Unapplied event) and the replica goes on with the next one.
+type ApplyError struct {
+	Tree, Key string // Key is "" for a tree declaration
+	Seq       uint64
+	Err       error
+}
+
+func (e *ApplyError) Error() string {
+	if e.Key == "" {
+		return fmt.Sprintf("netsync: tree %s from the server (log %d) set aside: %v", e.Tree, e.Seq, e.Err)
+	}
+	return fmt.Sprintf("netsync: change of %s/%s from the server (log %d) set aside: %v", e.Tree, e.Key, e.Seq, e.Err)
+}
+
+func (e *ApplyError) Unwrap() error { return e.Err }
+
+// setAside keeps a change the replica cannot apply and reports it; the
+// replica's sequence moves past it.
+func (c *Client) setAside(ch layout.Change, seq uint64, cause error) error {
+	if err := c.link.SetAside(ch, seq, cause.Error()); err != nil {
+		return err
+	}
+	ae := &ApplyError{Tree: ch.Tree, Seq: seq, Err: cause}
+	if ch.Kind != wire.KindTree {
+		ae.Key = keyText(ch.Key)
+	}
+	c.log.Error("a change from the server could not be applied; kept aside", "err", ae)
+	c.setErr(ae)
+	return nil
+}
+
+// applyEntries applies log entries in order: tree declarations one by
+// one, record changes in batches. A change the replica cannot apply is
+// set aside, not retried forever.
+func (c *Client) applyEntries(chs []layout.Change) error {
+	for len(chs) > 0 {
+		if chs[0].Kind == wire.KindTree {
+			if err := c.applyTree(chs[0]); err != nil {
+				return err
+			}
+			chs = chs[1:]
+			continue
+		}
+		n := 1
+		for n < len(chs) && chs[n].Kind != wire.KindTree {
+			n++
+		}
+		if err := c.applyRecords(chs[:n]); err != nil {
+			return err
+		}
+		chs = chs[n:]
+	}
+	return nil
+}
+
+func (c *Client) applyTree(ch layout.Change) error {
+	var decl replica.TreeDecl
+	err := wire.Decode(ch.Record, &decl)
+	if err == nil {
+		err = c.link.ApplyTree(decl)
+	}
+	if err != nil {
+		if errors.Is(err, db.ErrStorage) || errors.Is(err, db.ErrClosed) {
+			return err
+		}
+		if err := c.setAside(ch, ch.Seq, err); err != nil {
+			return err
+		}
+	}
+	if ch.Seq != 0 {
+		if err := c.link.Apply(nil, ch.Seq); err != nil {
+			return err
+		}
+		c.setSeq(ch.Seq)
+	}
+	return nil
+}
+
+// applyRecords applies a run of record changes as one batch; when the
+// batch fails, one by one, setting aside those that fail.
+func (c *Client) applyRecords(chs []layout.Change) error {
+	seq := chs[len(chs)-1].Seq
+	batch := chs
+	if seq == 0 {
+		// A snapshot's records: the sequence moves at its end, and
+		// records with changes still in the outbox keep them.
+		pending, err := c.pendingKeys()
+		if err != nil {
+			return err
+		}
+		batch = make([]layout.Change, 0, len(chs))
+		c.mu.Lock()
+		seq = c.status.LastSeq
+		for _, ch := range chs {
+			if c.snapshot != nil {
+				if c.snapshot[ch.Tree] == nil {
+					c.snapshot[ch.Tree] = map[uint64]bool{}
+				}
+				c.snapshot[ch.Tree][ch.Key] = true
+			}
+			if !pending[recordRef{ch.Tree, ch.Key}] {
+				batch = append(batch, ch)
+			}
+		}
+		c.mu.Unlock()
+	}
+	err := c.link.Apply(batch, seq)
+	if err != nil && !errors.Is(err, db.ErrStorage) && !errors.Is(err, db.ErrClosed) {
+		err = c.applyEach(batch, seq)
+	}
+	if err != nil {
+		return err
+	}
+	c.setSeq(seq)
+	return nil
+}
+
+// applyEach applies changes one at a time, setting aside those that
+// cannot be applied.
+func (c *Client) applyEach(chs []layout.Change, last uint64) error {
+	for _, ch := range chs {
+		seq := ch.Seq
+		if seq == 0 {
+			seq = last
+		}
+		err := c.link.Apply([]layout.Change{ch}, seq)
+		if err == nil {
+			continue
+		}
+		if errors.Is(err, db.ErrStorage) || errors.Is(err, db.ErrClosed) {
+			return err
+		}
+		if err := c.setAside(ch, ch.Seq, err); err != nil {
+			return err
+		}
+	}
+	return c.link.Apply(nil, last)
+}
+
+func (c *Client) setSeq(seq uint64) {
+	c.update(func(st *Status) {
+		if seq > st.LastSeq {
+			st.LastSeq = seq
+		}
+		st.ServerSeq = max(st.ServerSeq, st.LastSeq)
+	})
+}
+
+// forced handles an administrator's force-return of a record this client
+// held: the record's changes not yet accepted are set aside in the
+// replica (the server refuses them when they arrive, which puts the local
+// copy back to the server's version), then the server is told it may
+// forget the notice.
+func (c *Client) forced(s *session, m *wire.Forced) error {
+	at := m.At
+	if at == 0 {
+		at = time.Now().UnixNano()
+	}
+	kept, err := c.link.Recover(m.Tree, m.Key, math.MaxUint64, replica.Note{Reason: m.Reason, By: m.By, At: at, Forced: true})
+	if err != nil {
+		return err
+	}
+	c.log.Warn("check-out returned by an administrator", "tree", m.Tree, "key", keyText(m.Key), "by", m.By,
+		"reason", m.Reason, "edits_kept", kept)
+	c.setErr(&ForcedError{Tree: m.Tree, Key: keyText(m.Key), By: m.By, Reason: m.Reason, At: time.Unix(0, at), Kept: kept})
+	return s.send(wire.TForcedSeen, m)
+}
+
+// ack handles the outcome of one pushed change.
+func (c *Client) ack(m *wire.Ack) error {
+	later := c.link.PendingAfter(m.Tree, m.Key, m.Outbox)
+	if m.Seq != 0 && m.Code == wire.CodeOK && m.Kind != 0 && !later {
+		// Accepted: take the record as the server stamped it (who and
+		// when are the server's word). This also brings back a change
+		// this replica made and then lost in a crash before it was
+		// durable here.
+		ch := layout.Change{Tree: m.Tree, Key: m.Key, Kind: m.Kind, Record: m.Record}
+		if err := c.link.Apply([]layout.Change{ch}, m.Seq); err != nil {
+			if errors.Is(err, db.ErrStorage) || errors.Is(err, db.ErrClosed) {
+				return err
+			}
+			if err := c.setAside(ch, m.Seq, err); err != nil {
+				return err
+			}
+		}
+	}
+	if m.Code == wire.CodeNotCheckedOut && m.Tree != "" {
+		// A change made under a check-out the server does not know: keep
+		// the record as this replica's edits left it (the later ones are
+		// refused as well) before the server's version replaces it.
+		if _, err := c.link.Recover(m.Tree, m.Key, math.MaxUint64, replica.Note{
+			Reason: "refused by the server: " + m.Msg, At: time.Now().UnixNano()}); err != nil {
+			return err
+		}
+	}
+	if m.Seq == 0 && m.Tree != "" && !later {
+		// Rejected, or a duplicate whose outcome was lost: take the
+		// server's version of the record.
+		ch := layout.Change{Tree: m.Tree, Key: m.Key, Kind: uint8(db.Updated), Record: m.Record}
+		if m.Record == nil {
+			ch.Kind = uint8(db.Deleted)
+		}
+		c.mu.Lock()
+		seq := c.status.LastSeq
+		c.mu.Unlock()
+		if err := c.link.Apply([]layout.Change{ch}, seq); err != nil {
+			if errors.Is(err, db.ErrStorage) || errors.Is(err, db.ErrClosed) {
+				return err
+			}
+			if err := c.setAside(ch, 0, err); err != nil {
+				return err
+			}
+		}
+	}
+	if err := c.link.Ack(m.Outbox, m.Seq); err != nil {
+		return err
+	}
+	if m.Code != wire.CodeOK {
+		err := &rejection{reason: codeError(m.Code), msg: m.Msg}
+		c.log.Warn("change rejected", "err", err)
+		c.mu.Lock()
+		var f *ForcedError
+		if !(m.Code == wire.CodeNotCheckedOut && errors.As(c.status.Err, &f) && f.Tree == m.Tree && f.Key == keyText(m.Key)) {
+			c.setErrLocked(err) // unless the force-return says more
+		} else {
+			c.changedLocked()
+		}
+		c.mu.Unlock()
+		return nil
+	}
+	if m.Seq != 0 {
+		c.setSeq(m.Seq)
+	} else {
+		c.update(func(*Status) {})
+	}
+	return nil
+}

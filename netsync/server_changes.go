@@ -1,0 +1,474 @@
+package netsync
+
+// What a client asks the server to store: tree declarations, id requests
+// and pushed changes. Each is checked against the client's grants and the
+// server's limits, and every record and schema is validated, before
+// anything is logged or forwarded. The server trusts nothing in them: who
+// made a change and when is the server's word.
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/hillsdb/hills/db"
+	"github.com/hillsdb/hills/internal/layout"
+	"github.com/hillsdb/hills/internal/record"
+	"github.com/hillsdb/hills/internal/replica"
+	"github.com/hillsdb/hills/internal/schema"
+	"github.com/hillsdb/hills/internal/wire"
+)
+
+// refused is a refusal of a declaration or an id request: the session
+// goes on, the client gets a Notice.
+type refused struct {
+	code uint16
+	msg  string
+}
+
+func (r *refused) Error() string { return r.msg }
+
+func refuse(code uint16, format string, args ...any) *refused {
+	return &refused{code: code, msg: fmt.Sprintf(format, args...)}
+}
+
+// declare records a tree a client declared, when it is new, adds to the
+// schema or raises the schema version, as a log entry every replica
+// applies. The stored schema is the union of the compatible ones
+// declared; an incompatible or invalid one is refused to its sender and
+// never reaches anyone else.
+func (a *authority) declare(origin *sconn, decl replica.TreeDecl) error {
+	return a.commit(func(b *pebble.Batch, d *delivery) error {
+		d.origin = origin
+		next, sc, err := a.checkDecl(origin, decl)
+		var r *refused
+		if errors.As(err, &r) {
+			d.notices = append(d.notices, wire.Notice{Code: r.code, Msg: r.msg, Tree: decl.Name, Of: wire.TTree})
+			return nil
+		}
+		if err != nil || next == nil {
+			return err
+		}
+		nextID := max(a.next[decl.Name], 1)
+		if err := putMsgpack(b, layout.TreeKey(next.Name), &layout.TreeInfo{NextID: nextID,
+			Versioned: next.Versioned, Major: next.Major, Minor: next.Minor}); err != nil {
+			return err
+		}
+		if len(next.Schema) > 0 {
+			b.Set(layout.SchemaKey(next.Name), next.Schema, nil)
+		}
+		enc, err := msgpack.Marshal(next)
+		if err != nil {
+			return err
+		}
+		a.seq++
+		e := logEntry{Change: layout.Change{Seq: a.seq, Tree: next.Name, Kind: wire.KindTree, Record: enc}, At: time.Now().UnixNano()}
+		if err := putMsgpack(b, logKey(a.seq), &e); err != nil {
+			return err
+		}
+		d.entries = append(d.entries, e)
+		a.trees[next.Name] = next
+		if sc != nil {
+			a.schemas[next.Name] = sc
+		}
+		a.next[next.Name] = nextID
+		return nil
+	})
+}
+
+// checkDecl returns the declaration to store (nil: nothing changes) and
+// its decoded schema, or a refusal. Called with a.mu held.
+func (a *authority) checkDecl(origin *sconn, decl replica.TreeDecl) (*replica.TreeDecl, *schema.Schema, error) {
+	name := decl.Name
+	if !layout.ValidTreeName(name) {
+		return nil, nil, refuse(wire.CodeBadTree, "invalid tree name %q", name)
+	}
+	if decl.Major == 0 {
+		return nil, nil, refuse(wire.CodeBadSchema, "tree %s: schema version %d.%d: major versions start at 1", name, decl.Major, decl.Minor)
+	}
+	var sc *schema.Schema
+	if len(decl.Schema) > 0 {
+		if len(decl.Schema) > a.lim.MaxRecord {
+			return nil, nil, refuse(wire.CodeBadSchema, "tree %s: schema of %d bytes (limit %d)", name, len(decl.Schema), a.lim.MaxRecord)
+		}
+		s, err := schema.Decode(decl.Schema)
+		if err == nil {
+			err = schema.Validate(s)
+		}
+		if err != nil {
+			return nil, nil, refuse(wire.CodeBadSchema, "tree %s: invalid schema: %v", name, err)
+		}
+		if s.Tree != name || s.Major != decl.Major || s.Minor != decl.Minor {
+			return nil, nil, refuse(wire.CodeBadSchema, "tree %s: the schema describes %s %d.%d, the declaration %d.%d",
+				name, s.Tree, s.Major, s.Minor, decl.Major, decl.Minor)
+		}
+		sc = s
+	}
+	old := a.trees[name]
+	mayChange := origin.may(name, Create|Edit|Release|Admin)
+	if old == nil {
+		if !mayChange {
+			return nil, nil, refuse(wire.CodePermission, "tree %s: %s may not create trees (grants: %s)", name, origin.name, origin.accessText(name))
+		}
+		next := decl
+		return &next, sc, nil
+	}
+	if old.Versioned != decl.Versioned {
+		return nil, nil, refuse(wire.CodeBadTree, "tree %s is versioned: %v on the server, %v in the declaration", name, old.Versioned, decl.Versioned)
+	}
+	if decl.Major < old.Major {
+		return nil, nil, nil // older code: the server's schema stays
+	}
+	stored := a.schemas[name]
+	next := *old
+	switch {
+	case decl.Major > old.Major:
+		// A new major version comes with its migration, on the client.
+		next = decl
+	case sc == nil:
+		if decl.Minor <= old.Minor {
+			return nil, nil, nil
+		}
+		next.Minor = decl.Minor
+	default:
+		merged := sc
+		if stored != nil {
+			if err := schema.Compatible(&stored.Type, &sc.Type); err != nil {
+				return nil, nil, refuse(wire.CodeBadSchema, "tree %s: %v (server schema %d.%d, declared %d.%d)",
+					name, err, old.Major, old.Minor, decl.Major, decl.Minor)
+			}
+			m := *stored
+			if decl.Minor >= old.Minor {
+				m = schema.Schema{Tree: name, Major: decl.Major, Minor: decl.Minor, Type: schema.Union(&sc.Type, &stored.Type)}
+			} else {
+				m.Type = schema.Union(&stored.Type, &sc.Type)
+			}
+			merged = &m
+		}
+		enc, err := schema.Encode(merged)
+		if err != nil {
+			return nil, nil, refuse(wire.CodeBadSchema, "tree %s: schema: %v", name, err)
+		}
+		next.Major, next.Minor, next.Schema = merged.Major, merged.Minor, enc
+		sc = merged
+	}
+	if next.Major == old.Major && next.Minor == old.Minor && bytes.Equal(next.Schema, old.Schema) {
+		return nil, nil, nil
+	}
+	if !mayChange {
+		return nil, nil, refuse(wire.CodePermission, "tree %s: %s may not change its schema (grants: %s)", name, origin.name, origin.accessText(name))
+	}
+	return &next, sc, nil
+}
+
+// grant gives a client n ids of a tree, within its grants and the
+// server's limits.
+func (a *authority) grant(origin *sconn, req wire.IDRequest) error {
+	n := min(max(req.N, 1), a.lim.MaxIDGrant)
+	now := time.Now().UnixNano()
+	return a.commit(func(b *pebble.Batch, d *delivery) error {
+		d.origin = origin
+		lo, hi, err := a.checkGrant(origin, req.Tree, n, now)
+		if err != nil {
+			var r *refused
+			if errors.As(err, &r) {
+				d.notices = append(d.notices, wire.Notice{Code: r.code, Msg: r.msg, Tree: req.Tree, Of: wire.TIDRequest})
+				return nil
+			}
+			return err
+		}
+		decl := a.trees[req.Tree]
+		cl := a.clients[origin.clientID]
+		a.next[req.Tree] = hi
+		if err := putMsgpack(b, layout.TreeKey(req.Tree), &layout.TreeInfo{NextID: hi,
+			Versioned: decl.Versioned, Major: decl.Major, Minor: decl.Minor}); err != nil {
+			return err
+		}
+		cl.Ranges[req.Tree] = append(cl.Ranges[req.Tree], layout.Range{Lo: lo, Hi: hi})
+		if cl.IDGrants == nil {
+			cl.IDGrants = map[string][]int64{}
+		}
+		cl.IDGrants[req.Tree] = append(cl.IDGrants[req.Tree], now)
+		if err := putMsgpack(b, clientKey(cl.ID), cl); err != nil {
+			return err
+		}
+		d.grants = append(d.grants, wire.IDGrant{Tree: req.Tree, Lo: lo, Hi: hi})
+		return nil
+	})
+}
+
+// checkGrant returns the ids to grant, or a refusal. Called with a.mu
+// held.
+func (a *authority) checkGrant(origin *sconn, tree string, n uint32, now int64) (lo, hi uint32, err error) {
+	if a.trees[tree] == nil {
+		return 0, 0, refuse(wire.CodeBadTree, "ids of undeclared tree %q", tree)
+	}
+	if !origin.may(tree, Create) || !origin.may(tree, Read) {
+		return 0, 0, refuse(wire.CodePermission, "tree %s: %s may not create records (grants: %s; ids need read and create)",
+			tree, origin.name, origin.accessText(tree))
+	}
+	cl := a.clients[origin.clientID]
+	recent := cl.IDGrants[tree][:0]
+	for _, t := range cl.IDGrants[tree] {
+		if now-t < int64(time.Hour) {
+			recent = append(recent, t)
+		}
+	}
+	if cl.IDGrants != nil {
+		cl.IDGrants[tree] = recent
+	}
+	if len(recent) >= a.lim.IDGrantsPerHour {
+		return 0, 0, refuse(wire.CodeLimit, "tree %s: %s was granted ids %d times in the last hour (limit %d)",
+			tree, origin.name, len(recent), a.lim.IDGrantsPerHour)
+	}
+	lo = max(a.next[tree], 1)
+	if uint64(lo)+uint64(n) > 1<<32-1 {
+		return 0, 0, refuse(wire.CodeOutOfRange, "tree %s has used every id", tree)
+	}
+	return lo, lo + n, nil
+}
+
+// push validates and applies a client's outbox changes in order. Each gets
+// an outcome: accepted with a log sequence, a duplicate of one processed
+// before, or rejected with the server's version of the record. An
+// accepted record is stamped with the client's name and the server's
+// clock, whatever the client wrote.
+func (a *authority) push(origin *sconn, changes []layout.Change, now int64) error {
+	return a.commit(func(b *pebble.Batch, d *delivery) error {
+		d.origin = origin
+		cl := a.clients[origin.clientID]
+		for _, ch := range changes {
+			if ch.Seq <= cl.LastOutbox {
+				d.acks = append(d.acks, wire.Ack{Outbox: ch.Seq, Code: wire.CodeOK, Msg: "duplicate",
+					Tree: ch.Tree, Key: ch.Key, Record: a.readable(origin, b, ch.Tree, ch.Key)})
+				continue
+			}
+			cl.LastOutbox = ch.Seq
+			rec, code, msg := a.check(b, origin, cl, &ch, now)
+			if code != wire.CodeOK {
+				d.acks = append(d.acks, wire.Ack{Outbox: ch.Seq, Code: code, Msg: msg,
+					Tree: ch.Tree, Key: ch.Key, Record: a.readable(origin, b, ch.Tree, ch.Key)})
+				continue
+			}
+			ch.Record = rec
+			a.seq++
+			e := logEntry{Change: ch, Origin: cl.ID, OriginSeq: ch.Seq, At: now}
+			e.Seq = a.seq
+			rk := layout.RecordKey(ch.Tree, ch.Key)
+			if db.EventKind(ch.Kind) == db.Deleted {
+				b.Delete(rk, nil)
+				b.Set(tombKey(ch.Tree, ch.Key), binary.BigEndian.AppendUint64(nil, a.seq), nil)
+				if err := a.endBorrow(b, d, recKey{ch.Tree, ch.Key}); err != nil {
+					return err
+				}
+			} else {
+				b.Set(rk, ch.Record, nil)
+			}
+			if err := putMsgpack(b, logKey(a.seq), &e); err != nil {
+				return err
+			}
+			d.entries = append(d.entries, e)
+		}
+		return putMsgpack(b, clientKey(cl.ID), cl)
+	})
+}
+
+// readable returns the stored record for a client allowed to read its
+// tree, nil otherwise.
+func (a *authority) readable(c *sconn, b *pebble.Batch, tree string, key uint64) []byte {
+	if !c.may(tree, Read) {
+		return nil
+	}
+	return a.current(b, tree, key)
+}
+
+// check validates one change of client cl and returns the record to store,
+// stamped by the server. Called with a.mu held.
+func (a *authority) check(b *pebble.Batch, origin *sconn, cl *clientState, ch *layout.Change, now int64) ([]byte, uint16, string) {
+	id, rev := layout.Unpack(ch.Key)
+	where := fmt.Sprintf("%s/%d.%d", ch.Tree, id, rev)
+	decl := a.trees[ch.Tree]
+	if decl == nil {
+		return nil, wire.CodeBadTree, "undeclared tree " + ch.Tree
+	}
+	kind := db.EventKind(ch.Kind)
+	if need := accessFor(kind, rev); !origin.may(ch.Tree, need) {
+		return nil, wire.CodePermission, fmt.Sprintf("%s: %s needs %s (grants: %s)", where, kind, need, origin.accessText(ch.Tree))
+	}
+	var newMeta record.Meta
+	var newData []byte
+	if kind != db.Deleted {
+		if kind < db.Created || kind > db.MetaChanged {
+			return nil, wire.CodeProtocol, fmt.Sprintf("%s: unknown change kind %d", where, ch.Kind)
+		}
+		m, data, err := a.validRecord(decl, ch.Record)
+		if err != nil {
+			return nil, wire.CodeBadRecord, where + ": " + err.Error()
+		}
+		newMeta, newData = m, data
+	}
+	cur := a.current(b, ch.Tree, ch.Key)
+	var curMeta record.Meta
+	var curData []byte
+	if cur != nil {
+		m, data, err := record.Decode(cur, nil)
+		if err != nil {
+			return nil, wire.CodeInternal, where + ": stored record: " + err.Error()
+		}
+		curMeta, curData = m, data
+	}
+	holds := func(k uint64) bool {
+		bs := a.borrows[recKey{ch.Tree, k}]
+		return bs != nil && len(bs.Queue) > 0 && bs.Queue[0].ID == cl.ID
+	}
+	switch kind {
+	case db.Created:
+		if cur != nil {
+			return nil, wire.CodeExists, where + " exists"
+		}
+		if batchGet(b, tombKey(ch.Tree, ch.Key)) != nil {
+			return nil, wire.CodeExists, where + " was deleted"
+		}
+		if decl.Versioned && newMeta.Version != record.Draft || !decl.Versioned && newMeta.Version != record.NonVersioned {
+			return nil, wire.CodeBadRecord, fmt.Sprintf("%s: a new record of a %s tree cannot be %s", where, versionedText(decl.Versioned), versionText(newMeta.Version))
+		}
+		if rev == 0 {
+			if !cl.owns(ch.Tree, id) {
+				return nil, wire.CodeOutOfRange, where + ": id not granted to " + cl.Name
+			}
+		} else {
+			prev := layout.Pack(id, rev-1)
+			if a.current(b, ch.Tree, prev) == nil {
+				return nil, wire.CodeNotFound, fmt.Sprintf("%s/%d.%d to revise", ch.Tree, id, rev-1)
+			}
+			if !holds(prev) {
+				return nil, wire.CodeNotCheckedOut, fmt.Sprintf("%s/%d.%d", ch.Tree, id, rev-1)
+			}
+		}
+		return stamp(&newMeta, nil, newData, origin.name, cl.ID, now), wire.CodeOK, ""
+	case db.Updated, db.MetaChanged, db.Deleted:
+		if cur == nil {
+			return nil, wire.CodeNotFound, where
+		}
+		if !holds(ch.Key) {
+			return nil, wire.CodeNotCheckedOut, where
+		}
+		if kind == db.Deleted {
+			if curMeta.Version == record.Released {
+				return nil, wire.CodeReleased, where
+			}
+			return nil, wire.CodeOK, ""
+		}
+		if code, msg := versionChange(kind, &curMeta, &newMeta, curData, newData); code != wire.CodeOK {
+			return nil, code, where + ": " + msg
+		}
+		return stamp(&newMeta, &curMeta, newData, origin.name, cl.ID, now), wire.CodeOK, ""
+	}
+	return nil, wire.CodeProtocol, fmt.Sprintf("%s: unknown change kind %d", where, ch.Kind)
+}
+
+// versionChange checks what an update or a meta change does to a record's
+// version state: an update keeps it and may not touch a released record;
+// a meta change keeps the data and may only release a draft.
+func versionChange(kind db.EventKind, cur, next *record.Meta, curData, newData []byte) (uint16, string) {
+	if kind == db.Updated {
+		if cur.Version == record.Released {
+			return wire.CodeReleased, "released"
+		}
+		if next.Version != cur.Version {
+			return wire.CodeBadRecord, fmt.Sprintf("an update cannot make a %s record %s", versionText(cur.Version), versionText(next.Version))
+		}
+		return wire.CodeOK, ""
+	}
+	if !bytes.Equal(curData, newData) {
+		if cur.Version == record.Released {
+			return wire.CodeReleased, "released"
+		}
+		return wire.CodeBadRecord, "a meta change cannot change the record's data"
+	}
+	if next.Version != cur.Version && !(cur.Version == record.Draft && next.Version == record.Released) {
+		if cur.Version == record.Released {
+			return wire.CodeReleased, "released"
+		}
+		return wire.CodeBadRecord, fmt.Sprintf("a %s record cannot become %s", versionText(cur.Version), versionText(next.Version))
+	}
+	return wire.CodeOK, ""
+}
+
+func versionText(v uint8) string { return db.VersionState(v).String() }
+
+func versionedText(v bool) string {
+	if v {
+		return "versioned"
+	}
+	return "non-versioned"
+}
+
+// accessFor is the access a change needs: creating a revision is
+// revising.
+func accessFor(kind db.EventKind, rev uint32) Access {
+	switch {
+	case kind == db.Created && rev == 0:
+		return Create
+	case kind == db.Created, kind == db.MetaChanged:
+		return Release
+	}
+	return Edit
+}
+
+// validRecord decodes a pushed record and checks its value against the
+// tree's schema. Called with a.mu held.
+func (a *authority) validRecord(decl *replica.TreeDecl, rec []byte) (record.Meta, []byte, error) {
+	if len(rec) > a.lim.MaxRecord {
+		return record.Meta{}, nil, fmt.Errorf("record of %d bytes (limit %d)", len(rec), a.lim.MaxRecord)
+	}
+	m, data, err := record.Decode(rec, nil)
+	if err != nil {
+		return m, nil, err
+	}
+	switch {
+	case m.Major == 0:
+		return m, nil, fmt.Errorf("schema version %d.%d: major versions start at 1", m.Major, m.Minor)
+	case m.Major > decl.Major:
+		return m, nil, fmt.Errorf("written with schema %d.%d, newer than the tree's %d.%d (declare the tree first)", m.Major, m.Minor, decl.Major, decl.Minor)
+	}
+	if sc := a.schemas[decl.Name]; sc != nil && m.Major == sc.Major {
+		err = validateValue(data, &sc.Type)
+	} else {
+		err = schema.Check(data)
+	}
+	if err != nil {
+		return m, nil, fmt.Errorf("value does not fit the schema of %s %d.%d: %w", decl.Name, decl.Major, decl.Minor, err)
+	}
+	return m, data, nil
+}
+
+// stamp encodes a record with the server's word on who and when: the
+// client's name on the server and the server's clock. An update keeps the
+// creation's from the stored record and counts the change.
+func stamp(m, cur *record.Meta, data []byte, name, id string, now int64) []byte {
+	if cur == nil {
+		m.Created, m.CreatedBy, m.CreatedByID, m.Changes = now, name, id, 1
+	} else {
+		m.Created, m.CreatedBy, m.CreatedByID, m.Changes = cur.Created, cur.CreatedBy, cur.CreatedByID, cur.Changes+1
+	}
+	m.Modified, m.ModifiedBy, m.ModifiedByID = now, name, id
+	return record.Encode(nil, m, data)
+}
+
+// endBorrow drops a deleted record's queue; clients waiting learn the
+// record is gone from the delete, delivered before. Called with a.mu held.
+func (a *authority) endBorrow(b *pebble.Batch, d *delivery, k recKey) error {
+	if a.borrows[k] == nil {
+		return nil
+	}
+	return a.setQueue(b, d, k, nil)
+}
+
+// validateValue checks a record's value against its type.
+func validateValue(data []byte, t *schema.Type) error { return schema.Check(data) }

@@ -1,0 +1,278 @@
+package netsync
+
+// What the server sends one connection: the catch-up from the log (or a
+// snapshot), then the deliveries of every commit, in commit order, on the
+// connection's one stream. A client sees only the trees it may read.
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/hillsdb/hills/internal/layout"
+	"github.com/hillsdb/hills/internal/wire"
+)
+
+// write catches the client up from the log, then sends deliveries.
+func (c *sconn) write(w *bufio.Writer, from, upto uint64, resnap bool) error {
+	a := c.s.a
+	if err := c.sendForced(w); err != nil {
+		return err
+	}
+	if resnap || from < upto && from < a.compacted() {
+		// The entries after from are gone: send the state as it is.
+		if err := wire.Write(w, wire.TSnapshot, &wire.Snapshot{Seq: upto}); err != nil {
+			return err
+		}
+		err := a.snapshotFrames(c, func(e *wire.Entries) error { return wire.Write(w, wire.TEntries, e) })
+		if err != nil {
+			return err
+		}
+		if err := wire.Write(w, wire.TSnapshot, &wire.Snapshot{Seq: upto, Done: true}); err != nil {
+			return err
+		}
+		from = upto
+	}
+	for from < upto {
+		entries, err := a.logFrom(from, upto, 1024)
+		if err != nil {
+			return err
+		}
+		if len(entries) == 0 {
+			break
+		}
+		if entries[0].Seq != from+1 {
+			// Compacted meanwhile: the client reconnects for a snapshot.
+			return fmt.Errorf("netsync: log compacted during catch-up at %d", from)
+		}
+		for _, f := range c.framesFor(entries) {
+			if err := writeFrame(w, f); err != nil {
+				return err
+			}
+		}
+		from = entries[len(entries)-1].Seq
+	}
+	if err := wire.Write(w, wire.TCaughtUp, &wire.CaughtUp{Seq: upto}); err != nil {
+		return err
+	}
+	list, ver := a.borrowSnapshot(c)
+	if err := wire.Write(w, wire.TBorrows, &wire.Borrows{List: list, Ver: ver}); err != nil {
+		return err
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	for {
+		frames, err := c.out.take()
+		if err != nil {
+			return err
+		}
+		for _, f := range frames {
+			if err := writeFrame(w, f); err != nil {
+				return err
+			}
+		}
+		if c.out.empty() {
+			if err := w.Flush(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// mergeAcks puts the acks of rejected and duplicate changes among the
+// frames of a push's accepted ones, so the origin gets every outcome in
+// outbox order: an ack never removes an outbox entry whose own outcome
+// has not arrived.
+func mergeAcks(fs []frame, acks []wire.Ack) []frame {
+	if len(acks) == 0 {
+		return fs
+	}
+	out := make([]frame, 0, len(fs)+len(acks))
+	i := 0
+	for _, f := range fs {
+		if a, ok := f.v.(*wire.Ack); ok && f.t == wire.TAck {
+			for i < len(acks) && acks[i].Outbox < a.Outbox {
+				out = append(out, frame{t: wire.TAck, v: &acks[i]})
+				i++
+			}
+		}
+		out = append(out, f)
+	}
+	for ; i < len(acks); i++ {
+		out = append(out, frame{t: wire.TAck, v: &acks[i]})
+	}
+	return out
+}
+
+type frame struct {
+	t   uint8
+	v   any
+	raw []byte // the whole frame, encoded once for many connections
+}
+
+func writeFrame(w *bufio.Writer, f frame) error {
+	if f.raw != nil {
+		_, err := w.Write(f.raw)
+		return err
+	}
+	return wire.Write(w, f.t, f.v)
+}
+
+// framesFor turns log entries into what this client is sent: its own
+// changes as acks, the others' as entries, in sequence order.
+func (c *sconn) framesFor(entries []logEntry) []frame {
+	var out []frame
+	var run []layout.Change
+	size := 0
+	flush := func() {
+		if len(run) > 0 {
+			out = append(out, frame{t: wire.TEntries, v: &wire.Entries{Changes: run}})
+			run, size = nil, 0
+		}
+	}
+	for _, e := range entries {
+		if !c.may(e.Tree, Read) && e.Origin != c.clientID {
+			continue
+		}
+		if e.Origin == c.clientID && e.Kind != wire.KindTree {
+			flush()
+			out = append(out, frame{t: wire.TAck, v: &wire.Ack{Outbox: e.OriginSeq, Seq: e.Seq, Tree: e.Tree, Key: e.Key,
+				Kind: e.Kind, Record: e.Record}})
+			continue
+		}
+		run = append(run, e.Change)
+		size += len(e.Record) + 32
+		if size > 1<<20 {
+			flush()
+		}
+	}
+	flush()
+	return out
+}
+
+// sendDelivery queues what a committed step sends this connection.
+func (c *sconn) sendDelivery(d *delivery) {
+	var fs []frame
+	if d.shared != nil && !d.originOf(c.clientID) && c.readsAll(d.entries) {
+		fs = append(fs, *d.shared)
+	} else {
+		fs = append(fs, c.framesFor(d.entries)...)
+	}
+	if d.origin == c {
+		fs = mergeAcks(fs, d.acks)
+		for i := range d.grants {
+			fs = append(fs, frame{t: wire.TIDGrant, v: &d.grants[i]})
+		}
+		for i := range d.pongs {
+			fs = append(fs, frame{t: wire.TPong, v: &d.pongs[i]})
+		}
+		for i := range d.notices {
+			fs = append(fs, frame{t: wire.TNotice, v: &d.notices[i]})
+		}
+	}
+	for i := range d.borrows {
+		if c.may(d.borrows[i].Tree, Read) {
+			fs = append(fs, frame{t: wire.TBorrow, v: &d.borrows[i]})
+		}
+	}
+	for _, r := range d.replies {
+		if r.clientID == c.clientID && (d.origin == c || d.origin == nil) {
+			fs = append(fs, frame{t: wire.TReply, v: &r.reply})
+		}
+	}
+	for _, f := range d.forced {
+		if f.clientID == c.clientID {
+			fs = append(fs, frame{t: wire.TForced, v: &f.forced})
+		}
+	}
+	if len(fs) > 0 {
+		c.out.put(fs)
+	}
+}
+
+// readsAll reports whether the client may read every entry's tree.
+func (c *sconn) readsAll(entries []logEntry) bool {
+	for i := range entries {
+		if !c.may(entries[i].Tree, Read) {
+			return false
+		}
+	}
+	return true
+}
+
+// outq is a connection's queue of frames to send: never blocks the sender,
+// and gives up on a client that falls too far behind.
+type outq struct {
+	mu     sync.Mutex
+	frames []frame
+	limit  int
+	wake   chan struct{}
+	closed bool
+	slow   bool
+}
+
+func (q *outq) init(limit int) {
+	q.limit = limit
+	q.wake = make(chan struct{}, 1)
+}
+
+func (q *outq) put(fs []frame) {
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		return
+	}
+	if len(q.frames)+len(fs) > q.limit {
+		q.slow, q.closed = true, true
+		q.frames = nil
+	} else {
+		q.frames = append(q.frames, fs...)
+	}
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (q *outq) take() ([]frame, error) {
+	for {
+		q.mu.Lock()
+		if q.slow {
+			q.mu.Unlock()
+			return nil, errSlow
+		}
+		if len(q.frames) > 0 {
+			fs := q.frames
+			q.frames = nil
+			q.mu.Unlock()
+			return fs, nil
+		}
+		if q.closed {
+			q.mu.Unlock()
+			return nil, errQueueClosed
+		}
+		q.mu.Unlock()
+		<-q.wake
+	}
+}
+
+func (q *outq) empty() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.frames) == 0
+}
+
+func (q *outq) close() {
+	q.mu.Lock()
+	q.closed = true
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+var errQueueClosed = errors.New("netsync: connection closing")
