@@ -106,12 +106,18 @@ func (quiet) Fatalf(f string, args ...any) { panic(fmt.Sprintf(f, args...)) }
 // receive them.
 func written[T any](t testing.TB, vals ...T) (*schema.Schema, [][]byte) {
 	t.Helper()
+	return writtenAt(t, 1, 2, vals...)
+}
+
+// writtenAt is written with the tree at schema version major.minor.
+func writtenAt[T any](t testing.TB, major, minor uint16, vals ...T) (*schema.Schema, [][]byte) {
+	t.Helper()
 	dir := t.TempDir()
 	d, err := db.Open(dir, &db.Options{Durability: db.NoSync, Logger: discard()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr, err := db.OpenTree[T](d, "every", db.SchemaVersion(1, 2))
+	tr, err := db.OpenTree[T](d, "every", db.SchemaVersion(major, minor))
 	if err != nil {
 		t.Fatal(err)
 	}
