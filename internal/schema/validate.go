@@ -73,8 +73,10 @@ func (l Limits) fill() Limits {
 //
 // Every error wraps ErrInvalidRecord and names the field, as in
 // `schema: invalid record: field "lines[2].qty": want int32, found string`.
-// ValidateRecord does not allocate unless it fails or t has a struct of
-// more than 16 fields (then it indexes the fields once per call). It is safe for concurrent use; t is only read.
+// t must be valid (Validate; Decode's schemas are). ValidateRecord does
+// not allocate unless it fails or t has a struct of more than 16 fields
+// (then it indexes the fields once per call). It is safe for concurrent
+// use; t is only read.
 func ValidateRecord(data []byte, t *Type, lim Limits) error {
 	lim = lim.fill()
 	if len(data) > lim.MaxBytes {
