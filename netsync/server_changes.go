@@ -82,88 +82,52 @@ func (a *authority) declare(origin *sconn, decl replica.TreeDecl) error {
 }
 
 // checkDecl returns the declaration to store (nil: nothing changes) and
-// its decoded schema, or a refusal. Called with a.mu held.
+// its decoded schema, or a refusal. The schema rules are those of
+// DB.OpenTree (schema.CheckDeclaration). Called with a.mu held.
 func (a *authority) checkDecl(origin *sconn, decl replica.TreeDecl) (*replica.TreeDecl, *schema.Schema, error) {
 	name := decl.Name
 	if !layout.ValidTreeName(name) {
 		return nil, nil, refuse(wire.CodeBadTree, "invalid tree name %q", name)
 	}
-	if decl.Major == 0 {
-		return nil, nil, refuse(wire.CodeBadSchema, "tree %s: schema version %d.%d: major versions start at 1", name, decl.Major, decl.Minor)
-	}
-	var sc *schema.Schema
-	if len(decl.Schema) > 0 {
-		if len(decl.Schema) > a.lim.MaxRecord {
-			return nil, nil, refuse(wire.CodeBadSchema, "tree %s: schema of %d bytes (limit %d)", name, len(decl.Schema), a.lim.MaxRecord)
-		}
-		s, err := schema.Decode(decl.Schema)
-		if err == nil {
-			err = schema.Validate(s)
-		}
-		if err != nil {
-			return nil, nil, refuse(wire.CodeBadSchema, "tree %s: invalid schema: %v", name, err)
-		}
-		if s.Tree != name || s.Major != decl.Major || s.Minor != decl.Minor {
-			return nil, nil, refuse(wire.CodeBadSchema, "tree %s: the schema describes %s %d.%d, the declaration %d.%d",
-				name, s.Tree, s.Major, s.Minor, decl.Major, decl.Minor)
-		}
-		sc = s
+	if len(decl.Schema) > a.lim.MaxRecord {
+		return nil, nil, refuse(wire.CodeBadSchema, "tree %s: schema of %d bytes (limit %d)", name, len(decl.Schema), a.lim.MaxRecord)
 	}
 	old := a.trees[name]
-	mayChange := origin.may(name, Create|Edit|Release|Admin)
-	if old == nil {
-		if !mayChange {
-			return nil, nil, refuse(wire.CodePermission, "tree %s: %s may not create trees (grants: %s)", name, origin.name, origin.accessText(name))
-		}
-		next := decl
-		return &next, sc, nil
-	}
-	if old.Versioned != decl.Versioned {
+	if old != nil && old.Versioned != decl.Versioned {
 		return nil, nil, refuse(wire.CodeBadTree, "tree %s is versioned: %v on the server, %v in the declaration", name, old.Versioned, decl.Versioned)
 	}
-	if decl.Major < old.Major {
+	if old != nil && decl.Major != 0 && decl.Major < old.Major {
 		return nil, nil, nil // older code: the server's schema stays
 	}
-	stored := a.schemas[name]
-	next := *old
+	merged, changed, err := schema.CheckDeclaration(name, a.schemas[name], decl.Schema, decl.Major, decl.Minor)
+	if err != nil {
+		return nil, nil, refuse(wire.CodeBadSchema, "%v", err)
+	}
+	next := replica.TreeDecl{Name: name, Versioned: decl.Versioned, Major: decl.Major, Minor: decl.Minor}
 	switch {
-	case decl.Major > old.Major:
-		// A new major version comes with its migration, on the client.
-		next = decl
-	case sc == nil:
-		if decl.Minor <= old.Minor {
-			return nil, nil, nil
-		}
-		next.Minor = decl.Minor
-	default:
-		merged := sc
-		if stored != nil {
-			if err := schema.Compatible(&stored.Type, &sc.Type); err != nil {
-				return nil, nil, refuse(wire.CodeBadSchema, "tree %s: %v (server schema %d.%d, declared %d.%d)",
-					name, err, old.Major, old.Minor, decl.Major, decl.Minor)
-			}
-			m := *stored
-			if decl.Minor >= old.Minor {
-				m = schema.Schema{Tree: name, Major: decl.Major, Minor: decl.Minor, Type: schema.Union(&sc.Type, &stored.Type)}
-			} else {
-				m.Type = schema.Union(&stored.Type, &sc.Type)
-			}
-			merged = &m
-		}
+	case merged != nil:
 		enc, err := schema.Encode(merged)
 		if err != nil {
 			return nil, nil, refuse(wire.CodeBadSchema, "tree %s: schema: %v", name, err)
 		}
 		next.Major, next.Minor, next.Schema = merged.Major, merged.Minor, enc
-		sc = merged
+	case old != nil:
+		next.Major, next.Minor = max(old.Major, decl.Major), old.Minor
+		if decl.Major == old.Major {
+			next.Minor = max(old.Minor, decl.Minor)
+		}
 	}
-	if next.Major == old.Major && next.Minor == old.Minor && bytes.Equal(next.Schema, old.Schema) {
+	if old != nil && !changed && next.Major == old.Major && next.Minor == old.Minor {
 		return nil, nil, nil
 	}
-	if !mayChange {
-		return nil, nil, refuse(wire.CodePermission, "tree %s: %s may not change its schema (grants: %s)", name, origin.name, origin.accessText(name))
+	if !origin.may(name, Create|Edit|Release|Admin) {
+		what := "change the schema of"
+		if old == nil {
+			what = "create"
+		}
+		return nil, nil, refuse(wire.CodePermission, "tree %s: %s may not %s the tree (grants: %s)", name, origin.name, what, origin.accessText(name))
 	}
-	return &next, sc, nil
+	return &next, merged, nil
 }
 
 // grant gives a client n ids of a tree, within its grants and the
@@ -471,4 +435,6 @@ func (a *authority) endBorrow(b *pebble.Batch, d *delivery, k recKey) error {
 }
 
 // validateValue checks a record's value against its type.
-func validateValue(data []byte, t *schema.Type) error { return schema.Check(data) }
+func validateValue(data []byte, t *schema.Type) error {
+	return schema.ValidateRecord(data, t, schema.Limits{})
+}
