@@ -63,6 +63,10 @@ func formatFloat(f float64, bits int) string {
 	return strconv.FormatFloat(f, 'g', -1, bits)
 }
 
+// maxPrealloc bounds the members Text makes room for before it has read
+// them.
+const maxPrealloc = 1024
+
 func mismatch(path string, t *Type, err error) error {
 	return fmt.Errorf("%s: stored value is not %s: %v", where(path), t, err)
 }
@@ -184,7 +188,9 @@ func render(w *bytes.Buffer, dec *msgpack.Decoder, t *Type, path string) error {
 			num *big
 			val []byte
 		}
-		ms := make([]member, 0, n)
+		// n is read from the data, not checked against it: an extension
+		// read as a map claims up to 2³² members.
+		ms := make([]member, 0, min(n, maxPrealloc))
 		for range n {
 			var m member
 			switch deref(t.Key).Kind {
