@@ -2,6 +2,7 @@ package schema
 
 import (
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +17,7 @@ var scalarTypes = []*Type{
 
 var scalarTexts = []string{"", "x", "true", "false", "0", "-0", "-1", "7", "255", "256", "-129", "32768",
 	"18446744073709551615", "18446744073709551616", "+1", "007", "1.5", "1e3", "-2.5e-3", "3.5e38", "1e400",
-	"NaN", "+Inf", "-Inf", "inf", "nan", ".5", "AQI=", "AQI", "AQ==", "AQJ=", "AQI=\n", "AAAA",
+	"NaN", "+Inf", "-Inf", "inf", "nan", "0x10", "1 2", ".5", "AQI=", "AQI", "AQ==", "AQJ=", "AQI=\n", "AAAA",
 	"2026-01-02T03:04:05Z", "2026-01-02T03:04:05.000000006+02:00", "2026-01-02", "1.0", "42.7", "4294967296.0", "01.1"}
 
 // jsonOf writes text as the JSON value it stands for under t: bare for
@@ -75,6 +76,25 @@ func equalScalar(a, b any) bool {
 		return a == b.(float64) || a != a && b.(float64) != b.(float64)
 	}
 	return a == b
+}
+
+// TestFromTextTrailing checks that nothing but spaces may follow the JSON
+// value: the decoder reads "0" of "0x10", and what follows used to be
+// dropped.
+func TestFromTextTrailing(t *testing.T) {
+	n := &Type{Kind: Int, Bits: 64}
+	st := &Type{Kind: Struct, Fields: []Field{{Name: "n", Type: *n}}}
+	for _, c := range []struct {
+		typ  *Type
+		text string
+	}{{n, "0x10"}, {n, "1 2"}, {n, "1}"}, {st, `{"n": 1} x`}, {st, `{"n": 1}{}`}} {
+		if _, err := FromText(c.text, c.typ, nil); !errors.Is(err, ErrText) {
+			t.Errorf("FromText(%q) = %v, want ErrText", c.text, err)
+		}
+	}
+	if _, err := FromText("{\"n\": 1}\n  ", st, nil); err != nil {
+		t.Errorf("trailing spaces: %v", err)
+	}
 }
 
 func TestParseScalarRefuses(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"reflect"
 	"strconv"
 	"strings"
@@ -117,8 +118,11 @@ func FromText(text string, t *Type, old []byte) ([]byte, error) {
 	if err := dec.Decode(&v); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrText, err)
 	}
-	if _, err := dec.Token(); err == nil {
+	switch _, err := dec.Token(); {
+	case err == nil:
 		return nil, fmt.Errorf("%w: more than one JSON value", ErrText)
+	case err != io.EOF:
+		return nil, fmt.Errorf("%w: after the JSON value: %v", ErrText, err)
 	}
 	if old != nil {
 		if err := Check(old); err != nil {
