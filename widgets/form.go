@@ -2,7 +2,6 @@ package widgets
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,6 +20,7 @@ import (
 	"gioui.org/widget/material"
 
 	"github.com/hillsdb/hills/db"
+	"github.com/hillsdb/hills/internal/schema"
 )
 
 // Form is a record editor generated from a tree's schema: a text field per
@@ -329,82 +329,77 @@ func (f *Form) encode(b *bytes.Buffer, n *node) int {
 }
 
 // scalarJSON validates a text field of type t and returns its JSON value.
+// Scalars follow the record text's rules (schema.ParseScalar), written
+// back as the record text writes them; an empty field other than a string
+// is the zero value. Maps and raw values are JSON text.
 func scalarJSON(t *db.Type, s string) ([]byte, error) {
-	trim := strings.TrimSpace(s)
-	switch t.Kind {
-	case db.KindString:
-		return json.Marshal(s)
-	case db.KindInt, db.KindEnum:
-		if trim == "" {
-			return []byte("0"), nil
-		}
-		if t.Kind == db.KindEnum && !t.Signed {
-			if _, err := strconv.ParseUint(trim, 10, int(t.Bits)); err != nil {
-				return nil, fmt.Errorf("not a whole number from 0 to %d", uint64(math.MaxUint64)>>(64-t.Bits))
-			}
-			return []byte(trim), nil
-		}
-		if _, err := strconv.ParseInt(trim, 10, int(t.Bits)); err != nil {
-			return nil, fmt.Errorf("not a whole number of %d bits", t.Bits)
-		}
-		return []byte(trim), nil
-	case db.KindUint:
-		if trim == "" {
-			return []byte("0"), nil
-		}
-		if _, err := strconv.ParseUint(trim, 10, int(t.Bits)); err != nil {
-			return nil, fmt.Errorf("not a whole number from 0 to %d", uint64(math.MaxUint64)>>(64-t.Bits))
-		}
-		return []byte(trim), nil
-	case db.KindFloat:
-		if trim == "" {
-			return []byte("0"), nil
-		}
-		switch trim {
-		case "NaN", "+Inf", "-Inf":
-			return json.Marshal(trim)
-		}
-		if _, err := strconv.ParseFloat(trim, int(t.Bits)); err != nil {
-			return nil, errors.New("not a number")
-		}
-		return []byte(trim), nil
-	case db.KindTime:
-		if trim == "" {
-			return json.Marshal(time.Time{}.Format(time.RFC3339Nano))
-		}
-		if _, err := time.Parse(time.RFC3339Nano, trim); err != nil {
-			return nil, errors.New("not a time like 2026-01-02T15:04:05Z")
-		}
-		return json.Marshal(trim)
-	case db.KindRef:
-		if trim == "" {
-			trim = "0.0"
-		}
-		k, err := db.ParseKey[struct{}](trim)
-		if err != nil {
-			return nil, errors.New("not a key like 42.0")
-		}
-		return json.Marshal(k.String())
-	case db.KindBytes:
-		b, err := base64.StdEncoding.DecodeString(trim)
-		if err != nil {
-			return nil, errors.New("not base64")
-		}
-		if t.Len > 0 && len(b) != t.Len {
-			return nil, fmt.Errorf("needs exactly %d bytes, has %d", t.Len, len(b))
-		}
-		return json.Marshal(trim)
-	default: // maps and raw values: JSON text
-		if trim == "" {
-			return []byte("null"), nil
-		}
-		if !json.Valid([]byte(trim)) {
-			return nil, errors.New("not valid JSON")
-		}
-		var c bytes.Buffer
-		_ = json.Compact(&c, []byte(trim))
-		return c.Bytes(), nil
+	if t.Kind == db.KindMap || t.Kind == db.KindRaw {
+		return jsonField(s)
 	}
+	if t.Kind != db.KindString {
+		if s = strings.TrimSpace(s); s == "" {
+			s = zeroText(t)
+		}
+	}
+	v, err := schema.ParseScalar(t, s)
+	if err != nil {
+		return nil, errors.New(fieldHint(t))
+	}
+	return schema.ScalarJSON(t, v)
+}
+
+// zeroText is the text of the zero value of the scalar type t.
+func zeroText(t *db.Type) string {
+	switch t.Kind {
+	case db.KindTime:
+		s, _ := schema.FormatScalar(t, time.Time{})
+		return s
+	case db.KindRef:
+		return "0.0"
+	case db.KindBytes: // [Len]byte: Len zero bytes
+		s, _ := schema.FormatScalar(t, make([]byte, t.Len))
+		return s
+	}
+	return "0"
+}
+
+// fieldHint says what a text field of type t takes.
+func fieldHint(t *db.Type) string {
+	switch t.Kind {
+	case db.KindInt, db.KindEnum:
+		if t.Kind == db.KindInt || t.Signed {
+			return fmt.Sprintf("not a whole number of %d bits", t.Bits)
+		}
+		return fmt.Sprintf("not a whole number from 0 to %d", uint64(math.MaxUint64)>>(64-t.Bits))
+	case db.KindUint:
+		return fmt.Sprintf("not a whole number from 0 to %d", uint64(math.MaxUint64)>>(64-t.Bits))
+	case db.KindFloat:
+		return "not a number"
+	case db.KindTime:
+		return "not a time like 2026-01-02T15:04:05Z"
+	case db.KindRef:
+		return "not a key like 42.0"
+	case db.KindBytes:
+		if t.Len > 0 {
+			return fmt.Sprintf("not %d bytes in standard base64", t.Len)
+		}
+		return "not standard base64"
+	}
+	return "not valid"
+}
+
+// jsonField validates a field of JSON text; empty is null.
+func jsonField(s string) ([]byte, error) {
+	trim := strings.TrimSpace(s)
+	if trim == "" {
+		return []byte("null"), nil
+	}
+	if !json.Valid([]byte(trim)) {
+		return nil, errors.New("not valid JSON")
+	}
+	var c bytes.Buffer
+	_ = json.Compact(&c, []byte(trim))
+	return c.Bytes(), nil
 }
 
 // flatten lists the form's rows in order.

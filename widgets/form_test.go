@@ -10,6 +10,7 @@ import (
 
 	"github.com/hillsdb/hills/db"
 	"github.com/hillsdb/hills/internal/demo"
+	"github.com/hillsdb/hills/internal/schema"
 )
 
 func TestFormRoundTripAndValidation(t *testing.T) {
@@ -138,5 +139,46 @@ func TestFormListsAndReadOnly(t *testing.T) {
 	draw()
 	if sup.ed.Text() != "4.0" || f.picker != nil {
 		t.Fatalf("picked %q, picker open %v", sup.ed.Text(), f.picker != nil)
+	}
+}
+
+// TestFormScalarRulesAreTheRecordText checks that the form accepts a
+// field's text exactly when the record's JSON text accepts it: base64
+// only in its strict standard form, as FromText.
+func TestFormScalarRulesAreTheRecordText(t *testing.T) {
+	s := db.Schema{Tree: "blobs", Type: db.Type{Kind: db.KindStruct, Fields: []db.Field{
+		{Name: "b", Type: db.Type{Kind: db.KindBytes}},
+		{Name: "id", Type: db.Type{Kind: db.KindBytes, Len: 2}},
+		{Name: "f", Type: db.Type{Kind: db.KindFloat, Bits: 64}},
+	}}}
+	for _, c := range []struct{ field, text string }{
+		{"b", "AQI="}, {"b", "AQJ="}, {"b", "AQI"}, {"b", "AQ=="}, {"b", "AQ="}, {"b", "A Q I ="},
+		{"id", "AQI="}, {"id", "AQJ="}, {"id", "AQID"},
+		{"f", "1.5"}, {"f", "NaN"}, {"f", "+1"}, {"f", ".5"}, {"f", "inf"},
+	} {
+		f := NewForm(s, nil)
+		f.SetField(c.field, c.text)
+		out, formErr := f.Text()
+		if formErr != nil && !errors.Is(formErr, ErrInvalid) {
+			t.Fatalf("%s %q: %v", c.field, c.text, formErr)
+		}
+		value, _ := schema.ScalarJSON(&db.Type{Kind: db.KindString}, c.text)
+		if c.field == "f" && c.text != "NaN" {
+			value = []byte(c.text)
+		}
+		_, textErr := schema.FromText(`{"`+c.field+`": `+string(value)+`}`, &s.Type, nil)
+		if (formErr == nil) != (textErr == nil) {
+			t.Errorf("%s %q: form %v (%v), record text %v", c.field, c.text, formErr, f.Messages(), textErr)
+			continue
+		}
+		if formErr != nil {
+			if msg := f.Messages()[c.field]; msg == "" {
+				t.Errorf("%s %q refused without a message", c.field, c.text)
+			}
+			continue
+		}
+		if _, err := schema.FromText(out, &s.Type, nil); err != nil {
+			t.Errorf("%s %q: the form's text is refused: %v\n%s", c.field, c.text, err, out)
+		}
 	}
 }
