@@ -125,16 +125,5 @@ func (d *DB) emitBorrow(c *core, key uint64) { d.emitKind(c, key, BorrowChanged)
 
 // emitKind delivers an event of kind in order with the writes.
 func (d *DB) emitKind(c *core, key uint64, kind EventKind) {
-	d.mu.Lock()
-	ticket := d.ticket
-	d.ticket++
-	d.mu.Unlock()
-	d.pubMu.Lock()
-	for d.pubNext != ticket {
-		d.pubCond.Wait()
-	}
-	d.hub.emit(rawEvent{tree: c.name, kind: kind, key: key})
-	d.pubNext++
-	d.pubCond.Broadcast()
-	d.pubMu.Unlock()
+	d.pipe.InOrder(func() { d.hub.emit(rawEvent{tree: c.name, kind: kind, key: key}) })
 }

@@ -139,11 +139,10 @@ func openTree[T any](d *DB, name string, opts []TreeOption) (*Tree[T], error) {
 		// held, so no write starts before the type is in place.
 		c.opening = true
 		for len(c.pending) > 0 {
-			d.mu.Unlock()
-			time.Sleep(time.Millisecond)
-			d.mu.Lock()
+			d.settled.Wait()
 		}
 		c.opening = false
+		d.settled.Broadcast() // writes held back see opening end (DB.commit)
 		if d.closed.Load() {
 			return nil, ErrClosed
 		}
