@@ -248,5 +248,5 @@ func (a *authority) borrowSnapshot() (list []wire.Borrow, ver uint64) {
 	for k, bs := range a.borrows {
 		out = append(out, wire.Borrow{Tree: k.tree, Key: k.key, Queue: slices.Clone(bs.Queue)})
 	}
-	return out, a.ticket
+	return out, a.pipe.Next()
 }
