@@ -82,7 +82,6 @@ type ForceReturnRequest struct {
 	By     string `json:"by"` // who asks, for the log and the former holder
 }
 
-
 // Info describes the server. It reads the store to count records: it takes
 // time in proportion to the records kept. Safe for concurrent use.
 func (s *Server) Info() (ServerInfo, error) {
