@@ -2,12 +2,9 @@ package db
 
 import (
 	"context"
-	"errors"
+
 	"github.com/hillsdb/hills/internal/replica"
 )
-
-// ErrOffline: a replica needs its server for this and has none attached.
-var ErrOffline = errors.New("db: not connected to a server")
 
 // BorrowState is what a client knows of a record's check-out.
 type BorrowState struct {

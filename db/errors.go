@@ -55,4 +55,14 @@ var (
 	ErrIncompatible = errors.New("db: incompatible schema")
 	// ErrInvalidText: a record's JSON text does not fit the tree's schema.
 	ErrInvalidText = errors.New("db: invalid text")
+	// ErrOffline: a replica needs its server for this and has none attached.
+	ErrOffline = errors.New("db: not connected to a server")
+)
+
+// Errors that never leave the package.
+var (
+	// errStale makes a writer start again: the record changed meanwhile.
+	errStale = errors.New("db: stale")
+	// errNothing: a change that changes nothing, so nothing is written.
+	errNothing = errors.New("db: nothing to do")
 )

@@ -1,7 +1,6 @@
 package db
 
 import (
-	"errors"
 	"fmt"
 	"iter"
 	"math"
@@ -65,9 +64,6 @@ type Tree[T any] struct {
 	ver   Evolution
 	known *schema.Type // the schema of T
 }
-
-// errStale makes a writer start again: the record changed meanwhile.
-var errStale = errors.New("db: stale")
 
 // OpenTree opens (creating when needed) the tree name holding values of T,
 // and loads its records into memory. A tree holds one Go type per process:
@@ -507,8 +503,6 @@ func (c *core) release(key uint64) error {
 		return nil
 	})
 }
-
-var errNothing = errors.New("db: nothing to do")
 
 // changeMeta writes a change of a record's meta; its data stays as stored,
 // byte for byte.
