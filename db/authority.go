@@ -23,7 +23,7 @@ type identity struct {
 // loadIdentity reads what the server last said of this client.
 func (d *DB) loadIdentity() error {
 	var id identity
-	found, err := d.getMsgpack(layout.SyncKey("identity"), &id)
+	found, err := d.pdb.GetMsgpack(layout.SyncKey("identity"), &id)
 	if err != nil {
 		return fmt.Errorf("%w: stored grants: %v", ErrCorrupt, err)
 	}

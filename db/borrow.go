@@ -2,12 +2,9 @@ package db
 
 import (
 	"context"
-	"errors"
+
 	"github.com/hillsdb/hills/internal/replica"
 )
-
-// ErrOffline: a replica needs its server for this and has none attached.
-var ErrOffline = errors.New("db: not connected to a server")
 
 // BorrowState is what a client knows of a record's check-out.
 type BorrowState struct {
@@ -129,16 +126,5 @@ func (d *DB) emitBorrow(c *core, key uint64) { d.emitKind(c, key, BorrowChanged)
 
 // emitKind delivers an event of kind in order with the writes.
 func (d *DB) emitKind(c *core, key uint64, kind EventKind) {
-	d.mu.Lock()
-	ticket := d.ticket
-	d.ticket++
-	d.mu.Unlock()
-	d.pubMu.Lock()
-	for d.pubNext != ticket {
-		d.pubCond.Wait()
-	}
-	d.hub.emit(rawEvent{tree: c.name, kind: kind, key: key})
-	d.pubNext++
-	d.pubCond.Broadcast()
-	d.pubMu.Unlock()
+	d.pipe.InOrder(func() { d.hub.emit(rawEvent{tree: c.name, kind: kind, key: key}) })
 }

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
-	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/google/btree"
 	"github.com/vmihailenco/msgpack/v5"
 
@@ -18,8 +17,6 @@ import (
 	"github.com/hillsdb/hills/internal/record"
 	"github.com/hillsdb/hills/internal/schema"
 )
-
-var bloomPolicy = bloom.FilterPolicy(10)
 
 // entry is one record in memory. An entry is immutable once published:
 // a change publishes a new entry.
@@ -85,9 +82,9 @@ func (d *DB) treeCore(name string, create bool, cfg *treeConfig) (*core, error) 
 	}
 	c := &core{d: d, name: name, pending: map[uint64]*entry{},
 		order: btree.NewG(32, entryLess), bad: map[uint64]error{}, borrows: map[uint64]borrow{}}
-	found, err := d.getMsgpack(layout.TreeKey(name), &c.info)
+	found, err := d.pdb.GetMsgpack(layout.TreeKey(name), &c.info)
 	if err != nil {
-		return nil, fmt.Errorf("%w: tree %s info: %v", ErrCorrupt, name, err)
+		return nil, corrupt("tree "+name+" info", err)
 	}
 	if !found {
 		if !create {
@@ -133,7 +130,7 @@ func (c *core) load() error {
 		UpperBound: layout.PrefixEnd(layout.RecordPrefix(c.name)),
 	})
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrStorage, err)
+		return c.d.storeErr("reading tree "+c.name, err)
 	}
 	defer it.Close()
 
@@ -207,20 +204,15 @@ func (c *core) load() error {
 			ch = nil
 		}
 	}
-	var badKey error
-	for ok := it.First(); ok; ok = it.Next() {
-		k := it.Key()
-		if len(k) != len(layout.RecordPrefix(c.name))+8 {
-			badKey = fmt.Errorf("%w: tree %s: record key %x", ErrCorrupt, c.name, k)
-			break
-		}
+	// The scan recovers a panic of the store, so the workers and the
+	// collector above always end.
+	scanErr := c.scanRecords(it, func(k, v []byte) {
 		if ch == nil {
 			// Chunks share arenas: a value is copied once, into the
 			// space the last chunk left.
 			ch = &chunk{ready: make(chan struct{}),
 				keys: make([]uint64, 0, chunkLen), vals: make([][]byte, 0, chunkLen)}
 		}
-		v := it.Value()
 		if cap(arena)-len(arena) < len(v) {
 			arena = make([]byte, 0, max(64<<10, len(v)))
 		}
@@ -231,17 +223,14 @@ func (c *core) load() error {
 		if len(ch.keys) == chunkLen {
 			flush()
 		}
-	}
+	})
 	flush()
 	close(work)
 	close(inOrder)
 	wg.Wait()
 	<-done
-	if badKey != nil {
-		return badKey
-	}
-	if err := it.Error(); err != nil {
-		return fmt.Errorf("%w: reading tree %s: %v", ErrStorage, c.name, err)
+	if scanErr != nil {
+		return scanErr
 	}
 	if err := c.loadBorrows(); err != nil {
 		return err
@@ -253,14 +242,40 @@ func (c *core) load() error {
 	return nil
 }
 
+// scanRecords passes each record of the tree to fn, in key order. A key
+// of the wrong length, a failure of the store or its panic ends the scan
+// with an error.
+func (c *core) scanRecords(it *pebble.Iterator, fn func(k, v []byte)) (err error) {
+	defer c.d.pdb.Guard(&err, "reading tree "+c.name)
+	for ok := it.First(); ok; ok = it.Next() {
+		k := it.Key()
+		if len(k) != len(layout.RecordPrefix(c.name))+8 {
+			return fmt.Errorf("%w: tree %s: record key %x", ErrCorrupt, c.name, k)
+		}
+		fn(k, it.Value())
+	}
+	return c.d.storeErr("reading tree "+c.name, it.Error())
+}
+
+// storeErr is the error of a failed read of the store while doing what:
+// ErrCorrupt when the store found damage, ErrStorage otherwise; nil stays
+// nil.
+func (d *DB) storeErr(what string, err error) error {
+	if err = d.pdb.Check(err, what); err == nil || errors.Is(err, ErrCorrupt) {
+		return err
+	}
+	return fmt.Errorf("%w: %s: %w", ErrStorage, what, err)
+}
+
 // loadBorrows reads the check-outs this replica holds.
-func (c *core) loadBorrows() error {
+func (c *core) loadBorrows() (err error) {
+	defer c.d.pdb.Guard(&err, "reading the borrows of tree "+c.name)
 	it, err := c.d.pdb.NewIter(&pebble.IterOptions{
 		LowerBound: layout.BorrowPrefix(c.name),
 		UpperBound: layout.PrefixEnd(layout.BorrowPrefix(c.name)),
 	})
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrStorage, err)
+		return c.d.storeErr("reading the borrows of tree "+c.name, err)
 	}
 	defer it.Close()
 	c.mu.Lock()
@@ -268,7 +283,7 @@ func (c *core) loadBorrows() error {
 	for ok := it.First(); ok; ok = it.Next() {
 		c.borrows[layout.ItemID(it.Key())] = borrow{holder: string(it.Value()), mine: true}
 	}
-	return it.Error()
+	return c.d.storeErr("reading the borrows of tree "+c.name, it.Error())
 }
 
 // decodeInto fills e from the stored bytes b.
@@ -409,7 +424,6 @@ type op struct {
 	data   []byte // the record's msgpack value; nil for a delete
 	remote bool   // the change came from the server
 	ixKeys []any  // index keys extracted by checkIndexes, by index position
-	// borrow, when set, is the borrow to store with the change (sync).
 }
 
 // write commits one change. prepare runs with d.mu held and fills in o
@@ -419,140 +433,183 @@ func (d *DB) write(o *op, prepare func(o *op, b *pebble.Batch) error) error {
 	return d.commit([]*op{o}, func(b *pebble.Batch) error { return prepare(o, b) }, d.wsync)
 }
 
-// commit writes ops as one batch. prepare, when not nil, runs first with
-// d.mu held. The batch is applied to the store in preparation order, made
-// durable together with concurrent writes (one log sync for many
-// writers), then published to memory and to subscribers in the same order.
+// commit writes ops as one batch through the commit pipeline. prepare,
+// when not nil, runs first with d.mu held. The batch is applied to the
+// store in preparation order, made durable together with concurrent writes
+// (one log sync for many writers) unless wo says not to, then published to
+// memory and to subscribers in the same order.
 func (d *DB) commit(ops []*op, prepare func(b *pebble.Batch) error, wo *pebble.WriteOptions) error {
-	d.mu.Lock()
-	for opening(ops) {
-		d.mu.Unlock()
-		time.Sleep(time.Millisecond)
-		d.mu.Lock()
+	c := &dbCommit{d: d, ops: ops, prepare: prepare, sync: wo.Sync}
+	if err := d.pipe.Commit(c); err != nil {
+		return err
+	}
+	if !c.early && d.replica && hasLocal(ops) {
+		d.notifyRemote()
+	}
+	return nil
+}
+
+// dbCommit is one write of the database going through the commit
+// pipeline: the pipeline's callbacks for it, and what they share.
+type dbCommit struct {
+	d       *DB
+	ops     []*op
+	prepare func(b *pebble.Batch) error
+	sync    bool
+	early   bool // the sync layer was told while the log synced
+
+	// What prepare changed, for Abort to undo.
+	undos     []undo
+	pends     []*entry // the pending entry of each op
+	outboxSeq uint64
+	outboxLen int
+}
+
+type undo struct {
+	c    *core
+	key  uint64
+	prev *entry
+	had  bool
+}
+
+// Prepare runs with d.mu held: it waits for trees being opened, checks the
+// database takes writes, runs the caller's prepare and the unique indexes'
+// checks, and writes the ops to b as the latest, pending state.
+func (w *dbCommit) Prepare(b *pebble.Batch) error {
+	d := w.d
+	for opening(w.ops) {
+		d.settled.Wait()
 	}
 	if err := d.writable(); err != nil {
-		d.mu.Unlock()
 		return err
 	}
-	b := d.pdb.NewBatch()
-	if prepare != nil {
-		if err := prepare(b); err != nil {
-			d.mu.Unlock()
-			b.Close()
+	if w.prepare != nil {
+		if err := w.prepare(b); err != nil {
 			return err
 		}
 	}
-	for _, o := range ops {
+	for _, o := range w.ops {
 		if err := o.c.checkIndexes(o); err != nil {
-			d.mu.Unlock()
-			b.Close()
 			return err
 		}
 	}
-	type undo struct {
-		c    *core
-		key  uint64
-		prev *entry
-		had  bool
+	w.undos = make([]undo, 0, len(w.ops))
+	w.pends = make([]*entry, len(w.ops))
+	w.outboxSeq, w.outboxLen = d.outboxSeq, d.outboxLen
+	for i, o := range w.ops {
+		if err := w.write(b, i, o); err != nil {
+			w.Abort()
+			return err
+		}
 	}
-	undos := make([]undo, 0, len(ops))
-	pends := make([]*entry, len(ops))
-	outboxSeq, outboxLen := d.outboxSeq, d.outboxLen
-	fail := func(err error) error {
-		for i := len(undos) - 1; i >= 0; i-- {
-			u := undos[i]
-			u.c.unreserveIndexes(u.key)
-			if u.had {
-				u.c.pending[u.key] = u.prev
-			} else {
-				delete(u.c.pending, u.key)
+	return nil
+}
+
+// write adds op o to b and makes it the record's pending entry.
+func (w *dbCommit) write(b *pebble.Batch, i int, o *op) error {
+	d, c := w.d, o.c
+	rk := layout.RecordKey(c.name, o.key)
+	var rec []byte
+	if o.e != nil {
+		if o.e.val == nil && c.decode != nil {
+			// A change decoded before the tree got its type.
+			v, err := c.decodeValue(o.e.major, o.data)
+			if err != nil {
+				return c.errKey(fmt.Errorf("%w: %w", ErrCorrupt, err), o.key)
 			}
+			o.e.val = v
 		}
-		d.outboxSeq, d.outboxLen = outboxSeq, outboxLen
-		return err
-	}
-	for i, o := range ops {
-		c := o.c
-		rk := layout.RecordKey(c.name, o.key)
-		var rec []byte
-		if o.e != nil {
-			if o.e.val == nil && c.decode != nil {
-				// A change decoded before the tree got its type.
-				v, err := c.decodeValue(o.e.major, o.data)
-				if err != nil {
-					d.mu.Unlock()
-					b.Close()
-					return fail(c.errKey(fmt.Errorf("%w: %v", ErrCorrupt, err), o.key))
-				}
-				o.e.val = v
-			}
-			m := c.recordMeta(o.e)
-			rec = record.Encode(make([]byte, 0, 64+len(o.data)), &m, o.data)
-			b.Set(rk, rec, nil)
-		} else {
-			b.Delete(rk, nil)
-			b.Delete(layout.BorrowKey(c.name, o.key), nil)
-		}
-		if d.replica && !o.remote {
-			d.outboxSeq++
-			d.outboxLen++
-			if err := d.appendOutbox(b, d.outboxSeq, o, rec); err != nil {
-				d.mu.Unlock()
-				b.Close()
-				return fail(err)
-			}
-		}
-		pend := o.e
-		if pend == nil {
-			pend = &entry{key: o.key, val: gone}
-		}
-		prev, had := c.pending[o.key]
-		undos = append(undos, undo{c, o.key, prev, had})
-		c.pending[o.key] = pend
-		c.reserveIndexes(o)
-		pends[i] = pend
-	}
-	ticket := d.ticket
-	d.ticket++
-	var err error
-	if wo.Sync {
-		err = d.pdb.ApplyNoSyncWait(b, wo)
+		m := c.recordMeta(o.e)
+		rec = record.Encode(make([]byte, 0, 64+len(o.data)), &m, o.data)
+		b.Set(rk, rec, nil)
 	} else {
-		err = d.pdb.Apply(b, wo)
+		b.Delete(rk, nil)
+		b.Delete(layout.BorrowKey(c.name, o.key), nil)
 	}
-	if err != nil {
-		d.failed = fmt.Errorf("%w: %v", ErrStorage, err)
-		err = fail(d.failed)
-		d.mu.Unlock()
-		b.Close()
-		d.publish(ticket, nil, nil, false)
-		return err
+	if d.replica && !o.remote {
+		d.outboxSeq++
+		d.outboxLen++
+		if err := d.appendOutbox(b, d.outboxSeq, o, rec); err != nil {
+			return err
+		}
 	}
-	d.inflight.Add(1)
-	defer d.inflight.Done()
-	d.mu.Unlock()
-	early := d.replica && wo.Sync && hasLocal(ops)
-	if early {
+	pend := o.e
+	if pend == nil {
+		pend = &entry{key: o.key, val: gone}
+	}
+	prev, had := c.pending[o.key]
+	w.undos = append(w.undos, undo{c, o.key, prev, had})
+	c.pending[o.key] = pend
+	c.reserveIndexes(o)
+	w.pends[i] = pend
+	return nil
+}
+
+// Sync reports whether the write waits for the log sync.
+func (w *dbCommit) Sync() bool { return w.sync }
+
+// Abort puts back the pending entries and the outbox counters as they
+// were before Prepare. Called with d.mu held.
+func (w *dbCommit) Abort() {
+	for i := len(w.undos) - 1; i >= 0; i-- {
+		u := w.undos[i]
+		u.c.unreserveIndexes(u.key)
+		if u.had {
+			u.c.pending[u.key] = u.prev
+		} else {
+			delete(u.c.pending, u.key)
+		}
+	}
+	w.undos = nil
+	w.d.outboxSeq, w.d.outboxLen = w.outboxSeq, w.outboxLen
+}
+
+// Syncing tells the sync layer of local changes while the log syncs.
+func (w *dbCommit) Syncing() {
+	if w.d.replica && hasLocal(w.ops) {
 		// The change is in the store's memory: the sync layer sends it to
 		// the server while the log syncs here. Outbox sequences are never
 		// reused (see DB.scanOutbox), so a crash before the sync cannot
 		// make the server take a later change for this one.
-		d.notifyRemote()
+		w.early = true
+		w.d.notifyRemote()
 	}
-	if wo.Sync {
-		if err := b.SyncWait(); err != nil {
-			d.mu.Lock()
-			d.failed = fmt.Errorf("%w: %v", ErrStorage, err)
-			err = d.failed
-			d.mu.Unlock()
-			b.Close()
-			d.publish(ticket, nil, nil, false)
-			return err
+}
+
+// Publish makes the durable changes visible in memory and delivers their
+// events, in ticket order (pubMu held).
+func (w *dbCommit) Publish(ok bool) {
+	d := w.d
+	if !ok {
+		// Abort changed the pending entries: wake who waits for them.
+		d.settled.Broadcast()
+		return
+	}
+	for i, o := range w.ops {
+		c := o.c
+		c.mu.Lock()
+		var old *entry
+		if o.e != nil {
+			old = c.m.set(o.e)
+			c.order.ReplaceOrInsert(o.e)
+		} else if old = c.m.del(o.key); old != nil {
+			c.order.Delete(old)
 		}
+		delete(c.bad, o.key)
+		if o.kind == Deleted {
+			delete(c.borrows, o.key)
+		}
+		c.mu.Unlock()
+		c.publishIndexes(o, old)
+		d.mu.Lock()
+		if c.pending[o.key] == w.pends[i] {
+			delete(c.pending, o.key)
+			c.unreserveIndexes(o.key)
+		}
+		d.mu.Unlock()
+		d.hub.emit(rawEvent{tree: c.name, kind: o.kind, key: o.key, remote: o.remote})
 	}
-	b.Close()
-	d.publish(ticket, ops, pends, !early)
-	return nil
+	d.settled.Broadcast()
 }
 
 // hasLocal reports whether ops hold a change made here.
@@ -574,48 +631,6 @@ func opening(ops []*op) bool {
 		}
 	}
 	return false
-}
-
-// publish makes durable changes visible in memory and delivers their
-// events, after every change with an earlier ticket; notify tells the sync
-// layer of local changes it was not told of yet.
-func (d *DB) publish(ticket uint64, ops []*op, pends []*entry, notify bool) {
-	d.pubMu.Lock()
-	for d.pubNext != ticket {
-		d.pubCond.Wait()
-	}
-	local := false
-	for i, o := range ops {
-		c := o.c
-		c.mu.Lock()
-		var old *entry
-		if o.e != nil {
-			old = c.m.set(o.e)
-			c.order.ReplaceOrInsert(o.e)
-		} else if old = c.m.del(o.key); old != nil {
-			c.order.Delete(old)
-		}
-		delete(c.bad, o.key)
-		if o.kind == Deleted {
-			delete(c.borrows, o.key)
-		}
-		c.mu.Unlock()
-		c.publishIndexes(o, old)
-		d.mu.Lock()
-		if c.pending[o.key] == pends[i] {
-			delete(c.pending, o.key)
-			c.unreserveIndexes(o.key)
-		}
-		d.mu.Unlock()
-		d.hub.emit(rawEvent{tree: c.name, kind: o.kind, key: o.key, remote: o.remote})
-		local = local || !o.remote
-	}
-	d.pubNext++
-	d.pubCond.Broadcast()
-	d.pubMu.Unlock()
-	if notify && local && d.replica {
-		d.notifyRemote()
-	}
 }
 
 // newEntry makes the entry of a record written now by this client.
@@ -706,8 +721,6 @@ type valueDecoder struct {
 }
 
 var valueDecoders = sync.Pool{New: func() any { return new(valueDecoder) }}
-
-func isNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
 
 // appendOutbox adds a local change of a replica to its outbox, in the same
 // batch as the change, for the sync layer to send.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -15,7 +14,9 @@ import (
 	"github.com/google/uuid"
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/hillsdb/hills/internal/commit"
 	"github.com/hillsdb/hills/internal/layout"
+	"github.com/hillsdb/hills/internal/store"
 )
 
 // DB is an open hills database: one directory, one Pebble store, and the
@@ -24,31 +25,34 @@ import (
 type DB struct {
 	dir      string
 	opts     Options
-	pdb      *pebble.DB
-	cache    interface{ Unref() }
+	pdb      *store.Store
 	replica  bool
 	clientID string
 	ident    *identity // what the server said of this client; nil before it said anything
 	closed   atomic.Bool
 	wsync    *pebble.WriteOptions
 
+	// Lock order: pubMu, then mu, then a tree's core.mu; people.mu and
+	// the hub's locks are taken last and alone. The commit pipeline
+	// (internal/commit) prepares a write under mu and publishes it under
+	// pubMu, taking mu inside it when needed; nothing takes pubMu with mu
+	// held.
+	//
 	// mu serialises the preparation of writes: under mu, the store's
 	// visible state is the latest state of every record (see write).
 	mu        sync.Mutex
+	settled   *sync.Cond // on mu: broadcast when a write was published or a tree opened
 	trees     map[string]*core
-	failed    error  // first storage failure; writes are refused after it
-	ticket    uint64 // next write ticket
 	outboxSeq uint64 // last outbox sequence used
 	outboxLen int    // outbox entries not yet acknowledged
 	acked     uint64 // last outbox sequence acknowledged
 	remote    Remote
 	recMarks  map[recMark]uint64 // last outbox sequence set aside per record (recover.go)
-	inflight  sync.WaitGroup
 
-	// Publication of writes in ticket order.
-	pubMu   sync.Mutex
-	pubCond *sync.Cond
-	pubNext uint64
+	// pubMu is held while a write is published, in ticket order; it
+	// guards what publication changes (indexes, see index.go).
+	pubMu sync.Mutex
+	pipe  *commit.Pipeline
 
 	people people
 	hub    hub
@@ -69,7 +73,7 @@ func Open(dir string, opts *Options) (*DB, error) {
 		return nil, fmt.Errorf("%w: %s is open in this process", ErrInUse, dir)
 	}
 	d := &DB{dir: abs, opts: *o, trees: map[string]*core{}}
-	d.pubCond = sync.NewCond(&d.pubMu)
+	d.settled = sync.NewCond(&d.mu)
 	d.wsync = pebble.Sync
 	if o.Durability == NoSync {
 		d.wsync = pebble.NoSync
@@ -83,38 +87,43 @@ func Open(dir string, opts *Options) (*DB, error) {
 }
 
 func (d *DB) open() error {
-	cache := pebble.NewCache(d.opts.CacheSize)
-	popts := &pebble.Options{
-		Cache:              cache,
-		Logger:             pebbleLogger{d.opts.Logger},
-		MemTableSize:       32 << 20,
-		FormatMajorVersion: pebble.FormatNewest,
-	}
-	for i := range popts.Levels {
-		popts.Levels[i].FilterPolicy = bloomPolicy
-	}
-	pdb, err := pebble.Open(d.dir, popts)
+	st, err := store.Open(d.dir, store.Options{CacheSize: d.opts.CacheSize, MemTableSize: 32 << 20,
+		Logger: d.opts.Logger, Corrupt: ErrCorrupt})
 	if err != nil {
-		cache.Unref()
 		if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EACCES) {
 			return fmt.Errorf("%w: %s is open in another process", ErrInUse, d.dir)
 		}
+		if errors.Is(err, ErrCorrupt) {
+			return err // it names the damaged file
+		}
 		return fmt.Errorf("db: open %s: %w", d.dir, err)
 	}
-	d.pdb, d.cache = pdb, cache
+	d.pdb = st
+	d.pipe = commit.New(commit.Env{
+		Store:       st.DB,
+		Writer:      &d.mu,
+		Publication: &d.pubMu,
+		Refuse: func() error {
+			if d.closed.Load() {
+				return ErrClosed
+			}
+			return nil
+		},
+		Failure: func(err error) error { return fmt.Errorf("%w: %w", ErrStorage, err) },
+	})
 	if err := d.loadInfo(); err != nil {
 		d.pdb.Close()
-		cache.Unref()
 		return err
 	}
 	return nil
 }
 
-func (d *DB) loadInfo() error {
+func (d *DB) loadInfo() (err error) {
+	defer d.pdb.Guard(&err, "loading the database info")
 	var info layout.DBInfo
-	found, err := d.getMsgpack(layout.InfoKey, &info)
+	found, err := d.pdb.GetMsgpack(layout.InfoKey, &info)
 	if err != nil {
-		return fmt.Errorf("%w: database info: %v", ErrCorrupt, err)
+		return corrupt("database info", err)
 	}
 	if !found {
 		info = layout.DBInfo{
@@ -151,7 +160,7 @@ func (d *DB) scanOutbox() error {
 		UpperBound: []byte{layout.PrefixOutbox + 1},
 	})
 	if err != nil {
-		return err
+		return d.storeErr("reading the outbox", err)
 	}
 	defer it.Close()
 	for ok := it.First(); ok; ok = it.Next() {
@@ -163,7 +172,7 @@ func (d *DB) scanOutbox() error {
 		d.outboxLen++
 	}
 	if err := it.Error(); err != nil {
-		return err
+		return d.storeErr("reading the outbox", err)
 	}
 	// An empty outbox keeps counting where the last one stopped, so the
 	// server never sees a sequence twice.
@@ -195,30 +204,22 @@ func (d *DB) scanOutbox() error {
 	return nil
 }
 
-// getMsgpack reads key into v; found is false when the key is absent.
-func (d *DB) getMsgpack(key []byte, v any) (found bool, err error) {
-	b, closer, err := d.pdb.Get(key)
-	if errors.Is(err, pebble.ErrNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	defer closer.Close()
-	return true, msgpack.Unmarshal(b, v)
-}
-
 // get returns a copy of the value of key, or nil when it is absent.
 func (d *DB) get(key []byte) ([]byte, error) {
-	b, closer, err := d.pdb.Get(key)
-	if errors.Is(err, pebble.ErrNotFound) {
-		return nil, nil
+	b, err := d.pdb.Value(key)
+	if err != nil && !errors.Is(err, ErrCorrupt) {
+		return nil, fmt.Errorf("%w: %w", ErrStorage, err)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrStorage, err)
+	return b, err
+}
+
+// corrupt is the error of stored bytes of what that could not be read or
+// decoded: it wraps ErrCorrupt once, and the cause.
+func corrupt(what string, err error) error {
+	if errors.Is(err, ErrCorrupt) {
+		return fmt.Errorf("%s: %w", what, err)
 	}
-	defer closer.Close()
-	return slices.Clone(b), nil
+	return fmt.Errorf("%w: %s: %w", ErrCorrupt, what, err)
 }
 
 // Close waits for writes under way, delivers the events already queued to
@@ -232,10 +233,9 @@ func (d *DB) Close() error {
 	}
 	d.closed.Store(true)
 	d.mu.Unlock()
-	d.inflight.Wait()
+	d.pipe.Wait()
 	d.hub.close()
 	err := d.pdb.Close()
-	d.cache.Unref()
 	releaseDir(d.dir)
 	if err != nil {
 		return fmt.Errorf("db: close %s: %w", d.dir, err)
@@ -256,21 +256,34 @@ func (d *DB) ClientID() string { return d.clientID }
 // IsReplica reports whether the database is a replica of a server.
 func (d *DB) IsReplica() bool { return d.replica }
 
-// Trees returns the names of the database's trees, sorted.
+// Trees returns the names of the database's trees, sorted. When the
+// store cannot be read it returns the names read before the failure, and
+// logs the failure.
 func (d *DB) Trees() []string {
+	names, err := d.treeNames()
+	if err != nil {
+		d.opts.Logger.Error("db: listing trees", "dir", d.dir, "err", err)
+	}
+	return names
+}
+
+// treeNames reads the names of the database's trees from the store.
+func (d *DB) treeNames() (names []string, err error) {
+	defer d.pdb.Guard(&err, "listing trees")
 	it, err := d.pdb.NewIter(&pebble.IterOptions{
 		LowerBound: []byte{layout.PrefixTree},
 		UpperBound: []byte{layout.PrefixTree + 1},
 	})
 	if err != nil {
-		return nil
+		return nil, d.pdb.Check(err, "listing trees")
 	}
-	defer it.Close()
-	var names []string
 	for ok := it.First(); ok; ok = it.Next() {
 		names = append(names, string(it.Key()[1:]))
 	}
-	return names
+	if err := it.Close(); err != nil {
+		return names, d.pdb.Check(err, "listing trees")
+	}
+	return names, nil
 }
 
 // writable reports why the database takes no writes. Called with mu held.
@@ -278,7 +291,7 @@ func (d *DB) writable() error {
 	if d.closed.Load() {
 		return ErrClosed
 	}
-	return d.failed
+	return d.pipe.Failed()
 }
 
 var openDirs struct {
@@ -357,20 +370,6 @@ func (p *people) pair(a, b uint32) (pa, pb person) {
 		pb = (*l)[b]
 	}
 	return
-}
-
-type pebbleLogger struct {
-	l interface{ Error(string, ...any) }
-}
-
-func (pebbleLogger) Infof(string, ...any) {}
-func (p pebbleLogger) Errorf(format string, args ...any) {
-	p.l.Error("store: " + fmt.Sprintf(format, args...))
-}
-func (p pebbleLogger) Fatalf(format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	p.l.Error("store: fatal: " + msg)
-	panic("hills store: " + msg)
 }
 
 // internBytes returns a function that makes strings of names, sharing

@@ -26,8 +26,10 @@ var (
 	// ErrInUse: the database directory is open elsewhere, in this process
 	// or another.
 	ErrInUse = errors.New("db: database in use")
-	// ErrCorrupt: stored bytes could not be decoded.
-	ErrCorrupt = errors.New("db: corrupt record")
+	// ErrCorrupt: stored bytes could not be decoded, or the store's files
+	// are damaged (the error names the file). A damaged store is restored
+	// from a backup or, on a replica, synced again: see docs/operations.md.
+	ErrCorrupt = errors.New("db: corrupt data")
 	// ErrInvalidName: a tree name does not match [a-z0-9][a-z0-9_.-]*.
 	ErrInvalidName = errors.New("db: invalid tree name")
 	// ErrInvalidKey: text is not a key of the form ID.Rev.
@@ -55,4 +57,14 @@ var (
 	ErrInvalidText = errors.New("db: invalid text")
 	// ErrPermission: the client's grants on the server do not allow it.
 	ErrPermission = errors.New("db: permission denied")
+	// ErrOffline: a replica needs its server for this and has none attached.
+	ErrOffline = errors.New("db: not connected to a server")
+)
+
+// Errors that never leave the package.
+var (
+	// errStale makes a writer start again: the record changed meanwhile.
+	errStale = errors.New("db: stale")
+	// errNothing: a change that changes nothing, so nothing is written.
+	errNothing = errors.New("db: nothing to do")
 )

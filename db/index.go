@@ -119,7 +119,7 @@ func NewIndex[T any, K cmp.Ordered](t *Tree[T], name string, extract func(k Key[
 		return true
 	})
 	c.mu.RUnlock()
-	seen := d.pubNext
+	seen := d.pipe.Published()
 	d.pubMu.Unlock()
 	var items []ixItem[K]
 	for _, e := range ents {
@@ -151,7 +151,7 @@ func NewIndex[T any, K cmp.Ordered](t *Tree[T], name string, extract func(k Key[
 	defer d.pubMu.Unlock()
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.pubNext != seen {
+	if d.pipe.Published() != seen {
 		if err := ix.catchUp(ents); err != nil {
 			return nil, err
 		}

@@ -25,16 +25,17 @@ type OpaqueScanner interface {
 
 var _ OpaqueScanner = (*opaqueTree)(nil)
 
-func (o *opaqueTree) Scan(fn func(k OpaqueKey, text string) bool) error {
+func (o *opaqueTree) Scan(fn func(k OpaqueKey, text string) bool) (err error) {
 	c := o.c
 	if c.d.closed.Load() {
 		return ErrClosed
 	}
 	s := o.schema()
+	defer c.d.pdb.Guard(&err, "scanning tree "+c.name)
 	lo := layout.RecordPrefix(c.name)
 	it, err := c.d.pdb.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: layout.PrefixEnd(lo)})
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrStorage, err)
+		return c.d.storeErr("scanning tree "+c.name, err)
 	}
 	defer it.Close()
 	for ok := it.First(); ok; ok = it.Next() {
@@ -51,5 +52,5 @@ func (o *opaqueTree) Scan(fn func(k OpaqueKey, text string) bool) error {
 			return nil
 		}
 	}
-	return it.Error()
+	return c.d.storeErr("scanning tree "+c.name, it.Error())
 }

@@ -176,11 +176,15 @@ func (l link) ApplyTree(t replica.TreeDecl) error {
 
 func (l link) Trees() ([]replica.TreeDecl, error) {
 	d := l.d
+	names, err := d.treeNames()
+	if err != nil {
+		return nil, err
+	}
 	var out []replica.TreeDecl
-	for _, name := range d.Trees() {
+	for _, name := range names {
 		var info layout.TreeInfo
-		if _, err := d.getMsgpack(layout.TreeKey(name), &info); err != nil {
-			return nil, fmt.Errorf("%w: tree %s info: %v", ErrCorrupt, name, err)
+		if _, err := d.pdb.GetMsgpack(layout.TreeKey(name), &info); err != nil {
+			return nil, corrupt("tree "+name+" info", err)
 		}
 		schema, err := d.get(layout.SchemaKey(name))
 		if err != nil {
@@ -204,16 +208,17 @@ func (l link) Outbox(after uint64, max int) ([]layout.Change, error) {
 
 // outbox returns up to max outbox entries of sequence > after. It takes
 // no lock.
-func (d *DB) outbox(after uint64, max int) ([]layout.Change, error) {
+func (d *DB) outbox(after uint64, max int) (_ []layout.Change, err error) {
 	if d.closed.Load() {
 		return nil, ErrClosed
 	}
+	defer d.pdb.Guard(&err, "reading the outbox")
 	it, err := d.pdb.NewIter(&pebble.IterOptions{
 		LowerBound: layout.OutboxKey(after + 1),
 		UpperBound: []byte{layout.PrefixOutbox + 1},
 	})
 	if err != nil {
-		return nil, err
+		return nil, d.storeErr("reading the outbox", err)
 	}
 	defer it.Close()
 	var out []layout.Change
@@ -224,7 +229,7 @@ func (d *DB) outbox(after uint64, max int) ([]layout.Change, error) {
 		}
 		out = append(out, ch)
 	}
-	return out, it.Error()
+	return out, d.storeErr("reading the outbox", it.Error())
 }
 
 func (l link) OutboxLen() int {
@@ -335,7 +340,7 @@ func (l link) IDsLeft(tree string) int {
 	c := d.trees[tree]
 	if c == nil {
 		var info layout.TreeInfo
-		if found, err := d.getMsgpack(layout.TreeKey(tree), &info); err != nil || !found {
+		if found, err := d.pdb.GetMsgpack(layout.TreeKey(tree), &info); err != nil || !found {
 			return 0
 		}
 		return idsIn(info.Ranges)

@@ -1,7 +1,6 @@
 package db
 
 import (
-	"errors"
 	"fmt"
 	"iter"
 	"math"
@@ -66,9 +65,6 @@ type Tree[T any] struct {
 	ver   Evolution
 	known *schema.Type // the schema of T
 }
-
-// errStale makes a writer start again: the record changed meanwhile.
-var errStale = errors.New("db: stale")
 
 // OpenTree opens (creating when needed) the tree name holding values of T,
 // and loads its records into memory. A tree holds one Go type per process:
@@ -140,11 +136,10 @@ func openTree[T any](d *DB, name string, opts []TreeOption) (*Tree[T], error) {
 		// held, so no write starts before the type is in place.
 		c.opening = true
 		for len(c.pending) > 0 {
-			d.mu.Unlock()
-			time.Sleep(time.Millisecond)
-			d.mu.Lock()
+			d.settled.Wait()
 		}
 		c.opening = false
+		d.settled.Broadcast() // writes held back see opening end (DB.commit)
 		if d.closed.Load() {
 			return nil, ErrClosed
 		}
@@ -518,8 +513,6 @@ func (c *core) release(key uint64) error {
 		return nil
 	})
 }
-
-var errNothing = errors.New("db: nothing to do")
 
 // changeMeta writes a change of a record's meta; its data stays as stored,
 // byte for byte.

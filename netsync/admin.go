@@ -82,13 +82,6 @@ type ForceReturnRequest struct {
 	By     string `json:"by"` // who asks, for the log and the former holder
 }
 
-// ErrStoreClosed is returned by the accessors after Shutdown.
-var ErrStoreClosed = errors.New("netsync: server store closed")
-
-// ErrNoAdmin: nothing answers on the administration socket (no server
-// runs, or it runs without one).
-var ErrNoAdmin = errors.New("netsync: no administration endpoint")
-
 // Info describes the server. It reads the store to count records: it takes
 // time in proportion to the records kept. Safe for concurrent use.
 func (s *Server) Info() (ServerInfo, error) {

@@ -11,13 +11,14 @@ import (
 	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
-	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/hillsdb/hills/db"
+	"github.com/hillsdb/hills/internal/commit"
 	"github.com/hillsdb/hills/internal/layout"
 	"github.com/hillsdb/hills/internal/replica"
 	"github.com/hillsdb/hills/internal/schema"
+	"github.com/hillsdb/hills/internal/store"
 	"github.com/hillsdb/hills/internal/wire"
 )
 
@@ -149,12 +150,16 @@ type connForced struct {
 // authority is the server's store: the records, the log, the clients and
 // their id ranges, the borrows. Changes go through commit, which keeps the
 // log and what connections are sent in one order.
+//
+// Lock order: pubMu, then mu. The commit pipeline (internal/commit)
+// prepares a step under mu and delivers it under pubMu; nothing takes
+// pubMu with mu held.
 type authority struct {
-	pdb      *pebble.DB
-	cache    interface{ Unref() }
+	pdb      *store.Store
 	log      *slog.Logger
 	id       *identity
 	maxRange uint32
+	pipe     *commit.Pipeline // commits, in ticket order; its first store failure refuses later ones
 
 	mu      sync.Mutex // validation, sequence numbers, applying batches
 	seq     uint64     // last log sequence assigned
@@ -163,8 +168,6 @@ type authority struct {
 	trees   map[string]*replica.TreeDecl
 	next    map[string]uint32 // next id to grant, per tree
 	borrows map[recKey]*borrowState
-	ticket  uint64
-	failed  error
 	// Who is who (server_auth.go), rebuilt from clients on loading.
 	byCert      map[string]string // certificate fingerprint → client id
 	names       map[string]string // enrolled name → client id
@@ -173,43 +176,39 @@ type authority struct {
 	schemas     map[string]*schema.Schema // decoded tree schemas, for validation
 	lim         Limits
 
-	pubMu   sync.Mutex // delivery in ticket order
-	pubCond *sync.Cond
-	pubNext uint64
-	pubSeq  uint64 // last sequence delivered
-	conns   map[*sconn]struct{}
+	pubMu  sync.Mutex // delivery in ticket order
+	pubSeq uint64     // last sequence delivered
+	conns  map[*sconn]struct{}
 }
 
 func openAuthority(dir string, log *slog.Logger, cacheSize int64) (*authority, error) {
-	cache := pebble.NewCache(cacheSize)
-	opts := &pebble.Options{Cache: cache, Logger: quietLogger{log}, FormatMajorVersion: pebble.FormatNewest}
-	for i := range opts.Levels {
-		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
-	}
-	pdb, err := pebble.Open(dir, opts)
+	st, err := store.Open(dir, store.Options{CacheSize: cacheSize, Logger: log, Corrupt: ErrStoreCorrupt})
 	if err != nil {
-		cache.Unref()
+		if errors.Is(err, ErrStoreCorrupt) {
+			return nil, err // it names the damaged file
+		}
 		return nil, fmt.Errorf("netsync: open server store %s: %w", dir, err)
 	}
-	a := &authority{pdb: pdb, cache: cache, log: log, maxRange: 1 << 20,
+	a := &authority{pdb: st, log: log, maxRange: 1 << 20,
 		clients: map[string]*clientState{}, trees: map[string]*replica.TreeDecl{},
 		next: map[string]uint32{}, borrows: map[recKey]*borrowState{}, conns: map[*sconn]struct{}{},
 		byCert: map[string]string{}, names: map[string]string{}, enrollments: map[string]*enrollment{},
 		held: map[string]int{}, schemas: map[string]*schema.Schema{}}
-	a.pubCond = sync.NewCond(&a.pubMu)
-	if err := a.load(); err != nil {
-		pdb.Close()
-		cache.Unref()
+	a.pipe = commit.New(commit.Env{
+		Store:       st.DB,
+		Indexed:     true,
+		Writer:      &a.mu,
+		Publication: &a.pubMu,
+		Failure:     func(err error) error { return fmt.Errorf("%w: %w", ErrStoreFailed, err) },
+	})
+	if err := a.loadStore(); err != nil {
+		st.Close()
 		return nil, err
 	}
 	return a, nil
 }
 
-func (a *authority) close() error {
-	err := a.pdb.Close()
-	a.cache.Unref()
-	return err
-}
+func (a *authority) close() error { return a.pdb.Close() }
 
 // load reads the server's state: identity (made on first start), the last
 // log sequence, clients, trees and borrows.
@@ -329,103 +328,23 @@ func (a *authority) scan() error {
 	return nil
 }
 
-func (a *authority) get(key []byte) ([]byte, error) {
-	v, closer, err := a.pdb.Get(key)
-	if errors.Is(err, pebble.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer closer.Close()
-	return slices.Clone(v), nil
-}
+func (a *authority) get(key []byte) ([]byte, error) { return a.pdb.Value(key) }
 
-func (a *authority) getMsgpack(key []byte, v any) (bool, error) {
-	b, err := a.get(key)
-	if err != nil || b == nil {
-		return false, err
-	}
-	return true, msgpack.Unmarshal(b, v)
-}
+func (a *authority) getMsgpack(key []byte, v any) (bool, error) { return a.pdb.GetMsgpack(key, v) }
 
-func (a *authority) setMsgpack(key []byte, v any) error {
-	b, err := msgpack.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return a.pdb.Set(key, b, pebble.Sync)
-}
+func (a *authority) setMsgpack(key []byte, v any) error { return a.pdb.SetMsgpack(key, v, pebble.Sync) }
 
 // commit runs step with a.mu held to fill an indexed batch and say what to
 // deliver; applies the batch in step order, syncs it together with
-// concurrent commits, then delivers in the same order.
+// concurrent commits (unless the step is lazy), then delivers in the same
+// order. After a failure of the store every later commit is refused.
 func (a *authority) commit(step func(b *pebble.Batch, d *delivery) error) error {
-	a.mu.Lock()
-	if a.failed != nil {
-		a.mu.Unlock()
-		return a.failed
-	}
-	b := a.pdb.NewIndexedBatch()
-	d := &delivery{}
-	seq0 := a.seq
-	if err := step(b, d); err != nil {
-		a.seq = seq0
-		a.mu.Unlock()
-		b.Close()
-		return err
-	}
-	ticket := a.ticket
-	a.ticket++
-	for i := range d.borrows {
-		d.borrows[i].Ver = ticket + 1 // 0 means unversioned
-	}
-	var err error
-	if b.Empty() {
-		a.mu.Unlock()
-	} else if d.lazy {
-		if err = a.pdb.Apply(b, pebble.NoSync); err != nil {
-			a.failed = fmt.Errorf("netsync: server store failed: %w", err)
-		}
-		a.mu.Unlock()
-	} else {
-		err = a.pdb.ApplyNoSyncWait(b, pebble.Sync)
-		if err != nil {
-			a.failed = fmt.Errorf("netsync: server store failed: %w", err)
-		}
-		a.mu.Unlock()
-		if err == nil {
-			// Encode what clients get while the log syncs, not after.
-			if len(d.entries) > 0 {
-				d.shareEntries()
-			}
-			if err = b.SyncWait(); err != nil {
-				a.mu.Lock()
-				a.failed = fmt.Errorf("netsync: server store failed: %w", err)
-				a.mu.Unlock()
-			}
-		}
-	}
-	b.Close()
-	if err != nil {
-		d = nil
-	}
-	a.deliver(ticket, d)
-	return err
+	return a.pipe.Commit(&stepCommit{a: a, step: step, d: &delivery{}})
 }
 
-// deliver sends what a committed step produced, after every earlier step.
-func (a *authority) deliver(ticket uint64, d *delivery) {
-	a.pubMu.Lock()
-	defer a.pubMu.Unlock()
-	for a.pubNext != ticket {
-		a.pubCond.Wait()
-	}
-	a.pubNext++
-	a.pubCond.Broadcast()
-	if d == nil {
-		return
-	}
+// deliver sends what a committed step produced, after every earlier step
+// (the pipeline calls it in ticket order, with pubMu held).
+func (a *authority) deliver(d *delivery) {
 	if len(d.entries) > 0 && len(a.conns) > 1 && d.shared == nil {
 		d.shareEntries()
 	}
@@ -477,14 +396,7 @@ func (a *authority) current(b *pebble.Batch, tree string, key uint64) []byte {
 }
 
 // batchGet reads key through the batch: its own writes, then the store.
-func batchGet(b *pebble.Batch, key []byte) []byte {
-	v, closer, err := b.Get(key)
-	if err != nil {
-		return nil
-	}
-	defer closer.Close()
-	return slices.Clone(v)
-}
+func batchGet(b *pebble.Batch, key []byte) []byte { return store.BatchValue(b, key) }
 
 // logFrom reads up to max log entries with sequence in (after, upto].
 func (a *authority) logFrom(after, upto uint64, max int) ([]logEntry, error) {
@@ -502,18 +414,6 @@ func (a *authority) logFrom(after, upto uint64, max int) ([]logEntry, error) {
 		out = append(out, e)
 	}
 	return out, it.Error()
-}
-
-type quietLogger struct{ l *slog.Logger }
-
-func (quietLogger) Infof(string, ...any) {}
-func (q quietLogger) Errorf(format string, args ...any) {
-	q.l.Error("store: " + fmt.Sprintf(format, args...))
-}
-func (q quietLogger) Fatalf(format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	q.l.Error("store: fatal: " + msg)
-	panic("hills server store: " + msg)
 }
 
 // compact deletes the log entries up to upTo; clients behind it catch up

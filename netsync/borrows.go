@@ -269,7 +269,7 @@ func (a *authority) borrowSnapshot(c *sconn) (list []wire.Borrow, ver uint64) {
 			out = append(out, wire.Borrow{Tree: k.tree, Key: k.key, Queue: slices.Clone(bs.Queue)})
 		}
 	}
-	return out, a.ticket
+	return out, a.pipe.Next()
 }
 
 // ForceReturnClient takes back every record a client holds, as an
@@ -330,5 +330,5 @@ func (a *authority) takeResnap(clientID string) (bool, error) {
 func (a *authority) storeFailed() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.failed
+	return a.pipe.Failed()
 }

@@ -42,9 +42,28 @@ var (
 	ErrServerUnavailable = errors.New("netsync: server cannot store changes")
 	// ErrClosed: the client was closed.
 	ErrClosed = errors.New("netsync: client closed")
-	// ErrProtocol: the peer sent a malformed or unexpected message.
+	// ErrProtocol: the peer sent a malformed or unexpected message. It is
+	// the same error the wire framing wraps in its own, so errors.Is
+	// matches both.
 	ErrProtocol = wire.ErrProtocol
+	// ErrStoreCorrupt: the server store's files are damaged; the error
+	// names the file. Restore the directory from a backup (see
+	// docs/operations.md).
+	ErrStoreCorrupt = errors.New("netsync: server store corrupt")
+	// ErrStoreFailed: the server store failed a write; the server refuses
+	// every later change until it is restarted. Nothing acknowledged is
+	// affected.
+	ErrStoreFailed = errors.New("netsync: server store failed")
+	// ErrStoreClosed is returned by the accessors after Shutdown.
+	ErrStoreClosed = errors.New("netsync: server store closed")
+	// ErrNoAdmin: nothing answers on the administration socket (no server
+	// runs, or it runs without one).
+	ErrNoAdmin = errors.New("netsync: no administration endpoint")
 )
+
+// errBadTree: a tree declaration or a request for ids that the server
+// cannot take (reported to the client as wire.CodeBadTree).
+var errBadTree = errors.New("netsync: bad tree")
 
 // codeError maps a wire code to the error it stands for.
 func codeError(code uint16) error {

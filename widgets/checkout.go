@@ -56,12 +56,11 @@ type CheckOut struct {
 	Record  Borrower
 	Watcher *Watcher
 
-	btn     widget.Clickable
-	mu      sync.Mutex
-	busy    bool
-	stop    context.CancelFunc
-	err     error
-	pending Borrower
+	btn  widget.Clickable
+	mu   sync.Mutex
+	busy bool
+	stop context.CancelFunc
+	err  error
 }
 
 // Err returns the error of the last request, or nil.

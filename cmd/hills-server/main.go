@@ -20,6 +20,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/hillsdb/hills/netsync"
 )
 
 func main() {
@@ -41,6 +43,10 @@ func exitCode(err error, stderr io.Writer) int {
 		return 2
 	}
 	fmt.Fprintf(stderr, "hills-server: %v\n", err)
+	if errors.Is(err, netsync.ErrStoreCorrupt) {
+		fmt.Fprintf(stderr, "hills-server: the data directory is damaged: restore it from a backup "+
+			"(see \"Recovering from a corrupted store\" in docs/operations.md)\n")
+	}
 	return 1
 }
 

@@ -29,8 +29,11 @@ const ALPN = "hills/2"
 // MaxFrame is the default largest frame accepted.
 const MaxFrame = 16 << 20
 
-// ErrProtocol is wrapped by every framing and decoding error.
-var ErrProtocol = errors.New("wire: protocol error")
+// ErrProtocol is wrapped by every framing and decoding error. It is also
+// netsync.ErrProtocol: wire is netsync's framing, and its errors reach
+// users only through netsync, so the text names netsync and one value
+// keeps errors.Is true for errors made on either side.
+var ErrProtocol = errors.New("netsync: protocol error")
 
 // Message types. New types are added at the end only.
 const (
