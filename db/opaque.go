@@ -54,7 +54,7 @@ type OpaqueTree interface {
 	Update(k OpaqueKey, text string) error
 	Delete(k OpaqueKey) error
 	CheckOut(ctx context.Context, k OpaqueKey) error
-	CheckIn(k OpaqueKey) error
+	CheckIn(ctx context.Context, k OpaqueKey) error
 	Borrow(k OpaqueKey) BorrowState
 	Release(k OpaqueKey) error
 	SetState(k OpaqueKey, state uint32) error
@@ -234,12 +234,12 @@ func (o *opaqueTree) CheckOut(ctx context.Context, k OpaqueKey) error {
 	return o.c.checkOut(ctx, key)
 }
 
-func (o *opaqueTree) CheckIn(k OpaqueKey) error {
+func (o *opaqueTree) CheckIn(ctx context.Context, k OpaqueKey) error {
 	key, err := o.pack(k)
 	if err != nil {
 		return err
 	}
-	return o.c.checkIn(key)
+	return o.c.checkIn(ctx, key)
 }
 
 func (o *opaqueTree) Borrow(k OpaqueKey) BorrowState {

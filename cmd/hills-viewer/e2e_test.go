@@ -175,7 +175,7 @@ func TestViewerShowsWriterRecords(t *testing.T) {
 		return s.Rows == 2 && len(s.Cells) == 2 && s.Cells[1][0] == pk2.String()
 	})
 	// The writer checks in: the viewer's button offers the check-out.
-	if err := parts.CheckIn(pk); err != nil {
+	if err := parts.CheckIn(t.Context(), pk); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, v, "the record free after check-in", func(s *snapshot) bool { return s.Borrow == "Check out" })

@@ -85,7 +85,7 @@ func TestPartsPage(t *testing.T) {
 		t.Fatalf("saved %+v (%s)", p, u.message())
 	}
 	// Check in; a change made elsewhere shows in the editor.
-	if err := u.s.Parts.CheckIn(k); err != nil {
+	if err := u.s.Parts.CheckIn(t.Context(), k); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := u.s.Consume(context.Background(), k, 2, "station", "test"); err != nil {

@@ -136,7 +136,7 @@ func (s *Store) Consume(ctx context.Context, k db.Key[Part], n int, who, reason 
 		return 0, err
 	}
 	defer func() {
-		if cerr := s.Parts.CheckIn(k); cerr != nil && err == nil {
+		if cerr := s.Parts.CheckIn(ctx, k); cerr != nil && err == nil {
 			err = cerr
 		}
 	}()
@@ -172,7 +172,7 @@ func ReleaseBOM(ctx context.Context, s *Store, k db.Key[BOM]) error {
 		return err
 	}
 	err := s.BOMs.Release(k)
-	return errors.Join(err, s.BOMs.CheckIn(k))
+	return errors.Join(err, s.BOMs.CheckIn(ctx, k))
 }
 
 // ReviseBOM makes the next revision of released BOM k as a draft and
@@ -183,13 +183,13 @@ func ReviseBOM(ctx context.Context, s *Store, k db.Key[BOM]) (db.Key[BOM], error
 	}
 	next, err := s.BOMs.Revise(k)
 	if err != nil {
-		return next, errors.Join(err, s.BOMs.CheckIn(k))
+		return next, errors.Join(err, s.BOMs.CheckIn(ctx, k))
 	}
 	// The new revision is created under k's check-out, but checking k in
 	// waits only for k's own changes to reach the server. Checking the
 	// new revision out first sends its creation while k is still held.
 	if err := s.BOMs.CheckOut(ctx, next); err != nil {
-		return next, errors.Join(err, s.BOMs.CheckIn(k))
+		return next, errors.Join(err, s.BOMs.CheckIn(ctx, k))
 	}
-	return next, errors.Join(s.BOMs.CheckIn(next), s.BOMs.CheckIn(k))
+	return next, errors.Join(s.BOMs.CheckIn(ctx, next), s.BOMs.CheckIn(ctx, k))
 }
