@@ -47,6 +47,8 @@ type OpaqueTree interface {
 	// and nothing is written. Members left out are stored absent (their
 	// zero value for the Go type).
 	Create(text string) (OpaqueKey, error)
+	// CreateWait is Create that waits for ids, as Tree.CreateWait.
+	CreateWait(ctx context.Context, text string) (OpaqueKey, error)
 	// Update replaces the record's data with JSON text checked as by
 	// Create. Fields of the stored record the schema does not know are
 	// kept byte for byte; the text may repeat them only unchanged. So
@@ -186,6 +188,21 @@ func (o *opaqueTree) Create(text string) (OpaqueKey, error) {
 	// With nil for the value, the writer decodes data for the tree's Go
 	// type, if it has one by then (see typedValue).
 	key, err := c.create(data, nil, Evolution{s.Major, s.Minor})
+	if err != nil {
+		return OpaqueKey{}, err
+	}
+	return o.key(key), nil
+}
+
+func (o *opaqueTree) CreateWait(ctx context.Context, text string) (OpaqueKey, error) {
+	c := o.c
+	s := o.schema()
+	data, err := schema.FromText(text, &s.Type, nil)
+	if err != nil {
+		return OpaqueKey{}, textError(c.name, err)
+	}
+	ver := Evolution{s.Major, s.Minor}
+	key, err := c.createWait(ctx, func() (uint64, error) { return c.create(data, nil, ver) })
 	if err != nil {
 		return OpaqueKey{}, err
 	}

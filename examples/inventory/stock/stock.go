@@ -108,22 +108,6 @@ func (s *Store) Search(q string, limit int) []db.Key[Part] {
 	return db.IndexSearch(s.ByMPN, q, limit)
 }
 
-// Create creates v in t, waiting (until ctx ends) while a replica has no
-// ids for the tree yet.
-func Create[T any](ctx context.Context, t *db.Tree[T], v T) (db.Key[T], error) {
-	for {
-		k, err := t.Create(v)
-		if !errors.Is(err, db.ErrNoIDs) {
-			return k, err
-		}
-		select {
-		case <-ctx.Done():
-			return k, fmt.Errorf("%w (waiting for ids of %s)", ctx.Err(), t.Name())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
-
 // Consume takes n items of part k from stock on behalf of who: it checks
 // the part out (waiting in its queue until ctx ends), lowers the quantity,
 // records a Movement and checks the part in. It returns ErrShort, without
@@ -151,7 +135,7 @@ func (s *Store) Consume(ctx context.Context, k db.Key[Part], n int, who, reason 
 	if err != nil {
 		return 0, err
 	}
-	_, err = Create(ctx, s.Movements, Movement{Part: k, Delta: -n, Who: who, Reason: reason, At: time.Now().UTC()})
+	_, err = s.Movements.CreateWait(ctx, Movement{Part: k, Delta: -n, Who: who, Reason: reason, At: time.Now().UTC()})
 	return left, err
 }
 
