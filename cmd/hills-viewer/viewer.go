@@ -91,12 +91,14 @@ type viewer struct {
 
 	// cmds run on the window's goroutine at the start of a frame (see
 	// run); snap is what the last frame showed, for tests and tools.
-	cmds chan func()
-	snap atomic.Pointer[snapshot]
+	cmds   chan func()
+	snap   atomic.Pointer[snapshot]
+	frames uint64 // frames laid out; the window's goroutine only
 }
 
 // snapshot is what a frame showed.
 type snapshot struct {
+	Frame    uint64         // the frame's number, from 1
 	Trees    map[string]int // tree → records
 	Tree     string         // the tree shown in the table
 	Rows     int
@@ -115,7 +117,8 @@ func (v *viewer) run(fn func()) {
 
 // takeSnapshot records what this frame shows.
 func (v *viewer) takeSnapshot() {
-	s := &snapshot{Trees: map[string]int{}, Tree: v.cur, Msg: v.msg}
+	v.frames++
+	s := &snapshot{Frame: v.frames, Trees: map[string]int{}, Tree: v.cur, Msg: v.msg}
 	v.mu.Lock()
 	for _, it := range v.items {
 		s.Trees[it.name] = int(it.n.Load())
