@@ -22,7 +22,6 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
-	"time"
 
 	gioapp "gioui.org/app"
 	"gioui.org/io/system"
@@ -226,18 +225,18 @@ type UI interface {
 // Window returns the window Loop runs; it opens when Loop starts.
 func (a *App) Window() *gioapp.Window { return a.win }
 
-// windowTries is how many times Loop opens the window when the display
-// refuses it before the first frame.
-const windowTries = 8 // about 3 s of pauses in all
+// ErrNoDisplay: the window could not be opened, because no display is
+// configured or the display refused it. Loop's error says which.
+var ErrNoDisplay = errors.New("app: no display for the window")
 
 // Loop runs the window's event loop with ui until the window is closed
-// (nil) or ctx ends (the window is asked to close first). A window the
-// display refuses before its first frame (a display server still starting,
-// or too busy to answer) is opened again a few times, with a warning in
-// the log, before Loop returns the error.
+// (nil) or ctx ends (the window is asked to close first). When the window
+// cannot be opened at all, Loop returns at once an error matching
+// ErrNoDisplay that says whether DISPLAY and WAYLAND_DISPLAY are unset or
+// the display they name refused the window.
 func (a *App) Loop(ctx context.Context, ui UI) error {
 	w := a.Window()
-	framed, tries := false, 1
+	framed := false
 	// The close request is made from the loop's goroutine: the X11
 	// driver does not see one sent from another goroutine until its next
 	// event. Invalidate wakes the loop.
@@ -253,17 +252,22 @@ func (a *App) Loop(ctx context.Context, ui UI) error {
 			w.Invalidate()
 		}
 		switch e := e.(type) {
+		case gioapp.ViewEvent:
+			if windowGone(e) {
+				// The window library hands out the view's end before
+				// the DestroyEvent, and by then has forgotten the
+				// window: one more Event would open a new one, which
+				// stays on the screen, or whose failure would be taken
+				// for this window's. So the loop ends here. What is lost
+				// is the error of a GPU failure in a frame, which that
+				// DestroyEvent would carry.
+				return nil
+			}
 		case gioapp.DestroyEvent:
-			if e.Err == nil || framed || closing || tries == windowTries {
-				return e.Err
+			if e.Err != nil && !framed {
+				return displayError(e.Err)
 			}
-			a.Config.Logger.Warn("the display refused the window; opening it again", "err", e.Err, "try", tries)
-			select {
-			case <-time.After(time.Duration(tries) * 100 * time.Millisecond):
-			case <-ctx.Done():
-				return e.Err
-			}
-			tries++
+			return e.Err
 		case gioapp.FrameEvent:
 			framed = true
 			a.Watcher.Frame()
@@ -275,6 +279,17 @@ func (a *App) Loop(ctx context.Context, ui UI) error {
 			e.Frame(gtx.Ops)
 		}
 	}
+}
+
+// displayError says why a window was not opened. The window library tries
+// Wayland, then X, and reports the first driver's error, whichever display
+// is set: the variables tell more.
+func displayError(err error) error {
+	x, wl := os.Getenv("DISPLAY"), os.Getenv("WAYLAND_DISPLAY")
+	if x == "" && wl == "" {
+		return fmt.Errorf("%w: DISPLAY and WAYLAND_DISPLAY are unset (%v)", ErrNoDisplay, err)
+	}
+	return fmt.Errorf("%w: the display refused the window (DISPLAY=%q, WAYLAND_DISPLAY=%q): %v", ErrNoDisplay, x, wl, err)
 }
 
 // Main opens the application with cfg, builds its UI with setup, runs the

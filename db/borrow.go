@@ -40,8 +40,13 @@ func (t *Tree[T]) CheckOut(ctx context.Context, k Key[T]) error {
 }
 
 // CheckIn returns a borrowed record, after its pending changes reached the
-// server.
-func (t *Tree[T]) CheckIn(k Key[T]) error { return t.c.checkIn(k.pack()) }
+// server. It waits for the server at most until ctx ends (then it returns
+// ctx's error; the record is no longer treated as this client's, and the
+// check-in is completed on the next connection). A standalone database
+// grants it at once.
+func (t *Tree[T]) CheckIn(ctx context.Context, k Key[T]) error {
+	return t.c.checkIn(ctx, k.pack())
+}
 
 // Borrow returns what this client knows of a record's check-out.
 func (t *Tree[T]) Borrow(k Key[T]) BorrowState { return t.c.borrowState(k.pack()) }
@@ -92,7 +97,10 @@ func (c *core) checkOut(ctx context.Context, key uint64) error {
 	return r.CheckOut(ctx, c.name, key)
 }
 
-func (c *core) checkIn(key uint64) error {
+func (c *core) checkIn(ctx context.Context, key uint64) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	c.d.mu.Lock()
 	if err := c.d.writable(); err != nil {
 		c.d.mu.Unlock()
@@ -118,7 +126,7 @@ func (c *core) checkIn(key uint64) error {
 	if r == nil {
 		return c.errKey(ErrOffline, key)
 	}
-	return r.CheckIn(context.Background(), c.name, key)
+	return r.CheckIn(ctx, c.name, key)
 }
 
 // emitBorrow delivers a BorrowChanged event in order with the writes.

@@ -56,6 +56,7 @@ type DB struct {
 
 	people people
 	hub    hub
+	grants idGrants // wakes CreateWait (idwait.go)
 }
 
 // Open opens the database in dir, creating it when it does not exist.
@@ -233,6 +234,7 @@ func (d *DB) Close() error {
 	}
 	d.closed.Store(true)
 	d.mu.Unlock()
+	d.grants.signal() // a waiting CreateWait sees ErrClosed
 	d.pipe.Wait()
 	d.hub.close()
 	err := d.pdb.Close()

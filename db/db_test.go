@@ -158,6 +158,35 @@ func TestReplicaRefusesWithoutCheckOutOrIDs(t *testing.T) {
 	}
 }
 
+// CheckIn takes the caller's context: a standalone database grants it at
+// once, and a context that has ended already gives its error and leaves
+// the borrow as it was.
+func TestCheckInStandalone(t *testing.T) {
+	d := mustOpen(t, t.TempDir(), nil)
+	parts := mustTree[Part](t, d, "parts")
+	k, _ := parts.Create(Part{Number: "X"})
+	if err := parts.CheckIn(t.Context(), k); !errors.Is(err, db.ErrNotCheckedOut) {
+		t.Fatalf("check-in of a free record: %v, want ErrNotCheckedOut", err)
+	}
+	if err := parts.CheckOut(t.Context(), k); err != nil {
+		t.Fatal(err)
+	}
+	ended, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := parts.CheckIn(ended, k); !errors.Is(err, context.Canceled) {
+		t.Fatalf("check-in with an ended context: %v, want context.Canceled", err)
+	}
+	if b := parts.Borrow(k); !b.Mine {
+		t.Fatalf("a refused check-in gave the record back: %+v", b)
+	}
+	if err := parts.CheckIn(t.Context(), k); err != nil {
+		t.Fatal(err)
+	}
+	if b := parts.Borrow(k); b.Held {
+		t.Fatalf("after check-in: %+v", b)
+	}
+}
+
 func TestStandaloneCannotBecomeReplica(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "d")
 	d, err := db.Open(dir, nil)

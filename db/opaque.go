@@ -47,6 +47,8 @@ type OpaqueTree interface {
 	// and nothing is written. Members left out are stored absent (their
 	// zero value for the Go type).
 	Create(text string) (OpaqueKey, error)
+	// CreateWait is Create that waits for ids, as Tree.CreateWait.
+	CreateWait(ctx context.Context, text string) (OpaqueKey, error)
 	// Update replaces the record's data with JSON text checked as by
 	// Create. Fields of the stored record the schema does not know are
 	// kept byte for byte; the text may repeat them only unchanged. So
@@ -54,7 +56,7 @@ type OpaqueTree interface {
 	Update(k OpaqueKey, text string) error
 	Delete(k OpaqueKey) error
 	CheckOut(ctx context.Context, k OpaqueKey) error
-	CheckIn(k OpaqueKey) error
+	CheckIn(ctx context.Context, k OpaqueKey) error
 	Borrow(k OpaqueKey) BorrowState
 	Release(k OpaqueKey) error
 	SetState(k OpaqueKey, state uint32) error
@@ -192,6 +194,21 @@ func (o *opaqueTree) Create(text string) (OpaqueKey, error) {
 	return o.key(key), nil
 }
 
+func (o *opaqueTree) CreateWait(ctx context.Context, text string) (OpaqueKey, error) {
+	c := o.c
+	s := o.schema()
+	data, err := schema.FromText(text, &s.Type, nil)
+	if err != nil {
+		return OpaqueKey{}, textError(c.name, err)
+	}
+	ver := Evolution{s.Major, s.Minor}
+	key, err := c.createWait(ctx, func() (uint64, error) { return c.create(data, nil, ver) })
+	if err != nil {
+		return OpaqueKey{}, err
+	}
+	return o.key(key), nil
+}
+
 func (o *opaqueTree) Update(k OpaqueKey, text string) error {
 	key, err := o.pack(k)
 	if err != nil {
@@ -234,12 +251,12 @@ func (o *opaqueTree) CheckOut(ctx context.Context, k OpaqueKey) error {
 	return o.c.checkOut(ctx, key)
 }
 
-func (o *opaqueTree) CheckIn(k OpaqueKey) error {
+func (o *opaqueTree) CheckIn(ctx context.Context, k OpaqueKey) error {
 	key, err := o.pack(k)
 	if err != nil {
 		return err
 	}
-	return o.c.checkIn(key)
+	return o.c.checkIn(ctx, key)
 }
 
 func (o *opaqueTree) Borrow(k OpaqueKey) BorrowState {

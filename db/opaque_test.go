@@ -238,7 +238,7 @@ func TestOpaqueWithoutGoType(t *testing.T) {
 	if err := op.Update(ok, `{"number": "R1", "quantity": 4}`); err != nil {
 		t.Fatal(err)
 	}
-	if err := op.CheckIn(ok); err != nil {
+	if err := op.CheckIn(t.Context(), ok); err != nil {
 		t.Fatal(err)
 	}
 	if err := op.SetState(ok, 7); err != nil {

@@ -330,6 +330,7 @@ func (l link) AddRange(tree string, r layout.Range) error {
 		return fmt.Errorf("%w: %v", ErrStorage, err)
 	}
 	c.info = info
+	d.grants.signal() // wakes CreateWait
 	return nil
 }
 

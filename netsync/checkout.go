@@ -183,7 +183,8 @@ func (c *Client) sentUpTo(ctx context.Context, s *session, seq uint64) error {
 }
 
 // CheckIn sends the record's pending changes, then gives it back. It needs
-// the connection (db.ErrOffline otherwise) and waits at most until ctx ends.
+// the connection (db.ErrOffline otherwise) and waits at most until ctx ends:
+// the caller's ctx is the only bound. Called by db's CheckIn on a replica.
 func (c *Client) CheckIn(ctx context.Context, tree string, key uint64) error {
 	c.mu.Lock()
 	s := c.sess
@@ -191,8 +192,6 @@ func (c *Client) CheckIn(ctx context.Context, tree string, key uint64) error {
 	if s == nil {
 		return fmt.Errorf("%w: %s/%s", db.ErrOffline, tree, keyText(key))
 	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
 	// The changes made so far go first, those of the record and those made
 	// under its check-out (a revision Revise created). The server handles
 	// a connection's messages in order, so they are applied before the

@@ -125,7 +125,7 @@ func BenchmarkCheckOutUncontended(b *testing.B) {
 			b.Fatal(err)
 		}
 		outs = append(outs, time.Since(t0))
-		if err := a.parts.CheckIn(k); err != nil {
+		if err := a.parts.CheckIn(context.Background(), k); err != nil {
 			b.Fatal(err)
 		}
 		ds = append(ds, time.Since(t0))
@@ -177,7 +177,7 @@ func BenchmarkCheckOutHandoff(b *testing.B) {
 		}
 		cancel()
 		t0 := time.Now()
-		if err := holder.parts.CheckIn(k); err != nil {
+		if err := holder.parts.CheckIn(context.Background(), k); err != nil {
 			b.Fatal(err)
 		}
 		ds = append(ds, (<-granted).Sub(t0))

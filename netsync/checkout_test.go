@@ -90,7 +90,7 @@ func TestForceReturnKeepsOfflineEditsAside(t *testing.T) {
 	// Bob takes it and edits; the server restarts meanwhile.
 	checkOut(t, b, k)
 	setQty(t, b, k, 7)
-	if err := b.parts.CheckIn(k); err != nil {
+	if err := b.parts.CheckIn(context.Background(), k); err != nil {
 		t.Fatal(err)
 	}
 	srv.stop(t)
@@ -146,7 +146,7 @@ func TestForceReturnKeepsOfflineEditsAside(t *testing.T) {
 	waitSynced(t, c)
 	checkOut(t, c, k)
 	setQty(t, c, k, 9)
-	if err := c.parts.CheckIn(k); err != nil {
+	if err := c.parts.CheckIn(context.Background(), k); err != nil {
 		t.Fatal(err)
 	}
 	checkOut(t, a, k)
@@ -155,7 +155,7 @@ func TestForceReturnKeepsOfflineEditsAside(t *testing.T) {
 		t.Fatalf("bob sees %d, want carol's 9", got)
 	}
 	setQty(t, a, k, 10)
-	if err := a.parts.CheckIn(k); err != nil {
+	if err := a.parts.CheckIn(context.Background(), k); err != nil {
 		t.Fatal(err)
 	}
 	waitSynced(t, b)
@@ -227,7 +227,7 @@ func TestCheckOutCancelledLeavesQueue(t *testing.T) {
 	cerr := make(chan error, 1)
 	go func() { cerr <- c.parts.CheckOut(context.Background(), k) }()
 	waitQueued(t, c, k, 1) // b left: c is first in line
-	if err := a.parts.CheckIn(k); err != nil {
+	if err := a.parts.CheckIn(context.Background(), k); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-cerr; err != nil {
@@ -326,21 +326,21 @@ func TestBorrowStateReachesEveryClient(t *testing.T) {
 	expect("a", map[string]int{"b": 1})
 	go func() { done <- c.parts.CheckOut(ctx, k) }()
 	expect("a", map[string]int{"b": 1, "c": 2})
-	if err := a.parts.CheckIn(k); err != nil {
+	if err := a.parts.CheckIn(context.Background(), k); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
 	expect("b", map[string]int{"c": 1})
-	if err := b.parts.CheckIn(k); err != nil {
+	if err := b.parts.CheckIn(context.Background(), k); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
 	expect("c", nil)
-	if err := c.parts.CheckIn(k); err != nil {
+	if err := c.parts.CheckIn(context.Background(), k); err != nil {
 		t.Fatal(err)
 	}
 	expect("", nil)
@@ -369,7 +369,7 @@ func TestOpaqueCheckOutOnReplica(t *testing.T) {
 	if err := op.Update(ok, `{"number": "opaque", "quantity": 5}`); err != nil {
 		t.Fatal(err)
 	}
-	if err := op.CheckIn(ok); err != nil {
+	if err := op.CheckIn(context.Background(), ok); err != nil {
 		t.Fatal(err)
 	}
 	waitSynced(t, a)
@@ -411,7 +411,7 @@ func TestGrantBringsLatest(t *testing.T) {
 		waitQueued(t, waiter, k, 1)
 		setQty(t, holder, k, 1000+i)
 		setQty(t, holder, k, 2000+i)
-		if err := holder.parts.CheckIn(k); err != nil {
+		if err := holder.parts.CheckIn(context.Background(), k); err != nil {
 			t.Fatal(err)
 		}
 		if q := <-got; q != 2000+i {
@@ -477,7 +477,7 @@ func TestOfflineEditWithHeldBorrow(t *testing.T) {
 	if err := b.parts.Update(k, func(p *Part) error { p.Quantity = 99; return nil }); !errors.Is(err, db.ErrNotCheckedOut) {
 		t.Fatalf("b's update: %v", err)
 	}
-	if err := a.parts.CheckIn(k); err != nil {
+	if err := a.parts.CheckIn(context.Background(), k); err != nil {
 		t.Fatal(err)
 	}
 	if rec := a.d.Recovered(); len(rec) != 0 {
@@ -518,7 +518,7 @@ func TestRawWritesWithoutBorrowRejected(t *testing.T) {
 	}
 	// The holder keeps working and nothing of the raw client landed.
 	setQty(t, good, k, 5)
-	if err := good.parts.CheckIn(k); err != nil {
+	if err := good.parts.CheckIn(context.Background(), k); err != nil {
 		t.Fatal(err)
 	}
 	waitSynced(t, good)

@@ -140,7 +140,7 @@ func TestCheckOutExclusiveUnderChurn(t *testing.T) {
 				time.Sleep(time.Duration(rng.IntN(3000)) * time.Microsecond)
 				call = h.now()
 				for {
-					err := r.parts.CheckIn(k)
+					err := r.parts.CheckIn(context.Background(), k)
 					if err == nil {
 						h.add(ci, lockInput{ri, ci, false}, call, h.now())
 						break

@@ -44,7 +44,7 @@ func TestRandomizedConvergence(t *testing.T) {
 	for _, r := range rs {
 		for k := range r.parts.All() {
 			if r.parts.Borrow(k).Mine {
-				if err := r.parts.CheckIn(k); err != nil {
+				if err := r.parts.CheckIn(context.Background(), k); err != nil {
 					t.Fatalf("%s check-in %v: %v", r.d.Name(), k, err)
 				}
 			}
@@ -132,7 +132,7 @@ func randomClient(t *testing.T, r *replicaT, addr string, rng *rand.Rand, steps 
 			}
 		case n < 94:
 			if k, ok := pick(); ok && r.parts.Borrow(k).Mine {
-				r.parts.CheckIn(k) // ErrOffline is fine
+				r.parts.CheckIn(context.Background(), k) // ErrOffline is fine
 			}
 		default:
 			// Disconnect for a while, keep working offline, reconnect.

@@ -68,7 +68,7 @@ func Example_checkOut() {
 	fmt.Println("held by", bob.Borrow(k).Holder, "- bob waits at place", bob.Borrow(k).Waiting)
 
 	alice.Update(k, func(p *Part) error { p.Quantity -= 250; return nil })
-	alice.CheckIn(k) // sends the edit, then hands the record on
+	alice.CheckIn(context.Background(), k) // sends the edit, then hands the record on
 	fmt.Println("bob granted:", <-granted == nil, "mine:", bob.Borrow(k).Mine)
 	bob.View(k, func(p *Part, m db.Meta) { fmt.Println(p.Quantity, "left, edited by", m.ModifiedBy) })
 	// Output:

@@ -201,7 +201,7 @@ func TestCheckInAfterReviseKeepsTheRevision(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := boms.CheckIn(k); err != nil {
+		if err := boms.CheckIn(context.Background(), k); err != nil {
 			t.Fatal(err)
 		}
 		waitSynced(t, a)

@@ -16,11 +16,12 @@ import (
 // Borrower is the check-out of one record: see OpaqueBorrower and
 // TreeBorrower. Its methods are called from the window's goroutine
 // (Borrow, in every frame: it reads memory only) and from a goroutine
-// (CheckOut, which waits in the queue; CheckIn).
+// (CheckOut, which waits in the queue; CheckIn, which waits for the
+// server). Both wait at most until ctx ends.
 type Borrower interface {
 	Borrow() db.BorrowState
 	CheckOut(ctx context.Context) error
-	CheckIn() error
+	CheckIn(ctx context.Context) error
 }
 
 type opaqueBorrower struct {
@@ -30,10 +31,10 @@ type opaqueBorrower struct {
 
 func (b opaqueBorrower) Borrow() db.BorrowState              { return b.t.Borrow(b.k) }
 func (b opaqueBorrower) CheckOut(ctx context.Context) error  { return b.t.CheckOut(ctx, b.k) }
-func (b opaqueBorrower) CheckIn() error                      { return b.t.CheckIn(b.k) }
+func (b opaqueBorrower) CheckIn(ctx context.Context) error   { return b.t.CheckIn(ctx, b.k) }
 func (b treeBorrower[T]) Borrow() db.BorrowState             { return b.t.Borrow(b.k) }
 func (b treeBorrower[T]) CheckOut(ctx context.Context) error { return b.t.CheckOut(ctx, b.k) }
-func (b treeBorrower[T]) CheckIn() error                     { return b.t.CheckIn(b.k) }
+func (b treeBorrower[T]) CheckIn(ctx context.Context) error  { return b.t.CheckIn(ctx, b.k) }
 
 // OpaqueBorrower is the check-out of record k of t.
 func OpaqueBorrower(t db.OpaqueTree, k db.OpaqueKey) Borrower { return opaqueBorrower{t, k} }
@@ -110,27 +111,21 @@ func (c *CheckOut) Update(gtx layout.Context) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.busy {
-		// A click while waiting leaves the queue.
+		// A click while waiting leaves the queue, or stops waiting for
+		// the server's answer to a check-in.
 		c.stop()
 		return true
 	}
 	r := c.Record
 	c.err = nil
-	if s.Mine {
-		c.busy = true
-		go func() {
-			err := r.CheckIn()
-			c.mu.Lock()
-			c.busy, c.err = false, err
-			c.mu.Unlock()
-			c.notify()
-		}()
-		return true
-	}
 	ctx, stop := context.WithCancel(context.Background())
 	c.busy, c.stop = true, stop
+	do := r.CheckOut
+	if s.Mine {
+		do = r.CheckIn
+	}
 	go func() {
-		err := r.CheckOut(ctx)
+		err := do(ctx)
 		stop()
 		if ctx.Err() != nil && err != nil {
 			err = nil // given up by the user
@@ -146,8 +141,8 @@ func (c *CheckOut) Update(gtx layout.Context) bool {
 // Click acts as a click on the button at the next Update.
 func (c *CheckOut) Click() { c.btn.Click() }
 
-// Cancel gives up a waiting check-out; call it when the record is no
-// longer shown.
+// Cancel gives up a waiting check-out or check-in; call it when the
+// record is no longer shown.
 func (c *CheckOut) Cancel() {
 	c.mu.Lock()
 	if c.busy && c.stop != nil {

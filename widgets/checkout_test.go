@@ -6,6 +6,7 @@ import (
 	"gioui.org/layout"
 
 	"github.com/hillsdb/hills/db"
+	"github.com/hillsdb/hills/internal/testkit"
 )
 
 func TestCheckOutButtonStandalone(t *testing.T) {
@@ -24,13 +25,13 @@ func TestCheckOutButtonStandalone(t *testing.T) {
 	}
 	u.click(20, 15)
 	draw()
-	eventually(t, "the check-out", func() bool { return o.Borrow(k).Mine && !c.Busy() })
+	testkit.Until(t, "the check-out", func() bool { return o.Borrow(k).Mine && !c.Busy() })
 	if got := c.Label(o.Borrow(k)); got != "Check in" {
 		t.Fatalf("checked out: %q", got)
 	}
 	u.click(20, 15)
 	draw()
-	eventually(t, "the check-in", func() bool { return !o.Borrow(k).Held && !c.Busy() })
+	testkit.Until(t, "the check-in", func() bool { return !o.Borrow(k).Held && !c.Busy() })
 	if c.Err() != nil {
 		t.Fatal(c.Err())
 	}

@@ -15,7 +15,6 @@ import (
 
 	"github.com/hillsdb/hills/db"
 	"github.com/hillsdb/hills/internal/demo"
-	"github.com/hillsdb/hills/internal/testkit"
 )
 
 // ui drives frames of a widget without a window: events are queued on a
@@ -78,10 +77,4 @@ func mustDemo(t testing.TB, n int, opts *db.Options) (*db.DB, *db.Tree[demo.Part
 		t.Fatal(err)
 	}
 	return d, pt
-}
-
-// eventually polls cond for up to 10 s.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	testkit.Until(t, what, cond)
 }

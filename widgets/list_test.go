@@ -8,6 +8,7 @@ import (
 
 	"github.com/hillsdb/hills/db"
 	"github.com/hillsdb/hills/internal/demo"
+	"github.com/hillsdb/hills/internal/testkit"
 )
 
 func TestListSelectAndKeys(t *testing.T) {
@@ -78,7 +79,7 @@ func TestListSelectAndKeys(t *testing.T) {
 	if err := pt.Delete(l.Key(0)); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the list to drop a deleted record", func() bool { draw(); return l.Len() == 99 })
+	testkit.Until(t, "the list to drop a deleted record", func() bool { draw(); return l.Len() == 99 })
 	if l.Selected != l.Key(98) {
 		t.Fatal("selection lost after an unrelated deletion")
 	}

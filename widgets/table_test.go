@@ -12,6 +12,7 @@ import (
 
 	"github.com/hillsdb/hills/db"
 	"github.com/hillsdb/hills/internal/demo"
+	"github.com/hillsdb/hills/internal/testkit"
 )
 
 func newTestTable(t *testing.T, n int) (*Table, *db.Tree[demo.Part], *ui, func()) {
@@ -128,14 +129,14 @@ func TestTableLiveAndFilter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the created record in the table", func() bool { draw(); return tb.Len() == 31 })
+	testkit.Until(t, "the created record in the table", func() bool { draw(); return tb.Len() == 31 })
 	if got := tb.Cells(30)[1]; got != "NEW-1" {
 		t.Fatalf("new row: %q", got)
 	}
 	if err := pt.Update(k, func(p *demo.Part) error { p.Number = "NEW-2"; return nil }); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the updated cell", func() bool { draw(); return tb.Cells(30)[1] == "NEW-2" })
+	testkit.Until(t, "the updated cell", func() bool { draw(); return tb.Cells(30)[1] == "NEW-2" })
 
 	tb.SetFilter("spring")
 	tb.WaitIdle()
@@ -163,7 +164,7 @@ func TestTableLiveAndFilter(t *testing.T) {
 	if err := pt.Delete(db.Key[demo.Part]{ID: 1}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the deleted row to go", func() bool { draw(); return tb.Len() == 30 })
+	testkit.Until(t, "the deleted row to go", func() bool { draw(); return tb.Len() == 30 })
 	if tb.Cells(0)[0] != "2.0" {
 		t.Fatalf("first row after deleting 1.0: %s", tb.Cells(0)[0])
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/hillsdb/hills/db"
 	"github.com/hillsdb/hills/internal/demo"
+	"github.com/hillsdb/hills/internal/testkit"
 	"github.com/hillsdb/hills/netsync"
 )
 
@@ -50,7 +51,7 @@ func TestWatcherTreeEvents(t *testing.T) {
 	if _, err := pt.Create(demo.NewPart(99, db.Key[demo.Supplier]{ID: 1})); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "an invalidation after Create", func() bool { return calls.Load() == 1 })
+	testkit.Until(t, "an invalidation after Create", func() bool { return calls.Load() == 1 })
 	if w.Generation() == g {
 		t.Fatal("generation did not move")
 	}

@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -29,25 +28,6 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// syncBuffer is a bytes.Buffer safe for a goroutine writing while the test
-// reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // runCmd runs a command line and returns its output and exit code.
 func runCmd(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
@@ -62,7 +42,7 @@ func runCmd(t *testing.T, args ...string) (stdout, stderr string, code int) {
 type served struct {
 	dir    string
 	info   netsync.ServerInfo
-	out    *syncBuffer
+	out    *testkit.LockedBuffer
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -72,7 +52,7 @@ type served struct {
 func startServe(t *testing.T, args ...string) *served {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &served{out: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	s := &served{out: &testkit.LockedBuffer{}, cancel: cancel, done: make(chan error, 1)}
 	go func() { s.done <- run(ctx, append([]string{"serve"}, args...), s.out, io.Discard) }()
 	t.Cleanup(func() { s.stop(t) })
 	return s
@@ -82,23 +62,19 @@ func (s *served) await(t *testing.T, dir string) {
 	t.Helper()
 	s.dir = dir
 	ac := netsync.NewAdminClient(filepath.Join(dir, adminSocket))
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		info, err := ac.Info(context.Background())
-		if err == nil && info.Addr != "" {
-			s.info = info
-			return
-		}
+	testkit.Until(t, "the server's admin socket", func() bool {
 		select {
 		case err := <-s.done:
 			t.Fatalf("serve stopped: %v\n%s", err, s.out)
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server did not come up: %v", err)
+		info, err := ac.Info(t.Context())
+		if err == nil && info.Addr != "" {
+			s.info = info
+			return true
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return false
+	})
 }
 
 func (s *served) stop(t *testing.T) {
@@ -221,13 +197,7 @@ func TestServeAndAdminister(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "bob") {
 		t.Fatalf("borrows return: %d %s\n%s", code, stderr, stdout)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for bob.parts.Borrow(k).Mine {
-		if time.Now().After(deadline) {
-			t.Fatal("bob still holds the record after a force-return")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.Until(t, "bob to lose the record to the force-return", func() bool { return !bob.parts.Borrow(k).Mine })
 	stdout, _, _ = runCmd(t, "borrows", "list", "--data", dir)
 	if !strings.Contains(stdout, "no borrowed records") {
 		t.Errorf("borrows list after return:\n%s", stdout)
@@ -354,37 +324,41 @@ func TestSignal(t *testing.T) {
 	dir := t.TempDir()
 	cmd := exec.Command(os.Args[0], "serve", "--data", dir, "--listen", "127.0.0.1:0")
 	cmd.Env = append(os.Environ(), "HILLS_SERVER_TEST_MAIN=1")
-	var out, errb syncBuffer
+	var out, errb testkit.LockedBuffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	waited := make(chan error, 1)
 	go func() { waited <- cmd.Wait() }()
-	ac := netsync.NewAdminClient(filepath.Join(dir, adminSocket))
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if _, err := ac.Info(context.Background()); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
+	reaped := false // the test's goroutine only, as its cleanups
+	t.Cleanup(func() {
+		if !reaped { // the test failed with the server running
 			cmd.Process.Kill()
 			<-waited
-			t.Fatalf("server did not come up\n%s\n%s", out.String(), errb.String())
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	})
+	ac := netsync.NewAdminClient(filepath.Join(dir, adminSocket))
+	testkit.Until(t, "the server binary's admin socket", func() bool {
+		select {
+		case err := <-waited:
+			reaped = true
+			t.Fatalf("the server exited: %v\n%s\n%s", err, out.String(), errb.String())
+		default:
+		}
+		_, err := ac.Info(t.Context())
+		return err == nil
+	})
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	select {
 	case err := <-waited:
+		reaped = true
 		if err != nil {
 			t.Fatalf("exit after SIGTERM: %v\n%s", err, errb.String())
 		}
-	case <-time.After(20 * time.Second):
-		cmd.Process.Kill()
-		<-waited
+	case <-time.After(testkit.Timeout):
 		t.Fatal("no exit after SIGTERM")
 	}
 	if !strings.Contains(errb.String(), "stopped") {

@@ -23,8 +23,11 @@ import (
 // treeItem is one entry of the tree list.
 type treeItem struct {
 	name string
-	n    int
-	btn  widget.Clickable
+	// n is the tree's record count (-1: unknown), stored by the tree
+	// list's goroutine and read by frames: atomic, since a frame reads
+	// the item outside v.mu.
+	n   atomic.Int64
+	btn widget.Clickable // the window's goroutine only
 }
 
 // loaded is a record read in a goroutine for the record panel.
@@ -88,12 +91,14 @@ type viewer struct {
 
 	// cmds run on the window's goroutine at the start of a frame (see
 	// run); snap is what the last frame showed, for tests and tools.
-	cmds chan func()
-	snap atomic.Pointer[snapshot]
+	cmds   chan func()
+	snap   atomic.Pointer[snapshot]
+	frames uint64 // frames laid out; the window's goroutine only
 }
 
 // snapshot is what a frame showed.
 type snapshot struct {
+	Frame    uint64         // the frame's number, from 1
 	Trees    map[string]int // tree → records
 	Tree     string         // the tree shown in the table
 	Rows     int
@@ -112,10 +117,11 @@ func (v *viewer) run(fn func()) {
 
 // takeSnapshot records what this frame shows.
 func (v *viewer) takeSnapshot() {
-	s := &snapshot{Trees: map[string]int{}, Tree: v.cur, Msg: v.msg}
+	v.frames++
+	s := &snapshot{Frame: v.frames, Trees: map[string]int{}, Tree: v.cur, Msg: v.msg}
 	v.mu.Lock()
 	for _, it := range v.items {
-		s.Trees[it.name] = it.n
+		s.Trees[it.name] = int(it.n.Load())
 	}
 	v.mu.Unlock()
 	if v.table != nil {
@@ -212,7 +218,7 @@ func (v *viewer) refreshTrees() {
 	changed := len(names) != len(v.items)
 	if !changed {
 		for i, it := range v.items {
-			if it.name != names[i] || it.n != counts[i] {
+			if it.name != names[i] || it.n.Load() != int64(counts[i]) {
 				changed = true
 			}
 		}
@@ -228,7 +234,7 @@ func (v *viewer) refreshTrees() {
 			if it == nil {
 				it = &treeItem{name: name}
 			}
-			it.n = counts[i]
+			it.n.Store(int64(counts[i]))
 			items[i] = it
 		}
 		v.items = items
@@ -521,8 +527,8 @@ func (v *viewer) layoutTrees(gtx layout.Context, th *widgets.Theme) layout.Dimen
 							}),
 							layout.Rigid(func(gtx layout.Context) layout.Dimensions {
 								n := "…"
-								if it.n >= 0 {
-									n = humanCount(it.n)
+								if c := it.n.Load(); c >= 0 {
+									n = humanCount(int(c))
 								}
 								return th.MutedLabel(n).Layout(gtx)
 							}),

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hillsdb/hills/app"
 	"github.com/hillsdb/hills/internal/demo"
+	"github.com/hillsdb/hills/internal/testkit"
 )
 
 // frames drives the viewer without a window.
@@ -34,13 +35,12 @@ func (f *frames) draw() {
 // until draws frames until ok holds.
 func (f *frames) until(t *testing.T, what string, ok func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for f.draw(); !ok(); f.draw() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s (message %q)", what, f.v.msg)
+	defer func() {
+		if t.Failed() {
+			t.Logf("the viewer's message: %q", f.v.msg)
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	}()
+	testkit.Until(t, what, func() bool { f.draw(); return ok() })
 }
 
 // TestViewerWritesLocal creates, edits, changes the state of and deletes

@@ -41,11 +41,6 @@ func (u *UI) frame() {
 	u.Layout(gtx)
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	testkit.Until(t, what, cond)
-}
-
 // TestPartsPage searches, selects a part, checks it out through its
 // button, edits and saves it, all by laying the window out headless.
 func TestPartsPage(t *testing.T) {
@@ -74,7 +69,7 @@ func TestPartsPage(t *testing.T) {
 		t.Fatalf("-select %s did not select %s", p0.MPN, k)
 	}
 	u.frame()
-	eventually(t, "check-out", func() bool { return u.s.Parts.Borrow(k).Mine })
+	testkit.Until(t, "check-out", func() bool { return u.s.Parts.Borrow(k).Mine })
 	u.frame()
 	u.qty.SetText("7")
 	u.loc.SetText("Z9-01")
@@ -85,7 +80,7 @@ func TestPartsPage(t *testing.T) {
 		t.Fatalf("saved %+v (%s)", p, u.message())
 	}
 	// Check in; a change made elsewhere shows in the editor.
-	if err := u.s.Parts.CheckIn(k); err != nil {
+	if err := u.s.Parts.CheckIn(t.Context(), k); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := u.s.Consume(context.Background(), k, 2, "station", "test"); err != nil {
@@ -122,12 +117,12 @@ func TestBOMPage(t *testing.T) {
 	u.frame()
 	u.release.Click()
 	u.frame()
-	eventually(t, "release", func() bool { _, m, _ := u.s.BOMs.Get(draft); return m.Version == db.Released })
+	testkit.Until(t, "release", func() bool { _, m, _ := u.s.BOMs.Get(draft); return m.Version == db.Released })
 	u.boms.Selected = released
 	u.frame()
 	u.revise.Click()
 	u.frame()
 	next := db.Key[stock.BOM]{ID: released.ID, Rev: released.Rev + 1}
-	eventually(t, "revision", func() bool { _, m, err := u.s.BOMs.Get(next); return err == nil && m.Version == db.Draft })
+	testkit.Until(t, "revision", func() bool { _, m, err := u.s.BOMs.Get(next); return err == nil && m.Version == db.Draft })
 	u.frame()
 }

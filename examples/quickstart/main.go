@@ -86,7 +86,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := parts.CheckIn(first); err != nil {
+	if err := parts.CheckIn(ctx, first); err != nil {
 		return err
 	}
 	// View reads the record in place: no decoding, no copy.

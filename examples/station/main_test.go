@@ -4,49 +4,22 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
-	"log/slog"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/hillsdb/hills/db"
 	"github.com/hillsdb/hills/examples/inventory/stock"
+	"github.com/hillsdb/hills/internal/testkit"
+	"github.com/hillsdb/hills/internal/testkit/testnet"
 	"github.com/hillsdb/hills/netsync"
 )
 
-var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
-
-// startServer runs a sync server on a free loopback port until the test
-// ends and returns its address.
-func startServer(t *testing.T) string {
-	t.Helper()
-	s, err := netsync.NewServer(t.TempDir(), &netsync.ServerOptions{AppID: "inventory", Logger: quiet, Open: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.ListenAndServe(ctx, "127.0.0.1:0") }()
-	select {
-	case <-s.Ready():
-	case err := <-done:
-		t.Fatalf("server: %v", err)
-	}
-	t.Cleanup(func() {
-		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer scancel()
-		if err := s.Shutdown(sctx); err != nil && !errors.Is(err, netsync.ErrServerClosed) {
-			t.Errorf("shutdown: %v", err)
-		}
-		<-done
-		cancel()
-	})
-	return s.Addr().String()
-}
+var quiet = testnet.Quiet
 
 // seeded connects a replica named name to addr, seeds the inventory
 // through it and returns its store.
@@ -66,8 +39,7 @@ func seeded(t *testing.T, addr string) (*stock.Store, *netsync.Client) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	ctx := testkit.Context(t)
 	if err := stock.Seed(ctx, st); err != nil {
 		t.Fatal(err)
 	}
@@ -77,24 +49,17 @@ func seeded(t *testing.T, addr string) (*stock.Store, *netsync.Client) {
 	return st, c
 }
 
-// quantity waits until the office replica shows want items of mpn.
+// waitQuantity waits until the office replica shows want items of mpn.
 func waitQuantity(t *testing.T, st *stock.Store, mpn string, want int) {
 	t.Helper()
 	k, ok := st.Find(mpn)
 	if !ok {
 		t.Fatalf("no part %s", mpn)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testkit.Until(t, fmt.Sprintf("%d items of %s", want, mpn), func() bool {
 		p, _, err := st.Parts.Get(k)
-		if err == nil && p.Quantity == want {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: quantity %d (%v), want %d", mpn, p.Quantity, err, want)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return err == nil && p.Quantity == want
+	})
 }
 
 func quantityOf(t *testing.T, st *stock.Store, mpn string) int {
@@ -111,7 +76,7 @@ func quantityOf(t *testing.T, st *stock.Store, mpn string) int {
 }
 
 func TestStation(t *testing.T) {
-	addr := startServer(t)
+	addr := testnet.Server(t, "inventory")
 	office, _ := seeded(t, addr)
 	r0, mcu0 := quantityOf(t, office, "RC0603FR-0710KL"), quantityOf(t, office, "STM32G031K8T6")
 
@@ -129,28 +94,21 @@ func TestStation(t *testing.T) {
 	// The office sees the new quantities and six movements by smt-1.
 	waitQuantity(t, office, "RC0603FR-0710KL", r0-12)
 	waitQuantity(t, office, "STM32G031K8T6", mcu0-3)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testkit.Until(t, "six movements by smt-1 at the office", func() bool {
 		n := 0
 		for _, m := range office.Movements.All() {
 			if m.Who == "smt-1" && m.Delta < 0 {
 				n++
 			}
 		}
-		if n == 6 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("office sees %d movements by smt-1, want 6", n)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return n == 6
+	})
 }
 
 // Two stations taking the same part at once never lose an update: each
 // takes it in turn through its check-out.
 func TestStationsShareAPart(t *testing.T) {
-	addr := startServer(t)
+	addr := testnet.Server(t, "inventory")
 	office, _ := seeded(t, addr)
 	q0 := quantityOf(t, office, "GRM188R71H104KA93D")
 	var wg sync.WaitGroup
@@ -174,7 +132,7 @@ func TestStationsShareAPart(t *testing.T) {
 }
 
 func TestStationShortStock(t *testing.T) {
-	addr := startServer(t)
+	addr := testnet.Server(t, "inventory")
 	office, _ := seeded(t, addr)
 	q := quantityOf(t, office, "STM32H743VIT6")
 	var out bytes.Buffer

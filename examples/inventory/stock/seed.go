@@ -69,7 +69,7 @@ var seedBOMs = []struct {
 // order each time. On a replica it waits for ids until ctx ends.
 func Seed(ctx context.Context, s *Store) error {
 	for i := range SeedParts {
-		if _, err := Create(ctx, s.Parts, SeedPart(i)); err != nil {
+		if _, err := s.Parts.CreateWait(ctx, SeedPart(i)); err != nil {
 			return fmt.Errorf("seed part %d: %w", i, err)
 		}
 	}
@@ -86,7 +86,7 @@ func Seed(ctx context.Context, s *Store) error {
 			}
 			bom.Lines = append(bom.Lines, Line{Part: k, Quantity: 1 + (j*3)%4, Designators: designators(p.Description, j, 1+(j*3)%4)})
 		}
-		k, err := Create(ctx, s.BOMs, bom)
+		k, err := s.BOMs.CreateWait(ctx, bom)
 		if err != nil {
 			return fmt.Errorf("seed bom %s: %w", b.name, err)
 		}

@@ -108,22 +108,6 @@ func (s *Store) Search(q string, limit int) []db.Key[Part] {
 	return db.IndexSearch(s.ByMPN, q, limit)
 }
 
-// Create creates v in t, waiting (until ctx ends) while a replica has no
-// ids for the tree yet.
-func Create[T any](ctx context.Context, t *db.Tree[T], v T) (db.Key[T], error) {
-	for {
-		k, err := t.Create(v)
-		if !errors.Is(err, db.ErrNoIDs) {
-			return k, err
-		}
-		select {
-		case <-ctx.Done():
-			return k, fmt.Errorf("%w (waiting for ids of %s)", ctx.Err(), t.Name())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
-
 // Consume takes n items of part k from stock on behalf of who: it checks
 // the part out (waiting in its queue until ctx ends), lowers the quantity,
 // records a Movement and checks the part in. It returns ErrShort, without
@@ -136,7 +120,7 @@ func (s *Store) Consume(ctx context.Context, k db.Key[Part], n int, who, reason 
 		return 0, err
 	}
 	defer func() {
-		if cerr := s.Parts.CheckIn(k); cerr != nil && err == nil {
+		if cerr := s.Parts.CheckIn(ctx, k); cerr != nil && err == nil {
 			err = cerr
 		}
 	}()
@@ -151,7 +135,7 @@ func (s *Store) Consume(ctx context.Context, k db.Key[Part], n int, who, reason 
 	if err != nil {
 		return 0, err
 	}
-	_, err = Create(ctx, s.Movements, Movement{Part: k, Delta: -n, Who: who, Reason: reason, At: time.Now().UTC()})
+	_, err = s.Movements.CreateWait(ctx, Movement{Part: k, Delta: -n, Who: who, Reason: reason, At: time.Now().UTC()})
 	return left, err
 }
 
@@ -172,7 +156,7 @@ func ReleaseBOM(ctx context.Context, s *Store, k db.Key[BOM]) error {
 		return err
 	}
 	err := s.BOMs.Release(k)
-	return errors.Join(err, s.BOMs.CheckIn(k))
+	return errors.Join(err, s.BOMs.CheckIn(ctx, k))
 }
 
 // ReviseBOM makes the next revision of released BOM k as a draft and
@@ -183,13 +167,13 @@ func ReviseBOM(ctx context.Context, s *Store, k db.Key[BOM]) (db.Key[BOM], error
 	}
 	next, err := s.BOMs.Revise(k)
 	if err != nil {
-		return next, errors.Join(err, s.BOMs.CheckIn(k))
+		return next, errors.Join(err, s.BOMs.CheckIn(ctx, k))
 	}
 	// The new revision is created under k's check-out, but checking k in
 	// waits only for k's own changes to reach the server. Checking the
 	// new revision out first sends its creation while k is still held.
 	if err := s.BOMs.CheckOut(ctx, next); err != nil {
-		return next, errors.Join(err, s.BOMs.CheckIn(k))
+		return next, errors.Join(err, s.BOMs.CheckIn(ctx, k))
 	}
-	return next, errors.Join(s.BOMs.CheckIn(next), s.BOMs.CheckIn(k))
+	return next, errors.Join(s.BOMs.CheckIn(ctx, next), s.BOMs.CheckIn(ctx, k))
 }

@@ -195,7 +195,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	p, _, _ = alice.s.Parts.Get(ka)
 	say("8. alice counts the shelf: %d on hand, moved to %s", p.Quantity, p.Location)
-	if err := alice.s.Parts.CheckIn(ka); err != nil {
+	if err := alice.s.Parts.CheckIn(ctx, ka); err != nil {
 		return err
 	}
 	say("9. alice checks it in")
@@ -212,7 +212,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if q.Quantity != p.Quantity || q.Location != p.Location {
 		return fmt.Errorf("bob sees %+v, alice wrote %+v", q, p)
 	}
-	if err := bob.s.Parts.CheckIn(kb); err != nil {
+	if err := bob.s.Parts.CheckIn(ctx, kb); err != nil {
 		return err
 	}
 
