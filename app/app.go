@@ -52,6 +52,13 @@ type Config struct {
 	// Name is the readable name other users see for this client. Flag
 	// -name, env HILLS_NAME. Default: the host name.
 	Name string
+	// Token is the enrollment token an administrator made for this client
+	// (hills-server clients add), passed to the sync client as
+	// netsync.ClientOptions.Token. It is needed on first contact only;
+	// afterwards the replica authenticates with its own key pair. Flag
+	// -token, env HILLS_TOKEN. Default "" (enough for an open server, or
+	// a replica enrolled before).
+	Token string
 
 	// Title, Width and Height describe the window. Defaults: AppID,
 	// 1100 × 700 dp.
@@ -65,8 +72,8 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// RegisterFlags defines -app, -data, -server and -name on fs, with
-// defaults from c and then the HILLS_* environment variables.
+// RegisterFlags defines -app, -data, -server, -name and -token on fs,
+// with defaults from c and then the HILLS_* environment variables.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	env := func(v *string, name string) {
 		if s := os.Getenv(name); s != "" && *v == "" {
@@ -77,10 +84,12 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	env(&c.Dir, "HILLS_DATA")
 	env(&c.Server, "HILLS_SERVER")
 	env(&c.Name, "HILLS_NAME")
+	env(&c.Token, "HILLS_TOKEN")
 	fs.StringVar(&c.AppID, "app", c.AppID, "application id (env HILLS_APP)")
 	fs.StringVar(&c.Dir, "data", c.Dir, "database directory (env HILLS_DATA)")
 	fs.StringVar(&c.Server, "server", c.Server, "sync server address host:port; empty: standalone (env HILLS_SERVER)")
 	fs.StringVar(&c.Name, "name", c.Name, "this client's name shown to other users (env HILLS_NAME)")
+	fs.StringVar(&c.Token, "token", c.Token, "enrollment token from hills-server clients add, needed on first contact only (env HILLS_TOKEN)")
 }
 
 // SanitizeAddr turns a server address into a directory name.
@@ -179,6 +188,9 @@ func Open(cfg Config) (*App, error) {
 		}
 		if co.AppID == "" {
 			co.AppID = cfg.AppID
+		}
+		if cfg.Token != "" {
+			co.Token = cfg.Token
 		}
 		if co.Logger == nil {
 			co.Logger = cfg.Logger

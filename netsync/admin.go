@@ -9,10 +9,15 @@ package netsync
 //	GET  /v1/borrows         []BorrowInfo
 //	POST /v1/borrows/return  ForceReturnRequest → {"former": holder}
 //	POST /v1/checkpoint      {"dir": absolute path} → {"dir": path}
+//	GET  /v1/clients         []EnrolledClient
+//	POST /v1/clients/add     EnrollRequest → EnrollResult
+//	POST /v1/clients/grant   {"name", "grants"} → {}
+//	POST /v1/clients/revoke  {"name"} → {}
+//	POST /v1/clients/return  {"name", "reason", "by"} → {"returned": n}
 //
 // Errors answer with a non-2xx status and {"error": text, "code": kind},
 // kind one of "no_tree", "not_found", "invalid_key", "not_checked_out",
-// "bad_request", "internal".
+// "unknown_client", "bad_request", "closed", "internal".
 
 import (
 	"bytes"
@@ -80,6 +85,66 @@ type ForceReturnRequest struct {
 	Key    string `json:"key"` // ID.Rev
 	Reason string `json:"reason"`
 	By     string `json:"by"` // who asks, for the log and the former holder
+}
+
+// EnrollRequest is the body of POST /v1/clients/add.
+type EnrollRequest struct {
+	Name   string  `json:"name"`
+	Grants []Grant `json:"grants"`
+	// TTL is how long the token stays usable, as a Go duration ("24h");
+	// "" means DefaultTokenTTL.
+	TTL string `json:"ttl,omitempty"`
+}
+
+// EnrollResult is a new client's one-time token and when it expires.
+type EnrollResult struct {
+	Token   string    `json:"token"`
+	Expires time.Time `json:"expires"`
+}
+
+// clientRequest is the body of the requests naming one enrolled client.
+type clientRequest struct {
+	Name   string  `json:"name"`
+	Grants []Grant `json:"grants,omitempty"` // grant
+	Reason string  `json:"reason,omitempty"` // return
+	By     string  `json:"by,omitempty"`     // return
+}
+
+// MarshalText writes the accesses as String does ("read,create"), so
+// grants read well in JSON.
+func (a Access) MarshalText() ([]byte, error) { return []byte(a.String()), nil }
+
+// UnmarshalText reads what MarshalText writes (and "none").
+func (a *Access) UnmarshalText(b []byte) error {
+	if string(b) == "none" {
+		*a = 0
+		return nil
+	}
+	v, err := ParseAccess(string(b))
+	if err != nil {
+		return err
+	}
+	*a = v
+	return nil
+}
+
+// Enroll enrolls a client (Server.AddClientTTL; ttl <= 0 means
+// DefaultTokenTTL) and returns its token with when the token expires.
+func (s *Server) Enroll(name string, ttl time.Duration, grants ...Grant) (EnrollResult, error) {
+	if ttl <= 0 {
+		ttl = DefaultTokenTTL
+	}
+	tok, err := s.AddClientTTL(name, ttl, grants...)
+	if err != nil {
+		return EnrollResult{}, err
+	}
+	name = strings.TrimSpace(name)
+	for _, e := range s.Enrolled() {
+		if e.Pending && e.Name == name {
+			return EnrollResult{Token: tok, Expires: e.Expires}, nil
+		}
+	}
+	return EnrollResult{Token: tok, Expires: time.Now().Add(ttl).UTC()}, nil
 }
 
 // Info describes the server. It reads the store to count records: it takes
@@ -375,7 +440,120 @@ func (s *Server) adminHandler() http.Handler {
 		s.log.Info("checkpoint written", "dir", req.Dir)
 		adminJSON(w, http.StatusOK, map[string]string{"dir": req.Dir})
 	})
+	s.clientsHandlers(mux)
 	return mux
+}
+
+// clientsHandlers serves the enrollment requests: the calls of
+// AdminClient.Enroll, Enrolled, SetGrants, Revoke and ForceReturnClient.
+func (s *Server) clientsHandlers(mux *http.ServeMux) {
+	mux.HandleFunc("GET /v1/clients", func(w http.ResponseWriter, r *http.Request) {
+		list := s.Enrolled()
+		if list == nil {
+			list = []EnrolledClient{}
+		}
+		adminJSON(w, http.StatusOK, list)
+	})
+	mux.HandleFunc("POST /v1/clients/add", func(w http.ResponseWriter, r *http.Request) {
+		var req EnrollRequest
+		if !decodeAdmin(w, r, &req) {
+			return
+		}
+		var ttl time.Duration
+		if req.TTL != "" {
+			var err error
+			if ttl, err = time.ParseDuration(req.TTL); err != nil || ttl <= 0 {
+				badRequest(w, fmt.Sprintf("token ttl %q is not a positive duration", req.TTL))
+				return
+			}
+		}
+		if !checkEnrollInput(w, req.Name, req.Grants) {
+			return
+		}
+		s.log.Info("admin enrollment requested", "client", req.Name, "peer_uid", peerOf(r))
+		res, err := s.Enroll(req.Name, ttl, req.Grants...)
+		if err != nil {
+			adminError(w, err)
+			return
+		}
+		adminJSON(w, http.StatusOK, res)
+	})
+	mux.HandleFunc("POST /v1/clients/grant", func(w http.ResponseWriter, r *http.Request) {
+		var req clientRequest
+		if !decodeAdmin(w, r, &req) || !checkEnrollInput(w, req.Name, req.Grants) {
+			return
+		}
+		s.log.Info("admin grant change requested", "client", req.Name, "peer_uid", peerOf(r))
+		if err := s.SetGrants(req.Name, req.Grants...); err != nil {
+			adminError(w, err)
+			return
+		}
+		adminJSON(w, http.StatusOK, struct{}{})
+	})
+	mux.HandleFunc("POST /v1/clients/revoke", func(w http.ResponseWriter, r *http.Request) {
+		var req clientRequest
+		if !decodeAdmin(w, r, &req) {
+			return
+		}
+		s.log.Info("admin revocation requested", "client", req.Name, "peer_uid", peerOf(r))
+		if err := s.RevokeClient(req.Name); err != nil {
+			adminError(w, err)
+			return
+		}
+		adminJSON(w, http.StatusOK, struct{}{})
+	})
+	mux.HandleFunc("POST /v1/clients/return", func(w http.ResponseWriter, r *http.Request) {
+		var req clientRequest
+		if !decodeAdmin(w, r, &req) {
+			return
+		}
+		if strings.TrimSpace(req.Reason) == "" || strings.TrimSpace(req.By) == "" {
+			badRequest(w, "a force-return needs a reason and who asks it")
+			return
+		}
+		s.log.Info("admin force-return of a client requested", "client", req.Name, "by", req.By, "peer_uid", peerOf(r))
+		n, err := s.ForceReturnClient(req.Name, req.Reason, req.By)
+		if err != nil {
+			adminError(w, err)
+			return
+		}
+		adminJSON(w, http.StatusOK, map[string]int{"returned": n})
+	})
+}
+
+// decodeAdmin reads a request's JSON body into v; on failure it answers
+// bad_request and returns false.
+func decodeAdmin(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		badRequest(w, "malformed request: "+err.Error())
+		return false
+	}
+	return true
+}
+
+// checkEnrollInput refuses, as bad_request, a missing name or bad grants.
+func checkEnrollInput(w http.ResponseWriter, name string, grants []Grant) bool {
+	if strings.TrimSpace(name) == "" {
+		badRequest(w, "a client name is required")
+		return false
+	}
+	if err := checkGrants(grants); err != nil {
+		badRequest(w, err.Error())
+		return false
+	}
+	return true
+}
+
+func badRequest(w http.ResponseWriter, msg string) {
+	adminJSON(w, http.StatusBadRequest, adminErr{Error: msg, Code: "bad_request"})
+}
+
+// peerOf is the connecting process's user id, from the kernel.
+func peerOf(r *http.Request) int {
+	uid, _ := r.Context().Value(peerKey{}).(int)
+	return uid
 }
 
 // peerKey keys the connecting process's user id in a request's context.
@@ -397,6 +575,7 @@ var adminCodes = []struct {
 	{"invalid_key", http.StatusBadRequest, db.ErrInvalidKey},
 	{"not_checked_out", http.StatusConflict, db.ErrNotCheckedOut},
 	{"closed", http.StatusServiceUnavailable, ErrStoreClosed},
+	{"unknown_client", http.StatusNotFound, ErrUnknownClient},
 }
 
 func adminError(w http.ResponseWriter, err error) {
@@ -480,6 +659,48 @@ func (c *AdminClient) Checkpoint(ctx context.Context, dir string) error {
 		Dir string `json:"dir"`
 	}
 	return c.do(ctx, http.MethodPost, "/v1/checkpoint", map[string]string{"dir": abs}, &out)
+}
+
+// Enroll enrolls a client with its grants (see Server.AddClientTTL; ttl
+// <= 0 means DefaultTokenTTL) and returns its one-time token.
+func (c *AdminClient) Enroll(ctx context.Context, name string, ttl time.Duration, grants ...Grant) (EnrollResult, error) {
+	req := EnrollRequest{Name: name, Grants: grants}
+	if ttl > 0 {
+		req.TTL = ttl.String()
+	}
+	var res EnrollResult
+	err := c.do(ctx, http.MethodPost, "/v1/clients/add", &req, &res)
+	return res, err
+}
+
+// Enrolled lists the enrolled clients and unused tokens (see
+// Server.Enrolled).
+func (c *AdminClient) Enrolled(ctx context.Context) ([]EnrolledClient, error) {
+	var list []EnrolledClient
+	err := c.do(ctx, http.MethodGet, "/v1/clients", nil, &list)
+	return list, err
+}
+
+// SetGrants replaces an enrolled client's grants (see Server.SetGrants).
+// An unknown name matches ErrUnknownClient.
+func (c *AdminClient) SetGrants(ctx context.Context, name string, grants ...Grant) error {
+	return c.do(ctx, http.MethodPost, "/v1/clients/grant", &clientRequest{Name: name, Grants: grants}, &struct{}{})
+}
+
+// RevokeClient revokes a client's credential or unused token (see
+// Server.RevokeClient). An unknown name matches ErrUnknownClient.
+func (c *AdminClient) RevokeClient(ctx context.Context, name string) error {
+	return c.do(ctx, http.MethodPost, "/v1/clients/revoke", &clientRequest{Name: name}, &struct{}{})
+}
+
+// ForceReturnClient takes back every record the client of that name holds
+// (see Server.ForceReturnClient) and returns how many.
+func (c *AdminClient) ForceReturnClient(ctx context.Context, name, reason, by string) (int, error) {
+	var out struct {
+		Returned int `json:"returned"`
+	}
+	err := c.do(ctx, http.MethodPost, "/v1/clients/return", &clientRequest{Name: name, Reason: reason, By: by}, &out)
+	return out.Returned, err
 }
 
 func (c *AdminClient) do(ctx context.Context, method, path string, in, out any) error {

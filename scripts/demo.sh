@@ -2,7 +2,7 @@
 # Sets up a fresh machine and runs the hills demo: a sync server on
 # loopback with its data under a temporary directory, seeded with an
 # inventory, two inventory windows (clients "alice" and "bob") and the
-# viewer. Check a part out in one window and watch it lock in the other;
+# viewer, each enrolled with its own grants and token. Check a part out in one window and watch it lock in the other;
 # save an edit and watch it appear everywhere. Closing every window, or
 # Ctrl-C, stops everything the demo started and removes its data.
 # Without a display it runs a headless walk-through instead.
@@ -36,7 +36,7 @@ go build -o "$work/bin/" ./cmd/hills-server ./cmd/hills-viewer ./examples/invent
 # A random port; another one when it is taken.
 for _ in 1 2 3 4 5; do
   addr=127.0.0.1:$((20000 + RANDOM % 20000))
-  "$work/bin/hills-server" serve --data "$work/server" --listen "$addr" --app-id inventory --open &
+  "$work/bin/hills-server" serve --data "$work/server" --listen "$addr" --app-id inventory &
   spid=$!
   pids+=("$spid")
   for _ in $(seq 100); do
@@ -49,18 +49,34 @@ done
 [ -S "$work/server/admin.sock" ] || { echo "demo: the server did not start" >&2; exit 1; }
 echo "demo: server on $addr, data in $work/server"
 
-"$work/bin/inventory" -server "$addr" -data "$work/seed" -name seeder -seed
+# The server admits enrolled clients only: enroll each program through
+# the running server's admin socket and hand it its one-time token.
+enroll() {
+  local name=$1
+  shift
+  local grants=()
+  for g in "$@"; do grants+=(--grant "$g"); done
+  "$work/bin/hills-server" clients add "$name" "${grants[@]}" --data "$work/server"
+}
+work_grants=('parts=read,create,edit' 'boms=read,create,edit,release' 'movements=read,create')
+seeder_token=$(enroll seeder "${work_grants[@]}")
+alice_token=$(enroll alice "${work_grants[@]}")
+bob_token=$(enroll bob "${work_grants[@]}")
+viewer_token=$(enroll viewer '*=read')
+
+"$work/bin/inventory" -server "$addr" -data "$work/seed" -name seeder -token "$seeder_token" -seed
 
 common=(-server "$addr" -app inventory)
-"$work/bin/inventory" "${common[@]}" -data "$work/alice" -name alice -search STM32 -select STM32F103C8T6 -checkout &
+"$work/bin/inventory" "${common[@]}" -data "$work/alice" -name alice -token "$alice_token" -search STM32 -select STM32F103C8T6 -checkout &
 wins=($!)
-"$work/bin/inventory" "${common[@]}" -data "$work/bob" -name bob -search STM32 -select STM32F103C8T6 &
+"$work/bin/inventory" "${common[@]}" -data "$work/bob" -name bob -token "$bob_token" -search STM32 -select STM32F103C8T6 &
 wins+=($!)
-"$work/bin/hills-viewer" "${common[@]}" -data "$work/viewer" -name viewer &
+"$work/bin/hills-viewer" "${common[@]}" -data "$work/viewer" -name viewer -token "$viewer_token" &
 wins+=($!)
 pids+=("${wins[@]}")
 echo "demo: opened the windows of alice, bob and the viewer. alice holds STM32F103C8T6:"
 echo "demo: bob's window shows it locked; save an edit in alice's and it appears in bob's."
+echo "demo: the viewer may only read; see the grants with: $work/bin/hills-server clients list --data $work/server"
 echo "demo: close every window or press Ctrl-C to stop"
 
 while :; do

@@ -124,7 +124,15 @@ type admin interface {
 	Borrows(ctx context.Context) ([]netsync.BorrowInfo, error)
 	ForceReturn(ctx context.Context, tree, key, reason, by string) (string, error)
 	Checkpoint(ctx context.Context, dir string) error
+	Enroll(ctx context.Context, name string, ttl time.Duration, grants ...netsync.Grant) (netsync.EnrollResult, error)
+	Enrolled(ctx context.Context) ([]netsync.EnrolledClient, error)
+	SetGrants(ctx context.Context, name string, grants ...netsync.Grant) error
+	RevokeClient(ctx context.Context, name string) error
+	ForceReturnClient(ctx context.Context, name, reason, by string) (int, error)
 }
+
+var _ admin = (*netsync.AdminClient)(nil)
+var _ admin = local{}
 
 // local administers a server's store while no server runs.
 type local struct{ s *netsync.Server }
@@ -137,6 +145,19 @@ func (l local) ForceReturn(_ context.Context, tree, key, reason, by string) (str
 	return l.s.ForceReturn(tree, key, reason, by)
 }
 func (l local) Checkpoint(_ context.Context, dir string) error { return l.s.Checkpoint(dir) }
+func (l local) Enroll(_ context.Context, name string, ttl time.Duration, grants ...netsync.Grant) (netsync.EnrollResult, error) {
+	return l.s.Enroll(name, ttl, grants...)
+}
+func (l local) Enrolled(context.Context) ([]netsync.EnrolledClient, error) {
+	return l.s.Enrolled(), nil
+}
+func (l local) SetGrants(_ context.Context, name string, grants ...netsync.Grant) error {
+	return l.s.SetGrants(name, grants...)
+}
+func (l local) RevokeClient(_ context.Context, name string) error { return l.s.RevokeClient(name) }
+func (l local) ForceReturnClient(_ context.Context, name, reason, by string) (int, error) {
+	return l.s.ForceReturnClient(name, reason, by)
+}
 
 // connect reaches the server of dir: its admin socket when it runs, else
 // its store. The returned function releases it.
@@ -283,19 +304,42 @@ func borrowsList(ctx context.Context, args []string, stdout io.Writer) error {
 
 const usageBorrowsReturn = `Usage:
   hills-server borrows return TREE KEY --reason TEXT [--data DIR]
+  hills-server borrows return --client NAME --reason TEXT [--data DIR]
 
 Takes the record TREE/KEY (KEY as ID.Rev, such as 12.0) from its holder,
-as the OS user running the command. The holder's client is told who and
-why, and keeps its unsent edits of the record aside. --reason is required.
+as the OS user running the command; with --client, every record the
+client NAME holds (a revoked client's too). The holder's client is told
+who and why, and keeps its unsent edits of the records aside. --reason is
+required.
 `
 
 func borrowsReturn(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := newFlags("borrows return")
 	data := dataFlag(fs)
 	reason := fs.String("reason", "", "")
+	client := fs.String("client", "", "")
 	pos, err := parse(fs, args, usageBorrowsReturn, stdout)
 	if err != nil {
 		return err
+	}
+	if *client != "" {
+		if len(pos) > 0 {
+			return &usageError{msg: "borrows return: --client takes no TREE or KEY", usage: usageBorrowsReturn}
+		}
+		if strings.TrimSpace(*reason) == "" {
+			return &usageError{msg: "borrows return: --reason is required", usage: usageBorrowsReturn}
+		}
+		a, release, err := connect(*data)
+		if err != nil {
+			return err
+		}
+		defer release()
+		n, err := a.ForceReturnClient(ctx, *client, *reason, osUser())
+		if err != nil {
+			return fmt.Errorf("borrows return --client %s: %w", *client, err)
+		}
+		fmt.Fprintf(stdout, "returned %d %s held by %s\n", n, plural(n, "record", "records"), *client)
+		return nil
 	}
 	if len(pos) != 2 {
 		return &usageError{msg: "borrows return: want TREE and KEY", usage: usageBorrowsReturn}

@@ -1,9 +1,14 @@
 // Command hills-server runs the hills sync server and administers it.
 //
-//	hills-server serve   [--data DIR] [--listen ADDR] [--app-id ID]
+//	hills-server serve   [--data DIR] [--listen ADDR] [--app-id ID] [--open]
 //	hills-server info    [--data DIR] [--json]
 //	hills-server borrows list   [--data DIR] [--json]
 //	hills-server borrows return TREE KEY --reason TEXT [--data DIR]
+//	hills-server borrows return --client NAME --reason TEXT [--data DIR]
+//	hills-server clients add NAME --grant TREE=ACCESS[,ACCESS] ... [--ttl 24h] [--data DIR]
+//	hills-server clients list   [--data DIR] [--json]
+//	hills-server clients grant  NAME --grant TREE=ACCESS[,ACCESS] ... [--data DIR]
+//	hills-server clients revoke NAME [--data DIR]
 //	hills-server backup --to DIR [--data DIR]
 //
 // The administration commands talk to the running server through its
@@ -80,6 +85,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return info(ctx, rest, stdout)
 	case "backup":
 		return backup(ctx, rest, stdout)
+	case "clients":
+		return clients(ctx, rest, stdout, stderr)
 	case "borrows":
 		if len(rest) == 0 {
 			return &usageError{msg: "borrows: list or return?", usage: usageBorrows}
@@ -101,10 +108,15 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 const usage = `hills-server runs the hills sync server and administers it.
 
 Usage:
-  hills-server serve   [--data DIR] [--listen ADDR] [--app-id ID]
+  hills-server serve   [--data DIR] [--listen ADDR] [--app-id ID] [--open]
   hills-server info    [--data DIR] [--json]
+  hills-server clients add NAME --grant TREE=ACCESS[,ACCESS] ... [--ttl 24h] [--data DIR]
+  hills-server clients list   [--data DIR] [--json]
+  hills-server clients grant  NAME --grant TREE=ACCESS[,ACCESS] ... [--data DIR]
+  hills-server clients revoke NAME [--data DIR]
   hills-server borrows list   [--data DIR] [--json]
   hills-server borrows return TREE KEY --reason TEXT [--data DIR]
+  hills-server borrows return --client NAME --reason TEXT [--data DIR]
   hills-server backup --to DIR [--data DIR]
   hills-server help
 
@@ -112,9 +124,11 @@ serve runs the server on DIR until SIGINT or SIGTERM. Defaults:
   --data    $HILLS_DATA,   else ./hills-data
   --listen  $HILLS_LISTEN, else 127.0.0.1:7447 (UDP, QUIC)
   --app-id  $HILLS_APP_ID, else ""
-A flag wins over its environment variable.
+A flag wins over its environment variable. Without --open the server
+admits only clients enrolled with clients add; --open admits anyone with
+every access, for trials.
 
-info, borrows, and backup reach the running server through DIR/admin.sock;
+info, clients, borrows, and backup reach the running server through DIR/admin.sock;
 when no server runs they open DIR directly. backup writes a consistent copy
 of the store (a checkpoint) into a new directory while the server runs.
 `
@@ -122,9 +136,11 @@ of the store (a checkpoint) into a new directory while the server runs.
 const usageBorrows = `Usage:
   hills-server borrows list   [--data DIR] [--json]
   hills-server borrows return TREE KEY --reason TEXT [--data DIR]
+  hills-server borrows return --client NAME --reason TEXT [--data DIR]
 
 return takes the record TREE/KEY (KEY as ID.Rev, such as 12.0) from its
-holder; the holder's client is told who did it and why.
+holder, or with --client every record the client NAME holds; the holder's
+client is told who did it and why.
 `
 
 // newFlags returns a flag set that reports errors to the caller only.

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -108,6 +109,13 @@ type replicaT struct {
 
 func newReplica(t *testing.T, name, addr, app string) *replicaT {
 	t.Helper()
+	return newReplicaWith(t, name, addr, &netsync.ClientOptions{AppID: app})
+}
+
+// newReplicaWith opens a replica named name and connects it to addr with
+// opts (its Logger set here).
+func newReplicaWith(t *testing.T, name, addr string, opts *netsync.ClientOptions) *replicaT {
+	t.Helper()
 	d, err := db.Open(filepath.Join(t.TempDir(), name), &db.Options{Replica: true, Name: name, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
@@ -116,7 +124,9 @@ func newReplica(t *testing.T, name, addr, app string) *replicaT {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := netsync.Connect(d, addr, &netsync.ClientOptions{AppID: app, Logger: quiet})
+	o := *opts
+	o.Logger = quiet
+	c, err := netsync.Connect(d, addr, &o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,13 +308,30 @@ func TestUsage(t *testing.T) {
 		{"borrows", "return", "parts", "1.0", "--reason", " ", "--data", dir},
 		{"backup", "--data", dir},
 		{"backup", "--data", dir, "--to", "x", "y"},
+		{"clients"},
+		{"clients", "frob"},
+		{"clients", "add", "--grant", "*=read", "--data", dir},
+		{"clients", "add", "a", "b", "--grant", "*=read", "--data", dir},
+		{"clients", "add", "x", "--data", dir},
+		{"clients", "add", "x", "--grant", "parts", "--data", dir},
+		{"clients", "add", "x", "--grant", "parts=fly", "--data", dir},
+		{"clients", "add", "x", "--grant", "bad/name=read", "--data", dir},
+		{"clients", "add", "x", "--grant", "*=read", "--ttl", "-1h", "--data", dir},
+		{"clients", "add", "x", "--grant", "*=read", "--ttl", "soon", "--data", dir},
+		{"clients", "list", "extra", "--data", dir},
+		{"clients", "grant", "x", "--data", dir},
+		{"clients", "grant", "--grant", "*=read", "--data", dir},
+		{"clients", "revoke", "--data", dir},
+		{"borrows", "return", "--client", "x", "--data", dir},
+		{"borrows", "return", "--client", "x", "parts", "1.0", "--reason", "r", "--data", dir},
 	} {
 		stdout, stderr, code := runCmd(t, args...)
 		if code != 2 || !strings.Contains(stderr, "Usage:") || stdout != "" {
 			t.Errorf("%q: exit %d, stdout %q, stderr %q; want 2 and the usage", args, code, stdout, stderr)
 		}
 	}
-	for _, args := range [][]string{{"help"}, {"--help"}, {"serve", "-h"}, {"borrows", "return", "--help"}} {
+	for _, args := range [][]string{{"help"}, {"--help"}, {"serve", "-h"}, {"borrows", "return", "--help"},
+		{"clients", "--help"}, {"clients", "add", "-h"}, {"clients", "grant", "-h"}} {
 		stdout, stderr, code := runCmd(t, args...)
 		if code != 0 || !strings.Contains(stdout, "Usage:") || stderr != "" {
 			t.Errorf("%q: exit %d, stdout %q, stderr %q", args, code, stdout, stderr)
@@ -366,5 +393,175 @@ func TestSignal(t *testing.T) {
 	}
 	if _, err := os.Lstat(filepath.Join(dir, adminSocket)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("admin socket after SIGTERM: %v", err)
+	}
+}
+
+// waitFor polls cond until it holds or 20 s pass.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting: %s", what)
+		}
+	}
+}
+
+// enroll runs clients add and returns the token it printed.
+func enroll(t *testing.T, dir, name string, grants ...string) string {
+	t.Helper()
+	args := []string{"clients", "add", name, "--data", dir}
+	for _, g := range grants {
+		args = append(args, "--grant", g)
+	}
+	stdout, stderr, code := runCmd(t, args...)
+	if code != 0 {
+		t.Fatalf("clients add %s: exit %d %s", name, code, stderr)
+	}
+	tok := strings.TrimSpace(stdout)
+	if strings.Count(stdout, "\n") != 1 || !strings.HasPrefix(tok, "hills1-") {
+		t.Fatalf("clients add %s: stdout %q is not one token line", name, stdout)
+	}
+	if !strings.Contains(stderr, "enrolled "+name) {
+		t.Errorf("clients add %s: stderr %q", name, stderr)
+	}
+	return tok
+}
+
+// listClients runs clients list --json.
+func listClients(t *testing.T, dir string) map[string]netsync.EnrolledClient {
+	t.Helper()
+	stdout, stderr, code := runCmd(t, "clients", "list", "--data", dir, "--json")
+	if code != 0 {
+		t.Fatalf("clients list: exit %d %s", code, stderr)
+	}
+	var list []netsync.EnrolledClient
+	if err := json.Unmarshal([]byte(stdout), &list); err != nil {
+		t.Fatalf("clients list --json: %v\n%s", err, stdout)
+	}
+	m := map[string]netsync.EnrolledClient{}
+	for _, c := range list {
+		m[c.Name] = c
+	}
+	return m
+}
+
+func TestClients(t *testing.T) {
+	dir := t.TempDir()
+	s := startServe(t, "--data", dir, "--listen", "127.0.0.1:0", "--app-id", "shop")
+	s.await(t, dir)
+
+	// Closed by default: a client without a token is refused.
+	stranger := newReplicaWith(t, "stranger", s.info.Addr, &netsync.ClientOptions{AppID: "shop"})
+	waitFor(t, "the stranger refused", func() bool { return errors.Is(stranger.c.Status().Err, netsync.ErrUnauthorized) })
+	stranger.c.Close()
+
+	tok := enroll(t, dir, "alice", "parts=read,create,edit", "*=read")
+	stdout, _, _ := runCmd(t, "clients", "list", "--data", dir)
+	if !strings.Contains(stdout, "alice") || !strings.Contains(stdout, "token until") {
+		t.Errorf("clients list before the token is used:\n%s", stdout)
+	}
+	if c := listClients(t, dir)["alice"]; !c.Pending || c.Expires.Before(time.Now().Add(23*time.Hour)) {
+		t.Errorf("alice's pending enrollment: %+v", c)
+	}
+
+	alice := newReplicaWith(t, "alice", s.info.Addr, &netsync.ClientOptions{AppID: "shop", Token: tok})
+	k := alice.create(t, Part{Number: "P-1"})
+	k2 := alice.create(t, Part{Number: "P-2"})
+	alice.sync(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, k := range []db.Key[Part]{k, k2} {
+		if err := alice.parts.CheckOut(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := listClients(t, dir)["alice"]
+	if c.Pending || !c.Connected || c.ID == "" || time.Since(c.LastSeen) > time.Minute ||
+		grantsText(c.Grants) != "parts=read,create,edit *=read" {
+		t.Fatalf("alice once connected: %+v", c)
+	}
+	stdout, _, _ = runCmd(t, "clients", "list", "--data", dir)
+	if !strings.Contains(stdout, "enrolled") || !strings.Contains(stdout, "true") || !strings.Contains(stdout, "parts=read,create,edit") {
+		t.Errorf("clients list:\n%s", stdout)
+	}
+	if _, stderr, code := runCmd(t, "clients", "add", "alice", "--grant", "*=read", "--data", dir); code != 1 || !strings.Contains(stderr, "enrolled already") {
+		t.Errorf("enrolling alice twice: exit %d %q", code, stderr)
+	}
+
+	// Read only: the replica learns it and refuses a create at once.
+	if stdout, stderr, code := runCmd(t, "clients", "grant", "alice", "--grant", "parts=read", "--data", dir); code != 0 || !strings.Contains(stdout, "parts=read") {
+		t.Fatalf("clients grant: exit %d %s\n%s", code, stderr, stdout)
+	}
+	waitFor(t, "alice's create refused", func() bool {
+		_, err := alice.parts.Create(Part{Number: "P-late"})
+		if err != nil && !errors.Is(err, db.ErrPermission) && !errors.Is(err, db.ErrNoIDs) {
+			t.Fatalf("create after the grant change: %v", err)
+		}
+		return errors.Is(err, db.ErrPermission)
+	})
+	if g := listClients(t, dir)["alice"].Grants; grantsText(g) != "parts=read" {
+		t.Errorf("grants after clients grant: %v", g)
+	}
+
+	// Everything alice holds, returned at once.
+	if _, stderr, code := runCmd(t, "borrows", "return", "--client", "nobody", "--reason", "x", "--data", dir); code != 1 || !strings.Contains(stderr, "unknown client") {
+		t.Errorf("borrows return --client nobody: exit %d %q", code, stderr)
+	}
+	stdout, stderr, code := runCmd(t, "borrows", "return", "--client", "alice", "--reason", "alice left", "--data", dir)
+	if code != 0 || !strings.Contains(stdout, "returned 2 records held by alice") {
+		t.Fatalf("borrows return --client: exit %d %s\n%s", code, stderr, stdout)
+	}
+	waitFor(t, "alice's borrows returned", func() bool { return !alice.parts.Borrow(k).Mine && !alice.parts.Borrow(k2).Mine })
+	if stdout, _, _ := runCmd(t, "borrows", "list", "--data", dir); !strings.Contains(stdout, "no borrowed records") {
+		t.Errorf("borrows list after return --client:\n%s", stdout)
+	}
+
+	// Revoked: the connection closes and the replica says why.
+	if stdout, stderr, code := runCmd(t, "clients", "revoke", "alice", "--data", dir); code != 0 || !strings.Contains(stdout, "revoked alice") {
+		t.Fatalf("clients revoke: exit %d %s\n%s", code, stderr, stdout)
+	}
+	waitFor(t, "alice told she is revoked", func() bool { return errors.Is(alice.c.Status().Err, netsync.ErrUnauthorized) })
+	if c := listClients(t, dir)["alice"]; !c.Revoked || c.Connected {
+		t.Errorf("alice after revoke: %+v", c)
+	}
+	for _, args := range [][]string{
+		{"clients", "revoke", "alice"},
+		{"clients", "grant", "nobody", "--grant", "*=read"},
+	} {
+		if _, stderr, code := runCmd(t, append(args, "--data", dir)...); code != 1 || !strings.Contains(stderr, "unknown client") {
+			t.Errorf("%q: exit %d %q; want 1 and unknown client", args, code, stderr)
+		}
+	}
+	alice.c.Close()
+
+	// Stopped: the commands work on the store, and the next server honours
+	// what they did.
+	s.stop(t)
+	carol := enroll(t, dir, "carol", "parts=read")
+	enroll(t, dir, "dave", "*=all")
+	if _, stderr, code := runCmd(t, "clients", "revoke", "dave", "--data", dir); code != 0 {
+		t.Fatalf("revoke of a stopped server: %s", stderr)
+	}
+	m := listClients(t, dir)
+	if !m["carol"].Pending || !m["alice"].Revoked || m["alice"].Connected {
+		t.Errorf("clients of a stopped server: %+v", m)
+	}
+	if _, ok := m["dave"]; ok {
+		t.Errorf("dave's revoked token still listed: %+v", m["dave"])
+	}
+	if _, stderr, code := runCmd(t, "clients", "grant", "alice", "--grant", "*=read", "--data", dir); code != 1 || !strings.Contains(stderr, "unknown client") {
+		t.Errorf("grant to a revoked client, stopped: exit %d %q", code, stderr)
+	}
+
+	s2 := startServe(t, "--data", dir, "--listen", "127.0.0.1:0", "--app-id", "shop")
+	s2.await(t, dir)
+	cr := newReplicaWith(t, "carol", s2.info.Addr, &netsync.ClientOptions{AppID: "shop", Token: carol})
+	// Not WaitSynced: a read-only replica is refused the ids it asks for.
+	waitFor(t, "carol sees the 2 parts", func() bool { return cr.parts.Len() == 2 })
+	if _, err := cr.parts.Create(Part{Number: "P-3"}); !errors.Is(err, db.ErrPermission) {
+		t.Errorf("carol's create with read only: %v", err)
+	}
+	if c := listClients(t, dir)["carol"]; !c.Connected || c.Pending {
+		t.Errorf("carol after connecting: %+v", c)
 	}
 }

@@ -6,7 +6,10 @@
 // records.
 //
 //	hills-viewer DIR                         open a local database
-//	hills-viewer -server HOST:PORT [-app ID] connect to a server
+//	hills-viewer -server HOST:PORT [-app ID] [-token TOKEN] connect to a server
+//
+// A server that admits enrolled clients only wants the viewer's token on
+// first contact: -token (env HILLS_TOKEN), from hills-server clients add.
 package main
 
 import (

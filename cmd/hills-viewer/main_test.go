@@ -10,8 +10,9 @@ func TestParseFlags(t *testing.T) {
 		t.Fatalf("local: %+v %+v %v", cfg, st, err)
 	}
 	t.Setenv("XDG_CACHE_HOME", "/tmp/cache")
-	cfg, _, err = parseFlags([]string{"-server", "h:1"})
-	if err != nil || cfg.Dir != "/tmp/cache/hills-viewer/h_1" {
+	t.Setenv("HILLS_TOKEN", "")
+	cfg, _, err = parseFlags([]string{"-server", "h:1", "-token", "hills1-x"})
+	if err != nil || cfg.Dir != "/tmp/cache/hills-viewer/h_1" || cfg.Token != "hills1-x" {
 		t.Fatalf("server: %+v %v", cfg, err)
 	}
 	if _, _, err := parseFlags(nil); err == nil {

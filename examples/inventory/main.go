@@ -7,6 +7,9 @@
 //
 //	inventory -server 127.0.0.1:7500 -name alice
 //	inventory -server 127.0.0.1:7500 -seed   # fill an empty inventory, then exit
+//
+// A server that admits enrolled clients only wants each window's token on
+// first contact: -token (env HILLS_TOKEN), from hills-server clients add.
 package main
 
 import (

@@ -1,7 +1,11 @@
 // Command minimal is the smallest synced hills application: a live list
 // of notes and a button that adds one. Copy it to start your own.
 //
-//	go run ./examples/minimal -server 127.0.0.1:7500 -name alice
+//	go run ./examples/minimal -server 127.0.0.1:7500 -name alice -token TOKEN
+//
+// TOKEN is what hills-server clients add printed for alice (or set
+// HILLS_TOKEN); it is needed on first contact only, and not at all with a
+// server started with --open.
 package main
 
 import (

@@ -6,6 +6,10 @@
 // part in again, so that no two stations or people change a part at once.
 //
 //	station -server 127.0.0.1:7500 -name smt-line-1 -pick RC0603FR-0710KL=4,STM32G031K8T6=1 -boards 3
+//
+// A server that admits enrolled clients only wants the station's token
+// on first contact: -token (env HILLS_TOKEN), from hills-server clients
+// add.
 package main
 
 import (
@@ -115,6 +119,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	server := fs.String("server", os.Getenv("HILLS_SERVER"), "sync server address host:port (env HILLS_SERVER)")
 	appID := fs.String("app", "inventory", "application id")
 	name := fs.String("name", "station", "this station's name, shown to other users")
+	token := fs.String("token", os.Getenv("HILLS_TOKEN"), "enrollment token from hills-server clients add, needed on first contact only (env HILLS_TOKEN)")
 	data := fs.String("data", "", "replica directory (default: <user cache dir>/<app>/<name>)")
 	pickList := fs.String("pick", "", "parts placed on each board: MPN=N,MPN=N")
 	boards := fs.Int("boards", 1, "how many boards to build")
@@ -152,7 +157,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	c, err := netsync.Connect(d, *server, &netsync.ClientOptions{AppID: *appID, Logger: logger})
+	c, err := netsync.Connect(d, *server, &netsync.ClientOptions{AppID: *appID, Token: *token, Logger: logger})
 	if err != nil {
 		return err
 	}

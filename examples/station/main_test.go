@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hillsdb/hills/db"
 	"github.com/hillsdb/hills/examples/inventory/stock"
@@ -20,6 +21,40 @@ import (
 )
 
 var quiet = testnet.Quiet
+
+// startServer runs an open sync server on a free loopback port until the
+// test ends and returns its address.
+func startServer(t *testing.T) string {
+	t.Helper()
+	return startServerWith(t, &netsync.ServerOptions{AppID: "inventory", Logger: quiet, Open: true}).Addr().String()
+}
+
+// startServerWith runs a sync server with opts until the test ends.
+func startServerWith(t *testing.T, opts *netsync.ServerOptions) *netsync.Server {
+	t.Helper()
+	s, err := netsync.NewServer(t.TempDir(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.ListenAndServe(ctx, "127.0.0.1:0") }()
+	select {
+	case <-s.Ready():
+	case err := <-done:
+		t.Fatalf("server: %v", err)
+	}
+	t.Cleanup(func() {
+		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer scancel()
+		if err := s.Shutdown(sctx); err != nil && !errors.Is(err, netsync.ErrServerClosed) {
+			t.Errorf("shutdown: %v", err)
+		}
+		<-done
+		cancel()
+	})
+	return s
+}
 
 // seeded connects a replica named name to addr, seeds the inventory
 // through it and returns its store.
@@ -152,6 +187,29 @@ func TestParsePicks(t *testing.T) {
 		if _, err := ParsePicks(bad); err == nil {
 			t.Errorf("ParsePicks(%q) accepted", bad)
 		}
+	}
+}
+
+// TestToken runs a station against a server that admits enrolled clients
+// only: refused without its token, synced with it.
+func TestToken(t *testing.T) {
+	s := startServerWith(t, &netsync.ServerOptions{AppID: "inventory", Logger: quiet})
+	addr := s.Addr().String()
+	args := []string{"-server", addr, "-name", "smt-1", "-pick", "RC0603FR-0710KL=1", "-boards", "0", "-timeout", "20s"}
+	var out bytes.Buffer
+	if err := run(context.Background(), append(args, "-data", t.TempDir()), &out); !errors.Is(err, netsync.ErrUnauthorized) {
+		t.Fatalf("without a token: %v, want ErrUnauthorized\n%s", err, out.String())
+	}
+	tok, err := s.AddClient("smt-1", netsync.Grant{Tree: "*", Access: netsync.AllAccess})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if err := run(context.Background(), append(args, "-data", t.TempDir(), "-token", tok), &out); err != nil {
+		t.Fatalf("with the token: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "smt-1: synced with") {
+		t.Errorf("output:\n%s", out.String())
 	}
 }
 
