@@ -104,10 +104,11 @@ type Client struct {
 
 	mu       sync.Mutex
 	status   Status
-	errGen   uint64   // counts the errors put in status.Err
-	me       string   // this client's id on the server, from Welcome
-	fatal    error    // refused: identity, application, protocol
-	sess     *session // nil when not connected
+	errGen   uint64         // counts the errors put in status.Err
+	me       string         // this client's id on the server, from Welcome
+	grants   replica.Grants // what the server said this client may do, from Welcome
+	fatal    error          // refused: identity, application, protocol
+	sess     *session       // nil when not connected
 	changed  chan struct{}
 	nextReq  uint64
 	replies  map[uint64]chan wire.Reply
@@ -469,6 +470,12 @@ func (c *Client) declareTrees(s *session, declared map[string]bool) error {
 			continue
 		}
 		c.mu.Lock()
+		if !c.grants.Allows(n, replica.AccessCreate) || !c.grants.Allows(n, replica.AccessRead) {
+			// The server grants ids to clients that may create (and
+			// read) only: a read-only replica does not ask.
+			c.mu.Unlock()
+			continue
+		}
 		asked := c.rangeReq[n]
 		c.rangeReq[n] = true
 		c.mu.Unlock()

@@ -211,6 +211,7 @@ func (c *Client) pin(p *pin, t *token, wm *wire.Welcome, fingerprint string) err
 	}
 	c.mu.Lock()
 	c.me = wm.ClientID
+	c.grants = g
 	c.mu.Unlock()
 	return nil
 }

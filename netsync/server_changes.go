@@ -169,12 +169,14 @@ func (a *authority) grant(origin *sconn, req wire.IDRequest) error {
 // checkGrant returns the ids to grant, or a refusal. Called with a.mu
 // held.
 func (a *authority) checkGrant(origin *sconn, tree string, n uint32, now int64) (lo, hi uint32, err error) {
-	if a.trees[tree] == nil {
-		return 0, 0, refuse(wire.CodeBadTree, "ids of undeclared tree %q", tree)
-	}
+	// Grants first: whether a tree the client may not read exists is
+	// none of its business.
 	if !origin.may(tree, Create) || !origin.may(tree, Read) {
 		return 0, 0, refuse(wire.CodePermission, "tree %s: %s may not create records (grants: %s; ids need read and create)",
 			tree, origin.name, origin.accessText(tree))
+	}
+	if a.trees[tree] == nil {
+		return 0, 0, refuse(wire.CodeBadTree, "ids of undeclared tree %q", tree)
 	}
 	cl := a.clients[origin.clientID]
 	recent := cl.IDGrants[tree][:0]
@@ -256,13 +258,15 @@ func (a *authority) readable(c *sconn, b *pebble.Batch, tree string, key uint64)
 func (a *authority) check(b *pebble.Batch, origin *sconn, cl *clientState, ch *layout.Change, now int64) ([]byte, uint16, string) {
 	id, rev := layout.Unpack(ch.Key)
 	where := fmt.Sprintf("%s/%d.%d", ch.Tree, id, rev)
-	decl := a.trees[ch.Tree]
-	if decl == nil {
-		return nil, wire.CodeBadTree, "undeclared tree " + ch.Tree
-	}
+	// Grants first: whether a tree the client may not touch exists is
+	// none of its business.
 	kind := db.EventKind(ch.Kind)
 	if need := accessFor(kind, rev); !origin.may(ch.Tree, need) {
 		return nil, wire.CodePermission, fmt.Sprintf("%s: %s needs %s (grants: %s)", where, kind, need, origin.accessText(ch.Tree))
+	}
+	decl := a.trees[ch.Tree]
+	if decl == nil {
+		return nil, wire.CodeBadTree, "undeclared tree " + ch.Tree
 	}
 	var newMeta record.Meta
 	var newData []byte
