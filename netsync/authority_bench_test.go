@@ -3,7 +3,6 @@ package netsync_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -12,15 +11,7 @@ import (
 	"github.com/hillsdb/hills/netsync"
 )
 
-// enrolled opens a replica enrolled on srv with every access.
-func enrolled(t testing.TB, srv *testServer, dir, name string) *replicaT {
-	t.Helper()
-	tok, err := srv.AddClient(name, netsync.Grant{Tree: "*", Access: netsync.AllAccess})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return openReplica(t, dir, name, srv.addr, &netsync.ClientOptions{Token: tok})
-}
+var everything = netsync.Grant{Tree: "*", Access: netsync.AllAccess}
 
 // BenchmarkHandshake: a replica that knows its server reconnecting until
 // WaitSynced, to an open server and to a closed one where it is enrolled
@@ -49,7 +40,7 @@ func BenchmarkHandshake(b *testing.B) {
 	})
 	b.Run("enrolled", func(b *testing.B) {
 		srv := startServerAs(b, b.TempDir(), "", nil)
-		run(b, srv, enrolled(b, srv, filepath.Join(b.TempDir(), "a"), "a"))
+		run(b, srv, enrolled(b, srv, "a", everything))
 	})
 }
 
@@ -63,17 +54,17 @@ func BenchmarkPropagationAuth(b *testing.B) {
 	})
 	b.Run("enrolled", func(b *testing.B) {
 		srv := startServerAs(b, b.TempDir(), "", nil)
-		a := enrolled(b, srv, filepath.Join(b.TempDir(), "a"), "a")
-		c := enrolled(b, srv, filepath.Join(b.TempDir(), "b"), "b")
+		a := enrolled(b, srv, "a", everything)
+		c := enrolled(b, srv, "b", everything)
 		propagate(b, a, c)
 	})
 	// One more client floods the server with messages as fast as it can
 	// (its rate is limited): the others' propagation should not notice.
 	b.Run("enrolled-flooded", func(b *testing.B) {
 		srv := startServerAs(b, b.TempDir(), "", nil)
-		a := enrolled(b, srv, filepath.Join(b.TempDir(), "a"), "a")
-		c := enrolled(b, srv, filepath.Join(b.TempDir(), "b"), "b")
-		f := enrolled(b, srv, filepath.Join(b.TempDir(), "f"), "flood")
+		a := enrolled(b, srv, "a", everything)
+		c := enrolled(b, srv, "b", everything)
+		f := enrolled(b, srv, "flood", everything)
 		waitSynced(b, f)
 		cert := replicaCert(b, f.d)
 		id := f.d.ClientID()

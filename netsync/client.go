@@ -341,6 +341,10 @@ func isFatal(err error) bool {
 // a warning and ends a WaitSynced; a network error (the server is
 // unreachable or restarting) is logged once and waited through.
 func (c *Client) sessionEnded(err error) {
+	if errors.Is(err, errRegrant) {
+		c.log.Info("grants changed on the server; reconnecting", "server", c.addr)
+		return
+	}
 	refusal := errors.Is(err, ErrLimit) || errors.Is(err, ErrServerUnavailable) || errors.Is(err, ErrProtocol) ||
 		errors.Is(err, db.ErrCorrupt) || errors.Is(err, db.ErrStorage)
 	c.mu.Lock()

@@ -267,6 +267,10 @@ func dialError(err error) error {
 	return err
 }
 
+// errRegrant: the server closed the connection because this client's
+// grants changed; the client reconnects and learns them.
+var errRegrant = errors.New("netsync: grants changed")
+
 // tlsAlertNoApplicationProtocol is TLS alert 120, no_application_protocol.
 const tlsAlertNoApplicationProtocol tls.AlertError = 120
 
@@ -285,6 +289,8 @@ func readError(err error) error {
 		if ae.ErrorMessage == "application id" {
 			return fmt.Errorf("%w: %s", ErrAppID, ae.ErrorMessage)
 		}
+	case codeRegrant:
+		return fmt.Errorf("%w: %s", errRegrant, ae.ErrorMessage)
 	case codeUnauthorized:
 		return fmt.Errorf("%w: %s", ErrUnauthorized, ae.ErrorMessage)
 	case codeLimit:

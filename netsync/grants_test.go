@@ -284,7 +284,7 @@ func TestUnreadableTreeNeverSent(t *testing.T) {
 	if err := secrets.Update(k1, func(s *Secret) error { s.Note = "classified edit"; return nil }); err != nil {
 		t.Fatal(err)
 	}
-	if err := secrets.CheckIn(k1); err != nil {
+	if err := secrets.CheckIn(t.Context(), k1); err != nil {
 		t.Fatal(err)
 	}
 	createWhenIDs(t, writer, Part{Number: "control"})

@@ -399,6 +399,13 @@ func (a *authority) authenticate(fp string, h *wire.Hello, open bool, now int64)
 
 // openClient admits a client of an open server. Called with a.mu held.
 func (a *authority) openClient(fp string, h *wire.Hello, now int64) (*clientState, error) {
+	if id := a.byCert[fp]; id != "" && a.clients[id] != nil && a.clients[id].Enrolled {
+		// An enrolled client is itself on an open server too.
+		if cl := a.clients[id]; !cl.Revoked {
+			return cl, nil
+		}
+		return nil, fmt.Errorf("%w: credential revoked", ErrUnauthorized)
+	}
 	if id := a.byCert[fp]; id != "" && id != h.ClientID {
 		// One key, one client: a key that made one client cannot act as
 		// another.
@@ -430,6 +437,11 @@ func (a *authority) closedClient(b *pebble.Batch, fp string, h *wire.Hello, now 
 		cl := a.clients[id]
 		if cl == nil || cl.Revoked {
 			return nil, fmt.Errorf("%w: credential revoked", ErrUnauthorized)
+		}
+		if !cl.Enrolled {
+			// Admitted while the server ran open: a closed server admits
+			// only the clients an administrator enrolled.
+			return nil, fmt.Errorf("%w: client %s was admitted by an open server and is not enrolled", ErrUnauthorized, cl.Name)
 		}
 		return cl, nil
 	}

@@ -138,6 +138,9 @@ func (c *sconn) handshake() (*bufio.Reader, *bufio.Writer, *wire.Hello, bool) {
 	}
 	s.a.mu.Lock()
 	c.clientID, c.name, c.grants = cl.ID, cl.Name, cl.Grants
+	if s.opts.Open {
+		c.grants = allGrants
+	}
 	s.a.mu.Unlock()
 	return r, w, &h, true
 }
