@@ -117,7 +117,7 @@ type Client struct {
 	snapshot map[string]map[uint64]bool // records of a snapshot under way
 	// givingBack holds records this client gave back (CheckIn, or a
 	// cancelled CheckOut) without the server's answer: not its own any
-	// more, given back again on the next connection (checkout.go).
+	// more, given back again on the next connection (client_checkout.go).
 	givingBack map[recKey]bool
 }
 

@@ -317,6 +317,12 @@ func TestUnreadableTreeNeverSent(t *testing.T) {
 		if a := spy.acks(t, 1)[0]; a.Code != wire.CodePermission || a.Record != nil {
 			t.Fatalf("spy's update in %s: %+v, want CodePermission and no record", tree, a)
 		}
+		spy.send(t, wire.TTree, &wire.Tree{Decl: replicaDecl(tree)})
+		var dn wire.Notice
+		spy.next(t, wire.TNotice, &dn)
+		if dn.Code != wire.CodePermission || dn.Of != wire.TTree {
+			t.Fatalf("spy's declaration of %s: %+v, want CodePermission", tree, dn)
+		}
 	}
 
 	// From a snapshot after the log is compacted.

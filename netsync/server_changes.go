@@ -89,6 +89,11 @@ func (a *authority) checkDecl(origin *sconn, decl replica.TreeDecl) (*replica.Tr
 	if !layout.ValidTreeName(name) {
 		return nil, nil, refuse(wire.CodeBadTree, "invalid tree name %q", name)
 	}
+	if !origin.may(name, AllAccess) {
+		// The same answer whether the tree exists or not: a client with
+		// no access to a tree does not learn of it.
+		return nil, nil, refuse(wire.CodePermission, "tree %s: %s has no access to it", name, origin.name)
+	}
 	if len(decl.Schema) > a.lim.MaxRecord {
 		return nil, nil, refuse(wire.CodeBadSchema, "tree %s: schema of %d bytes (limit %d)", name, len(decl.Schema), a.lim.MaxRecord)
 	}
