@@ -78,6 +78,11 @@ type Limits struct {
 	// MaxRecord is the largest record (or schema) accepted, in bytes.
 	// Default 4 MiB.
 	MaxRecord int
+	// MinFreeDisk is the room the store's file system must have left, in
+	// bytes: below it the server stores nothing and closes the sessions
+	// that send changes with ErrServerUnavailable (they keep their changes
+	// and send them again later). Default 64 MiB; negative: no check.
+	MinFreeDisk int64
 }
 
 // withDefaults fills the zero fields.
@@ -103,6 +108,9 @@ func (l Limits) withDefaults() Limits {
 		l.MaxIDGrant = 1 << 16
 	}
 	def(&l.MaxRecord, 4<<20)
+	if l.MinFreeDisk == 0 {
+		l.MinFreeDisk = 64 << 20
+	}
 	return l
 }
 
@@ -160,6 +168,7 @@ func NewServer(dir string, opts *ServerOptions) (*Server, error) {
 		return nil, err
 	}
 	a.lim = o.Limits
+	a.room = &diskRoom{dir: dir, min: o.Limits.MinFreeDisk, free: freeSpace}
 	return &Server{opts: o, a: a, log: o.Logger, listened: make(chan struct{}), conns: map[*sconn]struct{}{},
 		perClient: map[string]int{}, limiters: map[string]*rate.Limiter{}}, nil
 }

@@ -254,6 +254,9 @@ func (c *sconn) run(r *bufio.Reader, w *bufio.Writer, h *wire.Hello) {
 	case errors.Is(rerr, wire.ErrProtocol):
 		s.log.Warn("client protocol error", "client", c.name, "err", rerr)
 		c.qc.CloseWithError(codeProtocol, rerr.Error())
+	case errors.Is(rerr, ErrServerUnavailable):
+		s.log.Error("refusing changes: the store's disk is full", "client", c.name, "err", rerr)
+		c.qc.CloseWithError(codeUnavailable, rerr.Error())
 	case s.a.storeFailed() != nil:
 		c.qc.CloseWithError(codeUnavailable, s.a.storeFailed().Error())
 	default:
@@ -316,6 +319,12 @@ func (c *sconn) read(r *bufio.Reader) error {
 		}
 		if err := c.pace(t); err != nil {
 			return err
+		}
+		if t != wire.TPing {
+			// Everything but a ping may write: not while the disk is full.
+			if err := c.s.a.room.check(); err != nil {
+				return err
+			}
 		}
 		if err := h(c, body); err != nil {
 			return err

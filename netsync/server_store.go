@@ -175,6 +175,7 @@ type authority struct {
 	held        map[string]int            // client id → records it holds
 	schemas     map[string]*schema.Schema // decoded tree schemas, for validation
 	lim         Limits
+	room        *diskRoom
 
 	pubMu  sync.Mutex // delivery in ticket order
 	pubSeq uint64     // last sequence delivered
