@@ -1,6 +1,7 @@
 package netsync_test
 
 import (
+	"crypto/rand"
 	"fmt"
 	"io"
 	"testing"
@@ -33,8 +34,10 @@ func FuzzHandshake(f *testing.F) {
 		c.qc.CloseWithError(0, "")
 
 		// A good client is still welcomed and answered.
+		// Its id is one no input can have claimed (an open server binds an
+		// id to the first key that uses it).
 		good++
-		g, w, r := rawHello(t, srv.addr, selfSigned(t), wire.Hello{ClientID: fmt.Sprintf("good-%d", good), Name: "good"})
+		g, w, r := rawHello(t, srv.addr, selfSigned(t), wire.Hello{ClientID: fmt.Sprintf("good-%d-%s", good, rand.Text()), Name: "good"})
 		if w == nil {
 			t.Fatalf("good client refused after %q: %+v", in, r)
 		}

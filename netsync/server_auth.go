@@ -363,16 +363,23 @@ func (s *Server) closeClient(id string, code quicCode, msg string) {
 		}
 	}
 	s.a.pubMu.Unlock()
-	s.mu.Lock()
-	for c := range s.conns {
-		if c.clientID == id && !slices.Contains(cs, c) {
-			cs = append(cs, c)
-		}
-	}
-	s.mu.Unlock()
+	// A connection still in its handshake is not registered yet: it looks
+	// again once it is (sconn.run), so it cannot slip through.
 	for _, c := range cs {
 		c.refuse(code, msg)
 	}
+}
+
+// admitted reports whether a client may still be connected: not revoked,
+// and its grants unchanged since the session read them.
+func (a *authority) admitted(c *sconn) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	cl := a.clients[c.clientID]
+	if cl == nil || cl.Revoked {
+		return false
+	}
+	return c.s.opts.Open || slices.Equal(cl.Grants, c.grants)
 }
 
 // authenticate finds who a connecting client is from its certificate's

@@ -223,6 +223,11 @@ func (c *sconn) run(r *bufio.Reader, w *bufio.Writer, h *wire.Hello) {
 			s.log.Error("leaving queues", "client", c.name, "err", err)
 		}
 	}()
+	if !s.a.admitted(c) {
+		// Revoked or regranted while it said Hello.
+		c.refuse(codeRegrant, "credential or grants changed while connecting; reconnect")
+		return
+	}
 	resnap, err := s.a.takeResnap(c.clientID)
 	if err != nil {
 		c.refuse(codeUnavailable, err.Error())
