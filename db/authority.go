@@ -25,7 +25,7 @@ func (d *DB) loadIdentity() error {
 	var id identity
 	found, err := d.pdb.GetMsgpack(layout.SyncKey("identity"), &id)
 	if err != nil {
-		return fmt.Errorf("%w: stored grants: %v", ErrCorrupt, err)
+		return fmt.Errorf("%w: stored grants: %w", ErrCorrupt, err)
 	}
 	if found {
 		d.ident = &id

@@ -116,7 +116,7 @@ func (d *DB) putInfo(c *core, info layout.TreeInfo) error {
 		return err
 	}
 	if err := d.pdb.Set(layout.TreeKey(c.name), b, d.wsync); err != nil {
-		return fmt.Errorf("%w: %v", ErrStorage, err)
+		return fmt.Errorf("%w: %w", ErrStorage, err)
 	}
 	return nil
 }

@@ -138,7 +138,7 @@ func (d *DB) loadInfo() (err error) {
 			return err
 		}
 		if err := d.pdb.Set(layout.InfoKey, b, pebble.Sync); err != nil {
-			return fmt.Errorf("%w: %v", ErrStorage, err)
+			return fmt.Errorf("%w: %w", ErrStorage, err)
 		}
 	}
 	if info.Format != 1 {
@@ -199,7 +199,7 @@ func (d *DB) scanOutbox() error {
 	}
 	epoch++
 	if err := d.pdb.Set(layout.SyncKey("epoch"), binary.BigEndian.AppendUint64(nil, epoch), pebble.Sync); err != nil {
-		return fmt.Errorf("%w: %v", ErrStorage, err)
+		return fmt.Errorf("%w: %w", ErrStorage, err)
 	}
 	d.outboxSeq = max(d.outboxSeq, epoch<<32)
 	return nil

@@ -41,7 +41,7 @@ func ParseKey[T any](s string) (Key[T], error) {
 func parseKey(s string) (id, rev uint32, err error) {
 	id, rev, err = schema.ParseKey(s)
 	if err != nil {
-		return 0, 0, fmt.Errorf("%w: %v", ErrInvalidKey, err)
+		return 0, 0, fmt.Errorf("%w: %w", ErrInvalidKey, err)
 	}
 	return id, rev, nil
 }

@@ -167,7 +167,7 @@ func (o *opaqueTree) Text(k OpaqueKey) (string, error) {
 			return text, nil
 		}
 	}
-	return "", fmt.Errorf("%w: %s/%s: %v", ErrCorrupt, c.name, k, err)
+	return "", fmt.Errorf("%w: %s/%s: %w", ErrCorrupt, c.name, k, err)
 }
 
 func textError(tree string, err error) error {
@@ -175,7 +175,7 @@ func textError(tree string, err error) error {
 		msg := strings.TrimPrefix(err.Error(), schema.ErrText.Error()+": ")
 		return fmt.Errorf("%w: tree %s: %s", ErrInvalidText, tree, msg)
 	}
-	return fmt.Errorf("%w: tree %s: does not decode as the tree's Go type: %v", ErrInvalidText, tree, err)
+	return fmt.Errorf("%w: tree %s: does not decode as the tree's Go type: %w", ErrInvalidText, tree, err)
 }
 
 func (o *opaqueTree) Create(text string) (OpaqueKey, error) {

@@ -42,11 +42,11 @@ func (o *opaqueTree) Scan(fn func(k OpaqueKey, text string) bool) (err error) {
 		key := layout.ItemID(it.Key())
 		_, data, err := record.Decode(it.Value(), nil)
 		if err != nil {
-			return fmt.Errorf("%w: %s/%s: %v", ErrCorrupt, c.name, o.key(key), err)
+			return fmt.Errorf("%w: %s/%s: %w", ErrCorrupt, c.name, o.key(key), err)
 		}
 		text, err := schema.Text(data, &s.Type)
 		if err != nil {
-			return fmt.Errorf("%w: %s/%s: %v", ErrCorrupt, c.name, o.key(key), err)
+			return fmt.Errorf("%w: %s/%s: %w", ErrCorrupt, c.name, o.key(key), err)
 		}
 		if !fn(o.key(key), text) {
 			return nil

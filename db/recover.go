@@ -85,7 +85,7 @@ func (d *DB) recovered(r *layout.Recovered) Recovered {
 	}
 	m, data, err := record.Decode(r.Record, nil)
 	if err != nil {
-		out.Err = fmt.Errorf("%w: %s/%s: %v", ErrCorrupt, r.Tree, out.Key, err)
+		out.Err = fmt.Errorf("%w: %s/%s: %w", ErrCorrupt, r.Tree, out.Key, err)
 		return out
 	}
 	out.Data = data
@@ -101,7 +101,7 @@ func (d *DB) recovered(r *layout.Recovered) Recovered {
 	out.Meta = c.meta(e)
 	s := (&opaqueTree{c: c}).schema()
 	if out.Text, err = schema.Text(data, &s.Type); err != nil {
-		out.Err = fmt.Errorf("%w: %s/%s: %v", ErrCorrupt, r.Tree, out.Key, err)
+		out.Err = fmt.Errorf("%w: %s/%s: %w", ErrCorrupt, r.Tree, out.Key, err)
 	}
 	return out
 }
@@ -122,7 +122,7 @@ func (t *Tree[T]) RecoveredValue(r Recovered) (*T, error) {
 	}
 	v, err := dec(r.Meta.Evolution.Major, r.Data)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s/%s: %v", ErrCorrupt, r.Key.Tree, r.Key, err)
+		return nil, fmt.Errorf("%w: %s/%s: %w", ErrCorrupt, r.Key.Tree, r.Key, err)
 	}
 	p, ok := v.(*T)
 	if !ok {
@@ -141,7 +141,7 @@ func (d *DB) DiscardRecovered(r Recovered) error {
 	}
 	key := layout.RecoveredKey(r.Key.Tree, layout.Pack(r.Key.ID, r.Key.Rev), r.seq)
 	if err := d.pdb.Delete(key, pebble.Sync); err != nil {
-		return fmt.Errorf("%w: %v", ErrStorage, err)
+		return fmt.Errorf("%w: %w", ErrStorage, err)
 	}
 	return nil
 }
@@ -197,7 +197,7 @@ func (d *DB) recoverLocked(tree string, key, upto uint64, n replica.Note) (bool,
 			UpperBound: layout.PrefixEnd(layout.RecoveredPrefix(tree, key)),
 		})
 		if err != nil {
-			return false, fmt.Errorf("%w: %v", ErrStorage, err)
+			return false, fmt.Errorf("%w: %w", ErrStorage, err)
 		}
 		if it.Last() {
 			mark = layout.ItemID(it.Key())
@@ -224,7 +224,7 @@ func (d *DB) recoverLocked(tree string, key, upto uint64, n replica.Note) (bool,
 		return false, err
 	}
 	if err := d.pdb.Set(layout.RecoveredKey(tree, key, last.Seq), enc, pebble.Sync); err != nil {
-		return false, fmt.Errorf("%w: %v", ErrStorage, err)
+		return false, fmt.Errorf("%w: %w", ErrStorage, err)
 	}
 	if d.recMarks == nil {
 		d.recMarks = map[recMark]uint64{}

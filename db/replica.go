@@ -51,7 +51,7 @@ func (l link) SetSyncState(name string, v []byte) error {
 		return err
 	}
 	if err := d.pdb.Set(layout.SyncKey(name), v, pebble.Sync); err != nil {
-		return fmt.Errorf("%w: %v", ErrStorage, err)
+		return fmt.Errorf("%w: %w", ErrStorage, err)
 	}
 	return nil
 }
@@ -94,7 +94,7 @@ func (l link) Apply(changes []layout.Change, lastSeq uint64) error {
 			m, data, err := record.Decode(ch.Record, nil)
 			if err != nil {
 				d.mu.Unlock()
-				return c.errKey(fmt.Errorf("%w: from the server: %v", ErrCorrupt, err), ch.Key)
+				return c.errKey(fmt.Errorf("%w: from the server: %w", ErrCorrupt, err), ch.Key)
 			}
 			o.e = &entry{key: ch.Key}
 			c.fillMeta(o.e, &m, &pc)
@@ -115,7 +115,7 @@ func (l link) Apply(changes []layout.Change, lastSeq uint64) error {
 			if dec != nil {
 				v, err := dec(o.e.major, o.data)
 				if err != nil {
-					return o.c.errKey(fmt.Errorf("%w: from the server: %v", ErrCorrupt, err), o.key)
+					return o.c.errKey(fmt.Errorf("%w: from the server: %w", ErrCorrupt, err), o.key)
 				}
 				o.e.val = v
 			}
@@ -148,7 +148,7 @@ func (l link) ApplyTree(t replica.TreeDecl) error {
 	var sc *schema.Schema
 	if len(t.Schema) > 0 && notOlder {
 		if sc, err = schema.Decode(t.Schema); err != nil {
-			return fmt.Errorf("%w: schema of tree %s from the server: %v", ErrCorrupt, t.Name, err)
+			return fmt.Errorf("%w: schema of tree %s from the server: %w", ErrCorrupt, t.Name, err)
 		}
 	}
 	b := d.pdb.NewBatch()
@@ -162,7 +162,7 @@ func (l link) ApplyTree(t replica.TreeDecl) error {
 		b.Set(layout.SchemaKey(t.Name), t.Schema, nil)
 	}
 	if err := b.Commit(pebble.NoSync); err != nil {
-		return fmt.Errorf("%w: %v", ErrStorage, err)
+		return fmt.Errorf("%w: %w", ErrStorage, err)
 	}
 	if sc != nil {
 		// Keep the schema in memory in step with the store: opaque
@@ -225,7 +225,7 @@ func (d *DB) outbox(after uint64, max int) (_ []layout.Change, err error) {
 	for ok := it.First(); ok && len(out) < max; ok = it.Next() {
 		var ch layout.Change
 		if err := msgpack.Unmarshal(it.Value(), &ch); err != nil {
-			return nil, fmt.Errorf("%w: outbox entry %x: %v", ErrCorrupt, it.Key(), err)
+			return nil, fmt.Errorf("%w: outbox entry %x: %w", ErrCorrupt, it.Key(), err)
 		}
 		out = append(out, ch)
 	}
@@ -256,14 +256,14 @@ func (l link) Ack(outbox, lastSeq uint64) error {
 			UpperBound: layout.OutboxKey(outbox + 1),
 		})
 		if err != nil {
-			return fmt.Errorf("%w: %v", ErrStorage, err)
+			return fmt.Errorf("%w: %w", ErrStorage, err)
 		}
 		for ok := it.First(); ok; ok = it.Next() {
 			b.Delete(it.Key(), nil)
 			gone++
 		}
 		if err := it.Close(); err != nil {
-			return fmt.Errorf("%w: %v", ErrStorage, err)
+			return fmt.Errorf("%w: %w", ErrStorage, err)
 		}
 	}
 	var v [8]byte
@@ -275,7 +275,7 @@ func (l link) Ack(outbox, lastSeq uint64) error {
 		b.Set(layout.SyncKey("seq"), s[:], nil)
 	}
 	if err := b.Commit(pebble.NoSync); err != nil {
-		return fmt.Errorf("%w: %v", ErrStorage, err)
+		return fmt.Errorf("%w: %w", ErrStorage, err)
 	}
 	if outbox > d.acked {
 		d.acked = outbox
@@ -327,7 +327,7 @@ func (l link) AddRange(tree string, r layout.Range) error {
 		return err
 	}
 	if err := d.pdb.Set(layout.TreeKey(tree), enc, pebble.Sync); err != nil {
-		return fmt.Errorf("%w: %v", ErrStorage, err)
+		return fmt.Errorf("%w: %w", ErrStorage, err)
 	}
 	c.info = info
 	d.grants.signal() // wakes CreateWait
@@ -396,7 +396,7 @@ func (c *core) setBorrow(key uint64, nb borrow) error {
 			err = c.d.pdb.Delete(bk, pebble.NoSync)
 		}
 		if err != nil {
-			return fmt.Errorf("%w: %v", ErrStorage, err)
+			return fmt.Errorf("%w: %w", ErrStorage, err)
 		}
 	}
 	c.d.emitBorrow(c, key)

@@ -81,10 +81,10 @@ var reflectOptions = schema.ReflectOptions{
 func reflectSchema(name string, typ reflect.Type) (schema.Type, error) {
 	st, err := schema.Reflect(typ, reflectOptions)
 	if err != nil {
-		return schema.Type{}, fmt.Errorf("%w: tree %s: %v", ErrSchema, name, err)
+		return schema.Type{}, fmt.Errorf("%w: tree %s: %w", ErrSchema, name, err)
 	}
 	if err := checkRefs(&st, ""); err != nil {
-		return schema.Type{}, fmt.Errorf("%w: tree %s: %v", ErrSchema, name, err)
+		return schema.Type{}, fmt.Errorf("%w: tree %s: %w", ErrSchema, name, err)
 	}
 	return st, nil
 }
@@ -167,7 +167,7 @@ func (c *core) loadSchema() error {
 	}
 	s, err := schema.Decode(b)
 	if err != nil {
-		return fmt.Errorf("%w: tree %s: stored schema: %v", ErrCorrupt, c.name, err)
+		return fmt.Errorf("%w: tree %s: stored schema: %w", ErrCorrupt, c.name, err)
 	}
 	c.schema = s
 	return nil
@@ -209,11 +209,11 @@ func (c *core) evolve(own schema.Type, cfg *treeConfig) (*schema.Schema, error) 
 // stored one. Called with d.mu held.
 func (c *core) storeSchema(s *schema.Schema) error {
 	if err := schema.Validate(s); err != nil {
-		return fmt.Errorf("%w: tree %s: %v", ErrSchema, c.name, err)
+		return fmt.Errorf("%w: tree %s: %w", ErrSchema, c.name, err)
 	}
 	b, err := schema.Encode(s)
 	if err != nil {
-		return fmt.Errorf("%w: tree %s: encoding schema: %v", ErrSchema, c.name, err)
+		return fmt.Errorf("%w: tree %s: encoding schema: %w", ErrSchema, c.name, err)
 	}
 	if c.schema != nil {
 		if old, err := schema.Encode(c.schema); err == nil && bytes.Equal(old, b) {
@@ -221,7 +221,7 @@ func (c *core) storeSchema(s *schema.Schema) error {
 		}
 	}
 	if err := c.d.pdb.Set(layout.SchemaKey(c.name), b, pebble.Sync); err != nil {
-		return fmt.Errorf("%w: %v", ErrStorage, err)
+		return fmt.Errorf("%w: %w", ErrStorage, err)
 	}
 	c.schema = s
 	return nil
@@ -285,7 +285,7 @@ func (c *core) migrateStored(ver Evolution) error {
 		}
 		if err := b.Commit(pebble.Sync); err != nil {
 			b.Close()
-			return fmt.Errorf("%w: migrating tree %s: %v", ErrStorage, c.name, err)
+			return fmt.Errorf("%w: migrating tree %s: %w", ErrStorage, c.name, err)
 		}
 		b.Close()
 		c.mu.Lock()

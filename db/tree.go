@@ -294,7 +294,7 @@ func (c *core) typedValue(val *any, ver Evolution, data []byte) error {
 	}
 	v, err := c.decodeValue(ver.Major, data)
 	if err != nil {
-		return fmt.Errorf("%w: tree %s: does not decode as the tree's Go type: %v", ErrInvalidText, c.name, err)
+		return fmt.Errorf("%w: tree %s: does not decode as the tree's Go type: %w", ErrInvalidText, c.name, err)
 	}
 	*val = v
 	return nil
@@ -355,7 +355,7 @@ func (t *Tree[T]) Update(k Key[T], fn func(v *T) error) error {
 	return c.update(k.pack(), func(m record.Meta, data []byte) ([]byte, any, Evolution, error) {
 		va, err := c.decodeValue(m.Major, data)
 		if err != nil {
-			return nil, nil, Evolution{}, fmt.Errorf("%w: %s/%s: %v", ErrCorrupt, c.name, k, err)
+			return nil, nil, Evolution{}, fmt.Errorf("%w: %s/%s: %w", ErrCorrupt, c.name, k, err)
 		}
 		v := va.(*T)
 		if err := fn(v); err != nil {
@@ -378,7 +378,7 @@ func keepUnknown(c *core, newData []byte, val any, m record.Meta, old []byte, kn
 	}
 	merged, err := schema.MergeUnknown(newData, old, known)
 	if err != nil {
-		return nil, nil, Evolution{}, fmt.Errorf("%w: %s: stored data: %v", ErrCorrupt, c.name, err)
+		return nil, nil, Evolution{}, fmt.Errorf("%w: %s: stored data: %w", ErrCorrupt, c.name, err)
 	}
 	if m.Minor > ver.Minor {
 		ver.Minor = m.Minor

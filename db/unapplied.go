@@ -47,7 +47,7 @@ func (l link) SetAside(ch layout.Change, seq uint64, reason string) error {
 	}
 	d.mu.Unlock()
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrStorage, err)
+		return fmt.Errorf("%w: %w", ErrStorage, err)
 	}
 	if c != nil {
 		d.emitKind(c, ch.Key, Unapplied)
@@ -66,14 +66,14 @@ func (d *DB) Unapplied() ([]UnappliedChange, error) {
 		UpperBound: []byte{layout.PrefixUnappl + 1},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrStorage, err)
+		return nil, fmt.Errorf("%w: %w", ErrStorage, err)
 	}
 	defer it.Close()
 	var out []UnappliedChange
 	for ok := it.First(); ok; ok = it.Next() {
 		var u layout.Unapplied
 		if err := msgpack.Unmarshal(it.Value(), &u); err != nil {
-			return out, fmt.Errorf("%w: set-aside change %x: %v", ErrCorrupt, it.Key(), err)
+			return out, fmt.Errorf("%w: set-aside change %x: %w", ErrCorrupt, it.Key(), err)
 		}
 		id, rev := layout.Unpack(u.Change.Key)
 		kind := EventKind(u.Change.Kind)
@@ -94,7 +94,7 @@ func (d *DB) DiscardUnapplied() error {
 		return err
 	}
 	if err := d.pdb.DeleteRange([]byte{layout.PrefixUnappl}, []byte{layout.PrefixUnappl + 1}, pebble.Sync); err != nil {
-		return fmt.Errorf("%w: %v", ErrStorage, err)
+		return fmt.Errorf("%w: %w", ErrStorage, err)
 	}
 	return nil
 }

@@ -612,7 +612,7 @@ func NewAdminClient(path string) *AdminClient {
 			var d net.Dialer
 			c, err := d.DialContext(ctx, "unix", path)
 			if err != nil {
-				return nil, fmt.Errorf("%w at %s: %v", ErrNoAdmin, path, err)
+				return nil, fmt.Errorf("%w at %s: %w", ErrNoAdmin, path, err)
 			}
 			return c, nil
 		},

@@ -294,7 +294,6 @@ func (c *Client) ping(ctx context.Context, s *session) (uint64, error) {
 	}
 }
 
-var errSessionEnded = errors.New("netsync: connection lost")
 
 // run connects and reconnects until Close or a refusal.
 func (c *Client) run() {

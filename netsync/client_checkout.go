@@ -205,7 +205,7 @@ func (c *Client) CheckIn(ctx context.Context, tree string, key uint64) error {
 	req, replies := c.request()
 	defer c.forget(req)
 	if err := s.send(wire.TCheckIn, &wire.CheckIn{Req: req, Tree: tree, Key: key}); err != nil {
-		return fmt.Errorf("%w: %s/%s: %v", db.ErrOffline, tree, keyText(key), err)
+		return fmt.Errorf("%w: %s/%s: %w", db.ErrOffline, tree, keyText(key), err)
 	}
 	select {
 	case r := <-replies:

@@ -267,9 +267,6 @@ func dialError(err error) error {
 	return err
 }
 
-// errRegrant: the server closed the connection because this client's
-// grants changed; the client reconnects and learns them.
-var errRegrant = errors.New("netsync: grants changed")
 
 // tlsAlertNoApplicationProtocol is TLS alert 120, no_application_protocol.
 const tlsAlertNoApplicationProtocol tls.AlertError = 120

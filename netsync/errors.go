@@ -65,6 +65,27 @@ var (
 // cannot take (reported to the client as wire.CodeBadTree).
 var errBadTree = errors.New("netsync: bad tree")
 
+// Errors that end a server's listening or name a client.
+var (
+	// ErrServerClosed is returned by ListenAndServe after Shutdown.
+	ErrServerClosed = errors.New("netsync: server closed")
+	// ErrUnknownClient: no enrolled client has that name.
+	ErrUnknownClient = errors.New("netsync: unknown client")
+)
+
+// Errors that never leave the package.
+var (
+	// errSessionEnded: the connection a request waited on ended.
+	errSessionEnded = errors.New("netsync: connection lost")
+	// errRegrant: the server closed the connection because this client's
+	// grants changed; the client reconnects and learns them.
+	errRegrant = errors.New("netsync: grants changed")
+	// errSlow: a client fell too far behind its deliveries.
+	errSlow = errors.New("netsync: client too slow")
+	// errQueueClosed: the connection's delivery queue closed.
+	errQueueClosed = errors.New("netsync: connection closing")
+)
+
 // codeError maps a wire code to the error it stands for.
 func codeError(code uint16) error {
 	switch code {

@@ -3,7 +3,6 @@ package netsync
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -281,8 +280,6 @@ func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
 	}
 }
 
-// ErrServerClosed is returned by ListenAndServe after Shutdown.
-var ErrServerClosed = errors.New("netsync: server closed")
 
 // Addr returns the address the server listens on, once it does; nil
 // before.

@@ -341,8 +341,6 @@ func (s *Server) RevokeClient(name string) error {
 	return nil
 }
 
-// ErrUnknownClient: no enrolled client has that name.
-var ErrUnknownClient = errors.New("netsync: unknown client")
 
 // enrolled returns the enrolled, unrevoked client of that name. Called
 // with a.mu held.

@@ -6,7 +6,6 @@ package netsync
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"sync"
 
@@ -275,4 +274,3 @@ func (q *outq) close() {
 	}
 }
 
-var errQueueClosed = errors.New("netsync: connection closing")

@@ -45,7 +45,7 @@ func Decode(b []byte) (*Schema, error) {
 	var s Schema
 	dec := msgpack.NewDecoder(bytes.NewReader(b))
 	if err := decodeLimited(dec, &s); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	if dec.Buffered().(*bytes.Reader).Len() != 0 {
 		return nil, fmt.Errorf("%w: trailing bytes", ErrInvalid)
@@ -71,7 +71,7 @@ func decodeLimited(dec *msgpack.Decoder, s *Schema) (err error) {
 func Validate(s *Schema) error {
 	nodes := 0
 	if err := validate(&s.Type, "", 0, &nodes); err != nil {
-		return fmt.Errorf("%w: tree %q: %v", ErrInvalid, s.Tree, err)
+		return fmt.Errorf("%w: tree %q: %w", ErrInvalid, s.Tree, err)
 	}
 	return nil
 }

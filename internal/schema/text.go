@@ -116,13 +116,13 @@ func FromText(text string, t *Type, old []byte) ([]byte, error) {
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrText, err)
+		return nil, fmt.Errorf("%w: %w", ErrText, err)
 	}
 	switch _, err := dec.Token(); {
 	case err == nil:
 		return nil, fmt.Errorf("%w: more than one JSON value", ErrText)
 	case err != io.EOF:
-		return nil, fmt.Errorf("%w: after the JSON value: %v", ErrText, err)
+		return nil, fmt.Errorf("%w: after the JSON value: %w", ErrText, err)
 	}
 	if old != nil {
 		if err := Check(old); err != nil {
