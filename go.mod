@@ -52,6 +52,6 @@ require (
 	golang.org/x/image v0.26.0 // indirect
 	golang.org/x/net v0.56.0 // indirect
 	golang.org/x/sys v0.47.0
-	golang.org/x/text v0.40.0 // indirect
+	golang.org/x/text v0.40.0
 	google.golang.org/protobuf v1.33.0 // indirect
 )

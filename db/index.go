@@ -7,10 +7,10 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"unicode/utf8"
 
 	"github.com/google/btree"
 
+	"github.com/hillsdb/hills/internal/fold"
 	"github.com/hillsdb/hills/internal/layout"
 )
 
@@ -620,20 +620,21 @@ func IndexPrefix[T any, K ~string](ix *Index[T, K], p K) iter.Seq2[K, Key[T]] {
 }
 
 // IndexSearch returns the records of a string-keyed index holding a key
-// that contains substr, ignoring case: a key matches when
-// strings.ToLower(key) contains strings.ToLower(substr). Records come in
+// that contains substr, ignoring case: a key matches when its Unicode case
+// folding contains that of substr ("MÜLLER" matches "müller", "Straße"
+// matches "STRASSE"), the rule by which the widgets' table filters too. Records come in
 // order of their first matching key, each once, at most limit of them
 // (limit <= 0: all). The slice is new and owned by the caller. It reads
 // every key of the index, in chunks as Range does.
 func IndexSearch[T any, K ~string](ix *Index[T, K], substr string, limit int) []Key[T] {
 	var out []Key[T]
 	seen := map[uint64]struct{}{}
-	lower := strings.ToLower(substr)
+	folded := fold.String(substr)
 	var last K
 	lastMatch, started := false, false
 	for k, key := range ix.All() {
 		if !started || k != last {
-			last, lastMatch, started = k, containsFold(string(k), lower), true
+			last, lastMatch, started = k, fold.Contains(string(k), folded), true
 		}
 		if !lastMatch {
 			continue
@@ -649,34 +650,4 @@ func IndexSearch[T any, K ~string](ix *Index[T, K], substr string, limit int) []
 		}
 	}
 	return out
-}
-
-// containsFold reports whether strings.ToLower(s) contains lower, which is
-// already lower case, without allocating when s is ASCII.
-func containsFold(s, lower string) bool {
-	if lower == "" {
-		return true
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
-			return strings.Contains(strings.ToLower(s), lower)
-		}
-	}
-	n := len(lower)
-	for i := 0; i+n <= len(s); i++ {
-		j := 0
-		for ; j < n; j++ {
-			c := s[i+j]
-			if 'A' <= c && c <= 'Z' {
-				c += 'a' - 'A'
-			}
-			if c != lower[j] {
-				break
-			}
-		}
-		if j == n {
-			return true
-		}
-	}
-	return false
 }

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/text/cases"
 	"pgregory.net/rapid"
 
 	"github.com/hillsdb/hills/db"
@@ -94,7 +95,7 @@ func search(ps []pair[string], sub string, limit int) []db.Key[Doc] {
 	var out []db.Key[Doc]
 	seen := map[db.Key[Doc]]bool{}
 	for _, p := range ps {
-		if !strings.Contains(strings.ToLower(p.k), strings.ToLower(sub)) || seen[p.key] {
+		if !strings.Contains(cases.Fold().String(p.k), cases.Fold().String(sub)) || seen[p.key] {
 			continue
 		}
 		seen[p.key] = true
@@ -107,7 +108,7 @@ func search(ps []pair[string], sub string, limit int) []db.Key[Doc] {
 }
 
 var (
-	genTag  = rapid.StringMatching(`[aAbBé]{0,3}`)
+	genTag  = rapid.StringMatching(`[aAbBésSßΣσς]{0,3}`)
 	genTags = rapid.SliceOfN(genTag, 0, 4)
 	genDoc  = rapid.Custom(func(t *rapid.T) Doc {
 		return Doc{Title: rapid.StringMatching(`[a-c]{0,5}`).Draw(t, "title"), Tags: genTags.Draw(t, "tags")}

@@ -89,31 +89,5 @@ func (a sortKey) compare(b sortKey) int {
 
 type jsonRaw = json.RawMessage
 
-// containsFold reports whether s contains lower, which is lower case,
-// ignoring ASCII case in s.
-func containsFold(s, lower string) bool {
-	if lower == "" {
-		return true
-	}
-	n := len(lower)
-	for i := 0; i+n <= len(s); i++ {
-		ok := true
-		for j := 0; j < n; j++ {
-			c := s[i+j]
-			if 'A' <= c && c <= 'Z' {
-				c += 'a' - 'A'
-			}
-			if c != lower[j] {
-				ok = false
-				break
-			}
-		}
-		if ok {
-			return true
-		}
-	}
-	return false
-}
-
 // waitBriefly yields for a moment while polling background work.
 func waitBriefly() { time.Sleep(time.Millisecond) }

@@ -20,6 +20,7 @@ import (
 	"gioui.org/widget/material"
 
 	"github.com/hillsdb/hills/db"
+	"github.com/hillsdb/hills/internal/fold"
 )
 
 // Column kinds of a Table.
@@ -183,10 +184,11 @@ func (t *Table) Len() int { return len(t.keys) }
 // Key returns the key of row i as of the last frame.
 func (t *Table) Key(i int) db.OpaqueKey { return t.keys[i] }
 
-// SetFilter shows only the rows whose key or JSON text contains s, case
-// insensitively; "" shows every row. The rows are filtered in a goroutine.
+// SetFilter shows only the rows whose key or JSON text contains s,
+// ignoring case as db.IndexSearch does (Unicode case folding); "" shows
+// every row. The rows are filtered in a goroutine.
 func (t *Table) SetFilter(s string) {
-	s = strings.ToLower(strings.TrimSpace(s))
+	s = fold.String(strings.TrimSpace(s))
 	if s == t.filter {
 		return
 	}
@@ -194,7 +196,7 @@ func (t *Table) SetFilter(s string) {
 	t.restartJob()
 }
 
-// Filter returns the current filter.
+// Filter returns the current filter, trimmed and case folded.
 func (t *Table) Filter() string { return t.filter }
 
 // SortBy orders the rows by column i (-1: key order), descending when
@@ -350,7 +352,7 @@ func (t *Table) build(ctx context.Context, filter string, col *sortSpec, desc bo
 				}
 				t.progress.Store(int64(n))
 			}
-			if filter != "" && !strings.Contains(k.String(), filter) && !containsFold(text, filter) {
+			if filter != "" && !fold.Contains(k.String(), filter) && !fold.Contains(text, filter) {
 				return true
 			}
 			keys = append(keys, k)
@@ -381,7 +383,7 @@ func (t *Table) build(ctx context.Context, filter string, col *sortSpec, desc bo
 			if filter != "" {
 				t.progress.Add(1)
 				text, err := t.Tree.Text(k)
-				if err != nil || !(strings.Contains(k.String(), filter) || containsFold(text, filter)) {
+				if err != nil || !(fold.Contains(k.String(), filter) || fold.Contains(text, filter)) {
 					continue
 				}
 			}
