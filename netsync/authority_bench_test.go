@@ -99,43 +99,16 @@ func BenchmarkPropagationAuth(b *testing.B) {
 // BenchmarkServerThroughputAuth: ServerThroughput's 16 protocol-level
 // writers, enrolled on a closed server, beside the same on an open one.
 func BenchmarkServerThroughputAuth(b *testing.B) {
-	const writers = 16
-	per := 2000
 	rec := sampleRecord(b)
-	run := func(b *testing.B, srv *testServer, connect func(i, round int) (*rawClient, uint32)) {
-		round := 0
-		for b.Loop() {
-			b.StopTimer()
-			round++
-			cs := make([]*rawClient, writers)
-			los := make([]uint32, writers)
-			for i := range cs {
-				cs[i], los[i] = connect(i, round)
-			}
-			b.StartTimer()
-			start := time.Now()
-			var wg sync.WaitGroup
-			for i, c := range cs {
-				wg.Go(func() { pushWriter(b, c, "parts", los[i], per, rec) })
-			}
-			wg.Wait()
-			b.ReportMetric(float64(writers*per)/time.Since(start).Seconds(), "changes/s")
-			b.StopTimer()
-			for _, c := range cs {
-				c.qc.CloseWithError(0, "")
-			}
-			b.StartTimer()
-		}
-	}
 	b.Run("open", func(b *testing.B) {
 		srv := startServer(b, b.TempDir(), "", nil)
-		run(b, srv, func(i, round int) (*rawClient, uint32) {
-			return rawWriter(b, srv.addr, fmt.Sprintf("w%d-%d", i, round), "parts", uint32(per))
+		runThroughput(b, rec, func(i, round int) (*rawClient, uint32) {
+			return rawWriter(b, srv.addr, fmt.Sprintf("w%d-%d", i, round), "parts", throughputPer)
 		})
 	})
 	b.Run("enrolled", func(b *testing.B) {
 		srv := startServerAs(b, b.TempDir(), "", nil)
-		run(b, srv, func(i, round int) (*rawClient, uint32) {
+		runThroughput(b, rec, func(i, round int) (*rawClient, uint32) {
 			name := fmt.Sprintf("w%d-%d", i, round)
 			tok, err := srv.AddClient(name, netsync.Grant{Tree: "*", Access: netsync.AllAccess})
 			if err != nil {
@@ -149,7 +122,7 @@ func BenchmarkServerThroughputAuth(b *testing.B) {
 			var w wire.Welcome
 			c.next(b, wire.TWelcome, &w)
 			c.send(b, wire.TTree, &wire.Tree{Decl: replicaDecl("parts")})
-			c.send(b, wire.TIDRequest, &wire.IDRequest{Tree: "parts", N: uint32(per)})
+			c.send(b, wire.TIDRequest, &wire.IDRequest{Tree: "parts", N: throughputPer})
 			var g wire.IDGrant
 			c.next(b, wire.TIDGrant, &g)
 			return c, g.Lo
