@@ -4,14 +4,13 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/hillsdb/hills/db"
+	"github.com/hillsdb/hills/internal/testkit/testnet"
 	"github.com/hillsdb/hills/netsync"
 )
 
@@ -82,16 +81,8 @@ func TestOpenStandaloneAndReplica(t *testing.T) {
 // TestToken connects an app to a server that admits enrolled clients
 // only: without the token it is refused, with Config.Token it syncs.
 func TestToken(t *testing.T) {
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv, err := netsync.NewServer(t.TempDir(), &netsync.ServerOptions{AppID: "x", Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- srv.ListenAndServe(ctx, "127.0.0.1:0") }()
-	t.Cleanup(func() { cancel(); srv.Shutdown(context.Background()); <-served })
-	<-srv.Ready()
+	quiet := testnet.Quiet
+	srv := testnet.ServerWith(t, &netsync.ServerOptions{AppID: "x"})
 	addr := srv.Addr().String()
 
 	wait := func(a *App) error {

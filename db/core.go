@@ -21,8 +21,11 @@ import (
 // entry is one record in memory. An entry is immutable once published:
 // a change publishes a new entry.
 type entry struct {
-	key        uint64
-	val        any // *T of the tree's type; nil when the tree has no Go type
+	key uint64
+	// val is a *T of the tree's type; nil when the tree has no Go type,
+	// or had none when the change was written (dbCommit.write decodes
+	// it); gone for a pending delete.
+	val        any
 	created    int64
 	modified   int64
 	state      uint32
@@ -49,11 +52,12 @@ type core struct {
 	name      string
 	versioned bool // fixed when the tree is created
 
+	// mu guards order, bad and borrows, and is held by m's writers.
 	mu      sync.RWMutex
-	m       entryMap // published entries, read without a lock
-	order   *btree.BTreeG[*entry]
-	bad     map[uint64]error // records whose bytes could not be decoded
-	borrows map[uint64]borrow
+	m       entryMap              // published entries, read without a lock
+	order   *btree.BTreeG[*entry] // published entries in key order
+	bad     map[uint64]error      // records whose bytes could not be decoded
+	borrows map[uint64]borrow     // known borrow state by record key
 
 	// Guarded by d.mu.
 	info    layout.TreeInfo
@@ -399,7 +403,7 @@ func (c *core) missing(key uint64) error {
 }
 
 // stored returns the latest stored bytes of key. Called with d.mu held:
-// then the store's visible state is the latest state (see write).
+// then the store's visible state is the latest state (see dbCommit.Prepare).
 func (c *core) stored(key uint64) (record.Meta, []byte, error) {
 	b, err := c.d.get(layout.RecordKey(c.name, key))
 	if err != nil {

@@ -39,7 +39,7 @@ type DB struct {
 	// held.
 	//
 	// mu serialises the preparation of writes: under mu, the store's
-	// visible state is the latest state of every record (see write).
+	// visible state is the latest state of every record (see dbCommit.Prepare).
 	mu        sync.Mutex
 	settled   *sync.Cond // on mu: broadcast when a write was published or a tree opened
 	trees     map[string]*core

@@ -131,7 +131,7 @@ func openTree[T any](d *DB, name string, opts []TreeOption) (*Tree[T], error) {
 	}
 	if c.typ == nil && len(c.pending) > 0 {
 		// Writes of an opaque handle are under way: hold new ones back
-		// (see DB.write) and let these be published before the records
+		// (see dbCommit.Prepare) and let these be published before the records
 		// are decoded again with the Go type. From then on d.mu stays
 		// held, so no write starts before the type is in place.
 		c.opening = true
@@ -139,7 +139,7 @@ func openTree[T any](d *DB, name string, opts []TreeOption) (*Tree[T], error) {
 			d.settled.Wait()
 		}
 		c.opening = false
-		d.settled.Broadcast() // writes held back see opening end (DB.commit)
+		d.settled.Broadcast() // writes held back see opening end (dbCommit.Prepare)
 		if d.closed.Load() {
 			return nil, ErrClosed
 		}

@@ -294,7 +294,6 @@ func (c *Client) ping(ctx context.Context, s *session) (uint64, error) {
 	}
 }
 
-
 // run connects and reconnects until Close or a refusal.
 func (c *Client) run() {
 	defer c.wg.Done()

@@ -121,20 +121,31 @@ func (c *Client) settle(ctx context.Context, s *session, k recKey) error {
 	if err := s.send(wire.TCancel, &wire.CheckOut{Req: req, Tree: k.tree, Key: k.key}); err != nil {
 		return errSessionEnded
 	}
+	if _, err := await(c, ctx, s, replies); err != nil {
+		return err
+	}
+	// The borrow state after the give-back arrived before.
+	c.mu.Lock()
+	delete(c.givingBack, k)
+	c.mu.Unlock()
+	c.saveGivingBack()
+	return nil
+}
+
+// await waits for a value on ch and returns it, or returns the error of
+// what ended first: the session (errSessionEnded), ctx, or the client
+// (ErrClosed).
+func await[T any](c *Client, ctx context.Context, s *session, ch <-chan T) (T, error) {
+	var zero T
 	select {
-	case <-replies:
-		// The borrow state after the give-back arrived before.
-		c.mu.Lock()
-		delete(c.givingBack, k)
-		c.mu.Unlock()
-		c.saveGivingBack()
-		return nil
+	case v := <-ch:
+		return v, nil
 	case <-s.done:
-		return errSessionEnded
+		return zero, errSessionEnded
 	case <-ctx.Done():
-		return ctx.Err()
+		return zero, ctx.Err()
 	case <-c.ctx.Done():
-		return ErrClosed
+		return zero, ErrClosed
 	}
 }
 
@@ -169,14 +180,8 @@ func (c *Client) sentUpTo(ctx context.Context, s *session, seq uint64) error {
 		if s.sent.Load() >= seq {
 			return nil
 		}
-		select {
-		case <-ch:
-		case <-s.done:
-			return errSessionEnded
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-c.ctx.Done():
-			return ErrClosed
+		if _, err := await(c, ctx, s, ch); err != nil {
+			return err
 		}
 	}
 	return nil

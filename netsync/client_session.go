@@ -267,7 +267,6 @@ func dialError(err error) error {
 	return err
 }
 
-
 // tlsAlertNoApplicationProtocol is TLS alert 120, no_application_protocol.
 const tlsAlertNoApplicationProtocol tls.AlertError = 120
 

@@ -61,10 +61,6 @@ var (
 	ErrNoAdmin = errors.New("netsync: no administration endpoint")
 )
 
-// errBadTree: a tree declaration or a request for ids that the server
-// cannot take (reported to the client as wire.CodeBadTree).
-var errBadTree = errors.New("netsync: bad tree")
-
 // Errors that end a server's listening or name a client.
 var (
 	// ErrServerClosed is returned by ListenAndServe after Shutdown.

@@ -8,8 +8,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"io"
-	"log/slog"
 	"math/big"
 	"path/filepath"
 	"testing"
@@ -18,6 +16,7 @@ import (
 	"github.com/hillsdb/hills/db"
 	"github.com/hillsdb/hills/internal/replica"
 	"github.com/hillsdb/hills/internal/testkit"
+	"github.com/hillsdb/hills/internal/testkit/testnet"
 	"github.com/hillsdb/hills/netsync"
 )
 
@@ -26,14 +25,13 @@ type Part struct {
 	Quantity int    `msgpack:"quantity"`
 }
 
-var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+var quiet = testnet.Quiet
 
 type testServer struct {
 	*netsync.Server
-	dir    string
-	addr   string
-	cancel context.CancelFunc
-	done   chan error
+	dir  string
+	addr string
+	halt func()
 }
 
 // startServer runs an open server (every client admitted with every
@@ -52,45 +50,13 @@ func startServer(t testing.TB, dir, addr string, opts *netsync.ServerOptions) *t
 // Open, it admits enrolled clients only.
 func startServerAs(t testing.TB, dir, addr string, opts *netsync.ServerOptions) *testServer {
 	t.Helper()
-	if opts == nil {
-		opts = &netsync.ServerOptions{}
-	}
-	if opts.Logger == nil {
-		opts.Logger = quiet
-	}
-	s, err := netsync.NewServer(dir, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ts := &testServer{Server: s, dir: dir, cancel: cancel, done: make(chan error, 1)}
-	go func() { ts.done <- s.ListenAndServe(ctx, addr) }()
-	select {
-	case <-s.Ready():
-	case err := <-ts.done:
-		t.Fatalf("server: %v", err)
-	}
-	ts.addr = s.Addr().String()
-	t.Cleanup(func() { ts.stop(t) })
-	return ts
+	s, halt := testnet.Start(t, dir, addr, opts)
+	return &testServer{Server: s, dir: dir, addr: s.Addr().String(), halt: halt}
 }
 
-func (ts *testServer) stop(t testing.TB) {
-	if ts.cancel == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := ts.Shutdown(ctx); err != nil && !errors.Is(err, netsync.ErrServerClosed) {
-		t.Errorf("shutdown: %v", err)
-	}
-	<-ts.done
-	ts.cancel()
-	ts.cancel = nil
-}
+// stop shuts the server down and waits for it; the test's cleanup does
+// too, so a test calls it only to stop the server early.
+func (ts *testServer) stop(testing.TB) { ts.halt() }
 
 type replicaT struct {
 	d     *db.DB

@@ -280,7 +280,6 @@ func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
 	}
 }
 
-
 // Addr returns the address the server listens on, once it does; nil
 // before.
 func (s *Server) Addr() net.Addr {

@@ -341,7 +341,6 @@ func (s *Server) RevokeClient(name string) error {
 	return nil
 }
 
-
 // enrolled returns the enrolled, unrevoked client of that name. Called
 // with a.mu held.
 func (a *authority) enrolled(name string) *clientState {

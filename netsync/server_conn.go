@@ -275,7 +275,6 @@ func (c *sconn) fail(code quicCode, msg string) {
 	c.qc.CloseWithError(code, msg)
 }
 
-
 // handler handles one message body of a connection.
 type handler func(c *sconn, body []byte) error
 

@@ -273,4 +273,3 @@ func (q *outq) close() {
 	default:
 	}
 }
-

@@ -1,6 +1,7 @@
 package widgets
 
 import (
+	"slices"
 	"testing"
 
 	"gioui.org/io/key"
@@ -110,6 +111,27 @@ func TestListOverIndex(t *testing.T) {
 			t.Fatalf("row %q does not start with LED", n)
 		}
 	}
+
+	// The same records as a range of index keys: lo ≤ name < hi.
+	l = &List[demo.Part]{Tree: pt, Keys: IndexKeys(ix, "LED", "LEE")}
+	var ranged []string
+	u.frame(func(gtx layout.Context) {
+		l.Layout(gtx, th, func(gtx layout.Context, k db.Key[demo.Part], v *demo.Part, m db.Meta, sel bool) layout.Dimensions {
+			ranged = append(ranged, v.Name)
+			return layout.Dimensions{}
+		})
+	})
+	if !slices.Equal(ranged, names) {
+		t.Fatalf("range [LED, LEE): rows %v, want %v", ranged, names)
+	}
+	var want []db.Key[demo.Part]
+	for _, k := range ix.Range("LED", "LEE") {
+		want = append(want, k)
+	}
+	if got := slices.Collect(IndexKeys(ix, "LED", "LEE")()); !slices.Equal(got, want) {
+		t.Fatalf("IndexKeys yields %v, want the index's order %v", got, want)
+	}
+
 	sb := &SearchBox[demo.Part, string]{Index: ix}
 	sb.SetQuery("mhz")
 	if got := len(sb.Results()); got != 5 {

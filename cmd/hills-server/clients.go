@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/hillsdb/hills/netsync"
@@ -159,55 +158,28 @@ func clientsAdd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 }
 
 func clientsList(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := newFlags("clients list")
-	data := dataFlag(fs)
-	asJSON := fs.Bool("json", false, "")
-	pos, err := parse(fs, args, usageClientsList, stdout)
-	if err != nil {
-		return err
-	}
-	if len(pos) > 0 {
-		return &usageError{msg: fmt.Sprintf("clients list: unexpected argument %q", pos[0]), usage: usageClientsList}
-	}
-	a, release, err := connect(*data)
-	if err != nil {
-		return err
-	}
-	defer release()
-	list, err := a.Enrolled(ctx)
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		if list == nil {
-			list = []netsync.EnrolledClient{}
-		}
-		return writeJSON(stdout, list)
-	}
-	if len(list) == 0 {
-		fmt.Fprintln(stdout, "no enrolled clients")
-		return nil
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "NAME\tSTATE\tCONNECTED\tLAST SEEN\tGRANTS\tID\n")
-	for _, c := range list {
-		state, seen, id := "enrolled", "-", c.ID
-		switch {
-		case c.Pending:
-			state = "token until " + c.Expires.Local().Format(time.RFC3339)
-			if time.Now().After(c.Expires) {
-				state = "token expired " + c.Expires.Local().Format(time.RFC3339)
+	return listing[netsync.EnrolledClient]{
+		cmd: "clients list", usage: usageClientsList, none: "no enrolled clients",
+		header: "NAME\tSTATE\tCONNECTED\tLAST SEEN\tGRANTS\tID",
+		fetch:  admin.Enrolled,
+		row: func(w io.Writer, c netsync.EnrolledClient) {
+			state, seen, id := "enrolled", "-", c.ID
+			switch {
+			case c.Pending:
+				state = "token until " + c.Expires.Local().Format(time.RFC3339)
+				if time.Now().After(c.Expires) {
+					state = "token expired " + c.Expires.Local().Format(time.RFC3339)
+				}
+				id = "-"
+			case c.Revoked:
+				state = "revoked"
 			}
-			id = "-"
-		case c.Revoked:
-			state = "revoked"
-		}
-		if !c.LastSeen.IsZero() && c.LastSeen.Unix() > 0 {
-			seen = c.LastSeen.Local().Format(time.RFC3339)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\t%s\n", c.Name, state, c.Connected, seen, grantsText(c.Grants), id)
-	}
-	return tw.Flush()
+			if !c.LastSeen.IsZero() && c.LastSeen.Unix() > 0 {
+				seen = c.LastSeen.Local().Format(time.RFC3339)
+			}
+			fmt.Fprintf(w, "%s\t%s\t%v\t%s\t%s\t%s\n", c.Name, state, c.Connected, seen, grantsText(c.Grants), id)
+		},
+	}.run(ctx, args, stdout)
 }
 
 func grantsText(gs []netsync.Grant) string {

@@ -261,43 +261,65 @@ Lists every borrowed record: tree, key, holder and who waits.
 `
 
 func borrowsList(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := newFlags("borrows list")
+	return listing[netsync.BorrowInfo]{
+		cmd: "borrows list", usage: usageBorrowsList, none: "no borrowed records",
+		header: "TREE\tKEY\tHOLDER\tCLIENT\tWAITING",
+		fetch:  admin.Borrows,
+		row: func(w io.Writer, b netsync.BorrowInfo) {
+			waiting := strings.Join(b.Waiting, ", ")
+			if waiting == "" {
+				waiting = "-"
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", b.Tree, b.Key, b.Holder, b.Client, waiting)
+		},
+	}.run(ctx, args, stdout)
+}
+
+// listing is a command that lists what the server holds: flags --data and
+// --json, no arguments; the list as JSON ([] when empty), else a line
+// saying there is none or a table of header and one row an item.
+type listing[T any] struct {
+	cmd, usage string
+	none       string // the line printed for an empty list
+	header     string // the table's header, columns separated by tabs
+	fetch      func(admin, context.Context) ([]T, error)
+	row        func(w io.Writer, x T) // writes one row, a line of tab-separated columns
+}
+
+func (l listing[T]) run(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := newFlags(l.cmd)
 	data := dataFlag(fs)
 	asJSON := fs.Bool("json", false, "")
-	pos, err := parse(fs, args, usageBorrowsList, stdout)
+	pos, err := parse(fs, args, l.usage, stdout)
 	if err != nil {
 		return err
 	}
 	if len(pos) > 0 {
-		return &usageError{msg: fmt.Sprintf("borrows list: unexpected argument %q", pos[0]), usage: usageBorrowsList}
+		return &usageError{msg: fmt.Sprintf("%s: unexpected argument %q", l.cmd, pos[0]), usage: l.usage}
 	}
 	a, release, err := connect(*data)
 	if err != nil {
 		return err
 	}
 	defer release()
-	list, err := a.Borrows(ctx)
+	list, err := l.fetch(a, ctx)
 	if err != nil {
 		return err
 	}
 	if *asJSON {
 		if list == nil {
-			list = []netsync.BorrowInfo{}
+			list = []T{}
 		}
 		return writeJSON(stdout, list)
 	}
 	if len(list) == 0 {
-		fmt.Fprintln(stdout, "no borrowed records")
+		fmt.Fprintln(stdout, l.none)
 		return nil
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "TREE\tKEY\tHOLDER\tCLIENT\tWAITING\n")
-	for _, b := range list {
-		waiting := strings.Join(b.Waiting, ", ")
-		if waiting == "" {
-			waiting = "-"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", b.Tree, b.Key, b.Holder, b.Client, waiting)
+	fmt.Fprintln(tw, l.header)
+	for _, x := range list {
+		l.row(tw, x)
 	}
 	return tw.Flush()
 }

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/hillsdb/hills/db"
 	"github.com/hillsdb/hills/examples/inventory/stock"
@@ -21,40 +20,6 @@ import (
 )
 
 var quiet = testnet.Quiet
-
-// startServer runs an open sync server on a free loopback port until the
-// test ends and returns its address.
-func startServer(t *testing.T) string {
-	t.Helper()
-	return startServerWith(t, &netsync.ServerOptions{AppID: "inventory", Logger: quiet, Open: true}).Addr().String()
-}
-
-// startServerWith runs a sync server with opts until the test ends.
-func startServerWith(t *testing.T, opts *netsync.ServerOptions) *netsync.Server {
-	t.Helper()
-	s, err := netsync.NewServer(t.TempDir(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.ListenAndServe(ctx, "127.0.0.1:0") }()
-	select {
-	case <-s.Ready():
-	case err := <-done:
-		t.Fatalf("server: %v", err)
-	}
-	t.Cleanup(func() {
-		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer scancel()
-		if err := s.Shutdown(sctx); err != nil && !errors.Is(err, netsync.ErrServerClosed) {
-			t.Errorf("shutdown: %v", err)
-		}
-		<-done
-		cancel()
-	})
-	return s
-}
 
 // seeded connects a replica named name to addr, seeds the inventory
 // through it and returns its store.
@@ -193,7 +158,7 @@ func TestParsePicks(t *testing.T) {
 // TestToken runs a station against a server that admits enrolled clients
 // only: refused without its token, synced with it.
 func TestToken(t *testing.T) {
-	s := startServerWith(t, &netsync.ServerOptions{AppID: "inventory", Logger: quiet})
+	s := testnet.ServerWith(t, &netsync.ServerOptions{AppID: "inventory", Logger: quiet})
 	addr := s.Addr().String()
 	args := []string{"-server", addr, "-name", "smt-1", "-pick", "RC0603FR-0710KL=1", "-boards", "0", "-timeout", "20s"}
 	var out bytes.Buffer

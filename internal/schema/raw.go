@@ -17,23 +17,6 @@ func header(b []byte, i int) (size, items int, err error) {
 		return 0, 0, errMsgpack
 	}
 	c := b[i]
-	need := func(n int) (int, error) {
-		if i+1+n > len(b) {
-			return 0, errMsgpack
-		}
-		switch n {
-		case 1:
-			return int(b[i+1]), nil
-		case 2:
-			return int(binary.BigEndian.Uint16(b[i+1:])), nil
-		default:
-			v := binary.BigEndian.Uint32(b[i+1:])
-			if uint64(v) > uint64(len(b)) {
-				return 0, errMsgpack
-			}
-			return int(v), nil
-		}
-	}
 	switch {
 	case c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3:
 		return 1, 0, nil
@@ -44,61 +27,82 @@ func header(b []byte, i int) (size, items int, err error) {
 	case c&0xe0 == 0xa0:
 		return 1 + int(c&0x1f), 0, nil
 	}
-	switch c {
-	case 0xc4, 0xd9:
-		n, err := need(1)
-		return 2 + n, 0, err
-	case 0xc5, 0xda:
-		n, err := need(2)
-		return 3 + n, 0, err
-	case 0xc6, 0xdb:
-		n, err := need(4)
-		return 5 + n, 0, err
-	case 0xc7:
-		n, err := need(1)
-		return 3 + n, 0, err
-	case 0xc8:
-		n, err := need(2)
-		return 4 + n, 0, err
-	case 0xc9:
-		n, err := need(4)
-		return 6 + n, 0, err
-	case 0xca:
-		return 5, 0, nil
-	case 0xcb:
-		return 9, 0, nil
-	case 0xcc, 0xd0:
-		return 2, 0, nil
-	case 0xcd, 0xd1:
-		return 3, 0, nil
-	case 0xce, 0xd2:
-		return 5, 0, nil
-	case 0xcf, 0xd3:
-		return 9, 0, nil
-	case 0xd4:
-		return 3, 0, nil
-	case 0xd5:
-		return 4, 0, nil
-	case 0xd6:
-		return 6, 0, nil
-	case 0xd7:
-		return 10, 0, nil
-	case 0xd8:
-		return 18, 0, nil
-	case 0xdc:
-		n, err := need(2)
-		return 3, n, err
-	case 0xdd:
-		n, err := need(4)
-		return 5, n, err
-	case 0xde:
-		n, err := need(2)
-		return 3, 2 * n, err
-	case 0xdf:
-		n, err := need(4)
-		return 5, 2 * n, err
+	// What is left is a code from 0xc0 to 0xdf.
+	h := heads[c-0xc0]
+	switch {
+	case h.head == 0:
+		return 0, 0, fmt.Errorf("%w: code %#x", errMsgpack, c)
+	case h.count == 0:
+		return h.head, 0, nil
 	}
-	return 0, 0, fmt.Errorf("%w: code %#x", errMsgpack, c)
+	n, err := headCount(b, i, h.count)
+	if err != nil {
+		return 0, 0, err
+	}
+	if h.per == 0 {
+		return h.head + n, 0, nil // n payload bytes
+	}
+	return h.head, h.per * n, nil // n elements or pairs
+}
+
+// headKind describes the head of the values of one code from 0xc0 to
+// 0xdf: head bytes long, holding a big-endian count of count bytes after
+// the code (0: none, the head is the whole value). The count is of payload
+// bytes when per is 0, else of containers' members, per values each.
+type headKind struct{ head, count, per int }
+
+// heads holds the head of each code from 0xc0 to 0xdf; head 0: no such
+// code.
+var heads = [32]headKind{
+	0xc4 - 0xc0: {2, 1, 0},  // bin 8
+	0xc5 - 0xc0: {3, 2, 0},  // bin 16
+	0xc6 - 0xc0: {5, 4, 0},  // bin 32
+	0xc7 - 0xc0: {3, 1, 0},  // ext 8: count, then the type byte
+	0xc8 - 0xc0: {4, 2, 0},  // ext 16
+	0xc9 - 0xc0: {6, 4, 0},  // ext 32
+	0xca - 0xc0: {5, 0, 0},  // float 32
+	0xcb - 0xc0: {9, 0, 0},  // float 64
+	0xcc - 0xc0: {2, 0, 0},  // uint 8
+	0xcd - 0xc0: {3, 0, 0},  // uint 16
+	0xce - 0xc0: {5, 0, 0},  // uint 32
+	0xcf - 0xc0: {9, 0, 0},  // uint 64
+	0xd0 - 0xc0: {2, 0, 0},  // int 8
+	0xd1 - 0xc0: {3, 0, 0},  // int 16
+	0xd2 - 0xc0: {5, 0, 0},  // int 32
+	0xd3 - 0xc0: {9, 0, 0},  // int 64
+	0xd4 - 0xc0: {3, 0, 0},  // fixext 1
+	0xd5 - 0xc0: {4, 0, 0},  // fixext 2
+	0xd6 - 0xc0: {6, 0, 0},  // fixext 4
+	0xd7 - 0xc0: {10, 0, 0}, // fixext 8
+	0xd8 - 0xc0: {18, 0, 0}, // fixext 16
+	0xd9 - 0xc0: {2, 1, 0},  // str 8
+	0xda - 0xc0: {3, 2, 0},  // str 16
+	0xdb - 0xc0: {5, 4, 0},  // str 32
+	0xdc - 0xc0: {3, 2, 1},  // array 16
+	0xdd - 0xc0: {5, 4, 1},  // array 32
+	0xde - 0xc0: {3, 2, 2},  // map 16
+	0xdf - 0xc0: {5, 4, 2},  // map 32
+}
+
+// headCount reads the big-endian count of n bytes (1, 2 or 4) after the
+// code at b[i]. A 4-byte count larger than b cannot be right and is an
+// error, so that callers never compute with it.
+func headCount(b []byte, i, n int) (int, error) {
+	if i+1+n > len(b) {
+		return 0, errMsgpack
+	}
+	switch n {
+	case 1:
+		return int(b[i+1]), nil
+	case 2:
+		return int(binary.BigEndian.Uint16(b[i+1:])), nil
+	default:
+		v := binary.BigEndian.Uint32(b[i+1:])
+		if uint64(v) > uint64(len(b)) {
+			return 0, errMsgpack
+		}
+		return int(v), nil
+	}
 }
 
 // maxDataDepth bounds the nesting of a record's msgpack value.

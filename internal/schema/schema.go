@@ -172,24 +172,13 @@ func unsupported(path string, t reflect.Type, why string) error {
 	return fmt.Errorf("%w: %s has type %v: %s", ErrUnsupported, path, t, why)
 }
 
+// typ reflects t, found at path; refTag is the field's ref= tag. Types
+// with a meaning of their own (keys, time, custom encodings) come first,
+// then t's kind decides: scalar kinds here, containers and structs in one
+// method each.
 func (r *reflector) typ(t reflect.Type, path, refTag string) (Type, error) {
-	if r.opts.KeyTarget != nil {
-		if target, ok := r.opts.KeyTarget(t); ok {
-			return Type{Kind: Ref, Name: typeName(target), Ref: refTag}, nil
-		}
-	}
-	if refTag != "" {
-		return Type{}, unsupported(path, t, "a ref= tag needs a key type")
-	}
-	if t == timeType {
-		return Type{Kind: Time}, nil
-	}
-	if t.Kind() != reflect.Pointer {
-		for _, m := range customEncodingMethod {
-			if t.Implements(m) || reflect.PointerTo(t).Implements(m) {
-				return Type{Kind: Raw, Name: typeName(t)}, nil
-			}
-		}
+	if st, ok, err := r.special(t, path, refTag); ok || err != nil {
+		return st, err
 	}
 	named := t.Name() != "" && t.PkgPath() != ""
 	switch t.Kind() {
@@ -209,65 +198,106 @@ func (r *reflector) typ(t reflect.Type, path, refTag string) (Type, error) {
 		return Type{Kind: Float, Bits: uint8(t.Bits())}, nil
 	case reflect.String:
 		return Type{Kind: String}, nil
-	case reflect.Slice:
-		if t.Elem().Kind() == reflect.Uint8 {
-			return Type{Kind: Bytes}, nil
-		}
-		e, err := r.typ(t.Elem(), path+"[]", "")
-		if err != nil {
-			return Type{}, err
-		}
-		return Type{Kind: Slice, Elem: &e}, nil
-	case reflect.Array:
-		if t.Elem().Kind() == reflect.Uint8 {
-			return Type{Kind: Bytes, Len: t.Len()}, nil
-		}
-		e, err := r.typ(t.Elem(), path+"[]", "")
-		if err != nil {
-			return Type{}, err
-		}
-		return Type{Kind: Array, Len: t.Len(), Elem: &e}, nil
+	case reflect.Slice, reflect.Array:
+		return r.sequence(t, path)
 	case reflect.Map:
-		k, err := r.typ(t.Key(), path+"{key}", "")
-		if err != nil {
-			return Type{}, err
-		}
-		switch k.Kind {
-		case String, Int, Uint, Enum:
-		default:
-			return Type{}, unsupported(path, t, "map keys must be strings or integers")
-		}
-		e, err := r.typ(t.Elem(), path+"{}", "")
-		if err != nil {
-			return Type{}, err
-		}
-		return Type{Kind: Map, Key: &k, Elem: &e}, nil
+		return r.mapOf(t, path)
 	case reflect.Pointer:
-		e, err := r.typ(t.Elem(), path, "")
-		if err != nil {
-			return Type{}, err
-		}
-		if e.Kind == Pointer {
-			return Type{}, unsupported(path, t, "pointers to pointers are not supported")
-		}
-		return Type{Kind: Pointer, Elem: &e}, nil
+		return r.pointer(t, path)
 	case reflect.Struct:
-		if r.busy[t] {
-			return Type{}, unsupported(path, t, "recursive types are not supported")
-		}
-		r.busy[t] = true
-		defer delete(r.busy, t)
-		st := Type{Kind: Struct, Name: typeName(t)}
-		if err := r.fields(&st, t, path); err != nil {
-			return Type{}, err
-		}
-		return st, nil
+		return r.structOf(t, path)
 	case reflect.Interface:
 		return Type{}, unsupported(path, t, "interfaces have no schema; use a concrete type")
 	case reflect.Chan, reflect.Func, reflect.UnsafePointer, reflect.Complex64, reflect.Complex128:
 		return Type{}, unsupported(path, t, "msgpack records cannot hold it")
 	}
 	return Type{}, unsupported(path, t, "unknown kind")
+}
+
+// special reflects the types whose schema is not their kind's: a key
+// (KeyTarget), time.Time, and a type with its own msgpack encoding (Raw).
+// ok reports whether t is one; a ref= tag on any other type is an error.
+func (r *reflector) special(t reflect.Type, path, refTag string) (st Type, ok bool, err error) {
+	if r.opts.KeyTarget != nil {
+		if target, ok := r.opts.KeyTarget(t); ok {
+			return Type{Kind: Ref, Name: typeName(target), Ref: refTag}, true, nil
+		}
+	}
+	if refTag != "" {
+		return Type{}, false, unsupported(path, t, "a ref= tag needs a key type")
+	}
+	if t == timeType {
+		return Type{Kind: Time}, true, nil
+	}
+	if t.Kind() != reflect.Pointer {
+		for _, m := range customEncodingMethod {
+			if t.Implements(m) || reflect.PointerTo(t).Implements(m) {
+				return Type{Kind: Raw, Name: typeName(t)}, true, nil
+			}
+		}
+	}
+	return Type{}, false, nil
+}
+
+// sequence reflects a slice or an array; of bytes, it is Bytes.
+func (r *reflector) sequence(t reflect.Type, path string) (Type, error) {
+	n := 0
+	kind := Slice
+	if t.Kind() == reflect.Array {
+		n, kind = t.Len(), Array
+	}
+	if t.Elem().Kind() == reflect.Uint8 {
+		return Type{Kind: Bytes, Len: n}, nil
+	}
+	e, err := r.typ(t.Elem(), path+"[]", "")
+	if err != nil {
+		return Type{}, err
+	}
+	return Type{Kind: kind, Len: n, Elem: &e}, nil
+}
+
+// mapOf reflects a map, whose keys must be strings or integers.
+func (r *reflector) mapOf(t reflect.Type, path string) (Type, error) {
+	k, err := r.typ(t.Key(), path+"{key}", "")
+	if err != nil {
+		return Type{}, err
+	}
+	switch k.Kind {
+	case String, Int, Uint, Enum:
+	default:
+		return Type{}, unsupported(path, t, "map keys must be strings or integers")
+	}
+	e, err := r.typ(t.Elem(), path+"{}", "")
+	if err != nil {
+		return Type{}, err
+	}
+	return Type{Kind: Map, Key: &k, Elem: &e}, nil
+}
+
+// pointer reflects a pointer to anything but a pointer.
+func (r *reflector) pointer(t reflect.Type, path string) (Type, error) {
+	e, err := r.typ(t.Elem(), path, "")
+	if err != nil {
+		return Type{}, err
+	}
+	if e.Kind == Pointer {
+		return Type{}, unsupported(path, t, "pointers to pointers are not supported")
+	}
+	return Type{Kind: Pointer, Elem: &e}, nil
+}
+
+// structOf reflects a struct that does not contain itself.
+func (r *reflector) structOf(t reflect.Type, path string) (Type, error) {
+	if r.busy[t] {
+		return Type{}, unsupported(path, t, "recursive types are not supported")
+	}
+	r.busy[t] = true
+	defer delete(r.busy, t)
+	st := Type{Kind: Struct, Name: typeName(t)}
+	if err := r.fields(&st, t, path); err != nil {
+		return Type{}, err
+	}
+	return st, nil
 }
 
 // fields adds the fields of struct t to st as msgpack lays them out.

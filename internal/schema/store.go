@@ -83,11 +83,32 @@ func where(path string) string {
 	return "field " + path
 }
 
+// validate checks t, at path and nesting depth, and the types below it;
+// nodes counts the types checked so far. Each step checks one aspect of
+// t, in this order: its limits, the parts its kind has, its number size,
+// its key and element, its fields.
 func validate(t *Type, path string, depth int, nodes *int) error {
 	*nodes++
 	if *nodes > MaxNodes {
 		return fmt.Errorf("more than %d types", MaxNodes)
 	}
+	if err := validateLimits(t, path, depth); err != nil {
+		return err
+	}
+	if err := validateParts(t, path); err != nil {
+		return err
+	}
+	if err := validateNumber(t, path); err != nil {
+		return err
+	}
+	if err := validateElems(t, path, depth, nodes); err != nil {
+		return err
+	}
+	return validateFields(t, path, depth, nodes)
+}
+
+// validateLimits checks t's depth, kind and name lengths.
+func validateLimits(t *Type, path string, depth int) error {
 	if depth > MaxDepth {
 		return fmt.Errorf("%s: nested deeper than %d", where(path), MaxDepth)
 	}
@@ -97,6 +118,12 @@ func validate(t *Type, path string, depth int, nodes *int) error {
 	if len(t.Name) > MaxName || len(t.Ref) > MaxName {
 		return fmt.Errorf("%s: name too long", where(path))
 	}
+	return nil
+}
+
+// validateParts checks that t has the element, key, fields and length its
+// kind has, and no others.
+func validateParts(t *Type, path string) error {
 	needElem := t.Kind == Slice || t.Kind == Array || t.Kind == Map || t.Kind == Pointer
 	if needElem != (t.Elem != nil) {
 		return fmt.Errorf("%s: %s with element %v", where(path), t.Kind, t.Elem != nil)
@@ -110,6 +137,12 @@ func validate(t *Type, path string, depth int, nodes *int) error {
 	if t.Len < 0 || t.Len > MaxLen || (t.Len != 0 && t.Kind != Array && t.Kind != Bytes) {
 		return fmt.Errorf("%s: bad length %d", where(path), t.Len)
 	}
+	return nil
+}
+
+// validateNumber checks t's bits and sign: a size for numbers and enums
+// only, a sign for enums only.
+func validateNumber(t *Type, path string) error {
 	switch t.Kind {
 	case Int, Uint, Enum:
 		if t.Bits != 8 && t.Bits != 16 && t.Bits != 32 && t.Bits != 64 {
@@ -127,6 +160,11 @@ func validate(t *Type, path string, depth int, nodes *int) error {
 	if t.Signed && t.Kind != Enum {
 		return fmt.Errorf("%s: signed %s", where(path), t.Kind)
 	}
+	return nil
+}
+
+// validateElems checks t's map key and element types.
+func validateElems(t *Type, path string, depth int, nodes *int) error {
 	if t.Kind == Pointer && t.Elem.Kind == Pointer {
 		return fmt.Errorf("%s: pointer to pointer", where(path))
 	}
@@ -151,6 +189,11 @@ func validate(t *Type, path string, depth int, nodes *int) error {
 			return err
 		}
 	}
+	return nil
+}
+
+// validateFields checks t's fields: their number, names and types.
+func validateFields(t *Type, path string, depth int, nodes *int) error {
 	if len(t.Fields) > MaxFields {
 		return fmt.Errorf("%s: %d fields", where(path), len(t.Fields))
 	}

@@ -190,14 +190,6 @@ func rec(kv ...any) []byte {
 	return buf.Bytes()
 }
 
-func mp(v any) []byte {
-	b, err := msgpack.Marshal(v)
-	if err != nil {
-		panic(err)
-	}
-	return b
-}
-
 func nest(n int) []byte {
 	b := bytes.Repeat([]byte{0x91}, n)
 	return append(b, 0x01)

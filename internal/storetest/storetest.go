@@ -1,9 +1,11 @@
 // Package storetest damages the files of a closed store the ways a disk or
 // an interrupted copy does, for the tests of db and netsync that check a
-// damaged store is reported as an error, never a panic.
+// damaged store is reported as an error, never a panic (CheckDamages runs
+// that check). It is used by tests only.
 package storetest
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -38,6 +40,37 @@ var Damages = []Damage{
 	{"options-garbage", func(t testing.TB, dir string) string {
 		return change(t, dir, "OPTIONS-", func([]byte) []byte { return []byte("garbage[[[\x00\xff") })
 	}},
+}
+
+// CheckDamages runs a subtest for each of Damages: build makes a store in
+// a new directory and closes it, the damage is applied, and open must then
+// fail with an error that wraps want and names the damaged file. A panic
+// in open fails the test.
+func CheckDamages(t *testing.T, build func(t *testing.T) (dir string), open func(dir string) error, want error) {
+	for _, damage := range Damages {
+		t.Run(damage.Name, func(t *testing.T) {
+			dir := build(t)
+			file := damage.Do(t, dir)
+			err := func() error {
+				defer func() {
+					if r := recover(); r != nil {
+						t.Fatalf("panic: %v", r)
+					}
+				}()
+				return open(dir)
+			}()
+			if err == nil {
+				t.Fatalf("opening a store with %s: no error", damage.Name)
+			}
+			t.Logf("%v", err)
+			if !errors.Is(err, want) {
+				t.Fatalf("opening a store with %s: %v, want %v", damage.Name, err, want)
+			}
+			if !strings.Contains(err.Error(), filepath.Base(file)) {
+				t.Fatalf("error %q does not name %s", err, filepath.Base(file))
+			}
+		})
+	}
 }
 
 // change rewrites the largest file of dir whose name has the prefix
