@@ -26,6 +26,9 @@ func FuzzHandshake(f *testing.F) {
 		if err != nil {
 			t.Fatalf("dial: %v", err)
 		}
+		// Bounded: a server that slows a flood of messages (its rate
+		// limit) may take long to read them all.
+		c.st.SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
 		c.w.Write(in)
 		c.w.Flush()
 		// Read what the server answers, for a short while.
