@@ -261,88 +261,127 @@ func (a *authority) readable(c *sconn, b *pebble.Batch, tree string, key uint64)
 // check validates one change of client cl and returns the record to store,
 // stamped by the server. Called with a.mu held.
 func (a *authority) check(b *pebble.Batch, origin *sconn, cl *clientState, ch *layout.Change, now int64) ([]byte, uint16, string) {
-	id, rev := layout.Unpack(ch.Key)
-	where := fmt.Sprintf("%s/%d.%d", ch.Tree, id, rev)
-	// Grants first: whether a tree the client may not touch exists is
-	// none of its business.
-	kind := db.EventKind(ch.Kind)
-	if need := accessFor(kind, rev); !origin.may(ch.Tree, need) {
-		return nil, wire.CodePermission, fmt.Sprintf("%s: %s needs %s (grants: %s)", where, kind, need, origin.accessText(ch.Tree))
+	p := &pushed{a: a, b: b, origin: origin, cl: cl, ch: ch, kind: db.EventKind(ch.Kind)}
+	p.id, p.rev = layout.Unpack(ch.Key)
+	p.where = fmt.Sprintf("%s/%d.%d", ch.Tree, p.id, p.rev)
+	if code, msg := p.load(); code != wire.CodeOK {
+		return nil, code, msg
 	}
-	decl := a.trees[ch.Tree]
-	if decl == nil {
-		return nil, wire.CodeBadTree, "undeclared tree " + ch.Tree
-	}
-	var newMeta record.Meta
-	var newData []byte
-	if kind != db.Deleted {
-		if kind < db.Created || kind > db.MetaChanged {
-			return nil, wire.CodeProtocol, fmt.Sprintf("%s: unknown change kind %d", where, ch.Kind)
+	if p.kind == db.Created {
+		if code, msg := p.checkCreate(); code != wire.CodeOK {
+			return nil, code, msg
 		}
-		m, data, err := a.validRecord(decl, ch.Record)
+		return stamp(&p.newMeta, nil, p.newData, origin.name, cl.ID, now), wire.CodeOK, ""
+	}
+	if code, msg := p.checkChange(); code != wire.CodeOK || p.kind == db.Deleted {
+		return nil, code, msg
+	}
+	return stamp(&p.newMeta, &p.curMeta, p.newData, origin.name, cl.ID, now), wire.CodeOK, ""
+}
+
+// pushed is one pushed change under check.
+type pushed struct {
+	a       *authority
+	b       *pebble.Batch
+	origin  *sconn
+	cl      *clientState
+	ch      *layout.Change
+	kind    db.EventKind
+	id, rev uint32
+	where   string
+	decl    *replica.TreeDecl
+	cur     []byte // the stored record; nil when none
+	newMeta record.Meta
+	newData []byte
+	curMeta record.Meta
+	curData []byte
+}
+
+// load checks the grants, the tree and the record's bytes, and reads the
+// stored record. Grants come first: whether a tree the client may not
+// touch exists is none of its business.
+func (p *pushed) load() (uint16, string) {
+	ch := p.ch
+	if need := accessFor(p.kind, p.rev); !p.origin.may(ch.Tree, need) {
+		return wire.CodePermission, fmt.Sprintf("%s: %s needs %s (grants: %s)", p.where, p.kind, need, p.origin.accessText(ch.Tree))
+	}
+	if p.decl = p.a.trees[ch.Tree]; p.decl == nil {
+		return wire.CodeBadTree, "undeclared tree " + ch.Tree
+	}
+	if p.kind < db.Created || p.kind > db.MetaChanged {
+		return wire.CodeProtocol, fmt.Sprintf("%s: unknown change kind %d", p.where, ch.Kind)
+	}
+	if p.kind != db.Deleted {
+		m, data, err := p.a.validRecord(p.decl, ch.Record)
 		if err != nil {
-			return nil, wire.CodeBadRecord, where + ": " + err.Error()
+			return wire.CodeBadRecord, p.where + ": " + err.Error()
 		}
-		newMeta, newData = m, data
+		p.newMeta, p.newData = m, data
 	}
-	cur := a.current(b, ch.Tree, ch.Key)
-	var curMeta record.Meta
-	var curData []byte
-	if cur != nil {
-		m, data, err := record.Decode(cur, nil)
+	if p.cur = p.a.current(p.b, ch.Tree, ch.Key); p.cur != nil {
+		m, data, err := record.Decode(p.cur, nil)
 		if err != nil {
-			return nil, wire.CodeInternal, where + ": stored record: " + err.Error()
+			return wire.CodeInternal, p.where + ": stored record: " + err.Error()
 		}
-		curMeta, curData = m, data
+		p.curMeta, p.curData = m, data
 	}
-	holds := func(k uint64) bool {
-		bs := a.borrows[recKey{ch.Tree, k}]
-		return bs != nil && len(bs.Queue) > 0 && bs.Queue[0].ID == cl.ID
+	return wire.CodeOK, ""
+}
+
+// holds reports whether the client holds the tree's record k.
+func (p *pushed) holds(k uint64) bool {
+	bs := p.a.borrows[recKey{p.ch.Tree, k}]
+	return bs != nil && len(bs.Queue) > 0 && bs.Queue[0].ID == p.cl.ID
+}
+
+// checkCreate checks a new record: a new id in the client's ranges, or
+// the next revision of a record it holds.
+func (p *pushed) checkCreate() (uint16, string) {
+	ch, decl := p.ch, p.decl
+	if p.cur != nil {
+		return wire.CodeExists, p.where + " exists"
 	}
-	switch kind {
-	case db.Created:
-		if cur != nil {
-			return nil, wire.CodeExists, where + " exists"
-		}
-		if batchGet(b, tombKey(ch.Tree, ch.Key)) != nil {
-			return nil, wire.CodeExists, where + " was deleted"
-		}
-		if decl.Versioned && newMeta.Version != record.Draft || !decl.Versioned && newMeta.Version != record.NonVersioned {
-			return nil, wire.CodeBadRecord, fmt.Sprintf("%s: a new record of a %s tree cannot be %s", where, versionedText(decl.Versioned), versionText(newMeta.Version))
-		}
-		if rev == 0 {
-			if !cl.owns(ch.Tree, id) {
-				return nil, wire.CodeOutOfRange, where + ": id not granted to " + cl.Name
-			}
-		} else {
-			prev := layout.Pack(id, rev-1)
-			if a.current(b, ch.Tree, prev) == nil {
-				return nil, wire.CodeNotFound, fmt.Sprintf("%s/%d.%d to revise", ch.Tree, id, rev-1)
-			}
-			if !holds(prev) {
-				return nil, wire.CodeNotCheckedOut, fmt.Sprintf("%s/%d.%d", ch.Tree, id, rev-1)
-			}
-		}
-		return stamp(&newMeta, nil, newData, origin.name, cl.ID, now), wire.CodeOK, ""
-	case db.Updated, db.MetaChanged, db.Deleted:
-		if cur == nil {
-			return nil, wire.CodeNotFound, where
-		}
-		if !holds(ch.Key) {
-			return nil, wire.CodeNotCheckedOut, where
-		}
-		if kind == db.Deleted {
-			if curMeta.Version == record.Released {
-				return nil, wire.CodeReleased, where
-			}
-			return nil, wire.CodeOK, ""
-		}
-		if code, msg := versionChange(kind, &curMeta, &newMeta, curData, newData); code != wire.CodeOK {
-			return nil, code, where + ": " + msg
-		}
-		return stamp(&newMeta, &curMeta, newData, origin.name, cl.ID, now), wire.CodeOK, ""
+	if batchGet(p.b, tombKey(ch.Tree, ch.Key)) != nil {
+		return wire.CodeExists, p.where + " was deleted"
 	}
-	return nil, wire.CodeProtocol, fmt.Sprintf("%s: unknown change kind %d", where, ch.Kind)
+	if decl.Versioned && p.newMeta.Version != record.Draft || !decl.Versioned && p.newMeta.Version != record.NonVersioned {
+		return wire.CodeBadRecord, fmt.Sprintf("%s: a new record of a %s tree cannot be %s", p.where, versionedText(decl.Versioned), versionText(p.newMeta.Version))
+	}
+	if p.rev == 0 {
+		if !p.cl.owns(ch.Tree, p.id) {
+			return wire.CodeOutOfRange, p.where + ": id not granted to " + p.cl.Name
+		}
+		return wire.CodeOK, ""
+	}
+	prev := layout.Pack(p.id, p.rev-1)
+	if p.a.current(p.b, ch.Tree, prev) == nil {
+		return wire.CodeNotFound, fmt.Sprintf("%s/%d.%d to revise", ch.Tree, p.id, p.rev-1)
+	}
+	if !p.holds(prev) {
+		return wire.CodeNotCheckedOut, fmt.Sprintf("%s/%d.%d", ch.Tree, p.id, p.rev-1)
+	}
+	return wire.CodeOK, ""
+}
+
+// checkChange checks an update, meta change or delete: the record exists,
+// the client holds it, and its version state allows the change.
+func (p *pushed) checkChange() (uint16, string) {
+	if p.cur == nil {
+		return wire.CodeNotFound, p.where
+	}
+	if !p.holds(p.ch.Key) {
+		return wire.CodeNotCheckedOut, p.where
+	}
+	if p.kind == db.Deleted {
+		if p.curMeta.Version == record.Released {
+			return wire.CodeReleased, p.where
+		}
+		return wire.CodeOK, ""
+	}
+	if code, msg := versionChange(p.kind, &p.curMeta, &p.newMeta, p.curData, p.newData); code != wire.CodeOK {
+		return code, p.where + ": " + msg
+	}
+	return wire.CodeOK, ""
 }
 
 // versionChange checks what an update or a meta change does to a record's

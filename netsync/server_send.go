@@ -15,31 +15,54 @@ import (
 
 // write catches the client up from the log, then sends deliveries.
 func (c *sconn) write(w *bufio.Writer, from, upto uint64, resnap bool) error {
-	a := c.s.a
 	if err := c.sendForced(w); err != nil {
 		return err
 	}
-	if resnap || from < upto && from < a.compacted() {
+	if resnap || from < upto && from < c.s.a.compacted() {
 		// The entries after from are gone: send the state as it is.
-		if err := wire.Write(w, wire.TSnapshot, &wire.Snapshot{Seq: upto}); err != nil {
-			return err
-		}
-		err := a.snapshotFrames(c, func(e *wire.Entries) error { return wire.Write(w, wire.TEntries, e) })
-		if err != nil {
-			return err
-		}
-		if err := wire.Write(w, wire.TSnapshot, &wire.Snapshot{Seq: upto, Done: true}); err != nil {
+		if err := c.sendSnapshot(w, upto); err != nil {
 			return err
 		}
 		from = upto
 	}
+	if err := c.sendLog(w, from, upto); err != nil {
+		return err
+	}
+	if err := wire.Write(w, wire.TCaughtUp, &wire.CaughtUp{Seq: upto}); err != nil {
+		return err
+	}
+	list, ver := c.s.a.borrowSnapshot(c)
+	if err := wire.Write(w, wire.TBorrows, &wire.Borrows{List: list, Ver: ver}); err != nil {
+		return err
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	return c.sendLive(w)
+}
+
+// sendSnapshot sends every tree declaration and record the client may
+// read, as they are, standing for the log up to upto.
+func (c *sconn) sendSnapshot(w *bufio.Writer, upto uint64) error {
+	if err := wire.Write(w, wire.TSnapshot, &wire.Snapshot{Seq: upto}); err != nil {
+		return err
+	}
+	err := c.s.a.snapshotFrames(c, func(e *wire.Entries) error { return wire.Write(w, wire.TEntries, e) })
+	if err != nil {
+		return err
+	}
+	return wire.Write(w, wire.TSnapshot, &wire.Snapshot{Seq: upto, Done: true})
+}
+
+// sendLog sends the log entries in (from, upto] the client may read.
+func (c *sconn) sendLog(w *bufio.Writer, from, upto uint64) error {
 	for from < upto {
-		entries, err := a.logFrom(from, upto, 1024)
+		entries, err := c.s.a.logFrom(from, upto, 1024)
 		if err != nil {
 			return err
 		}
 		if len(entries) == 0 {
-			break
+			return nil
 		}
 		if entries[0].Seq != from+1 {
 			// Compacted meanwhile: the client reconnects for a snapshot.
@@ -52,16 +75,11 @@ func (c *sconn) write(w *bufio.Writer, from, upto uint64, resnap bool) error {
 		}
 		from = entries[len(entries)-1].Seq
 	}
-	if err := wire.Write(w, wire.TCaughtUp, &wire.CaughtUp{Seq: upto}); err != nil {
-		return err
-	}
-	list, ver := a.borrowSnapshot(c)
-	if err := wire.Write(w, wire.TBorrows, &wire.Borrows{List: list, Ver: ver}); err != nil {
-		return err
-	}
-	if err := w.Flush(); err != nil {
-		return err
-	}
+	return nil
+}
+
+// sendLive sends the connection's deliveries until it closes.
+func (c *sconn) sendLive(w *bufio.Writer) error {
 	for {
 		frames, err := c.out.take()
 		if err != nil {
