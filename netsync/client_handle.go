@@ -393,66 +393,25 @@ func (c *Client) forced(s *session, m *wire.Forced) error {
 	return s.send(wire.TForcedSeen, m)
 }
 
-// ack handles the outcome of one pushed change.
+// ack handles the outcome of one pushed change: the record as the server
+// now has it (unless a later change of it is pending here), the outbox
+// entry acknowledged, a rejection reported.
 func (c *Client) ack(m *wire.Ack) error {
 	later := c.link.PendingAfter(m.Tree, m.Key, m.Outbox)
-	if m.Seq != 0 && m.Code == wire.CodeOK && m.Kind != 0 && !later {
-		// Accepted: take the record as the server stamped it (who and
-		// when are the server's word). This also brings back a change
-		// this replica made and then lost in a crash before it was
-		// durable here.
-		ch := layout.Change{Tree: m.Tree, Key: m.Key, Kind: m.Kind, Record: m.Record}
-		if err := c.link.Apply([]layout.Change{ch}, m.Seq); err != nil {
-			if errors.Is(err, db.ErrStorage) || errors.Is(err, db.ErrClosed) {
-				return err
-			}
-			if err := c.setAside(ch, m.Seq, err); err != nil {
-				return err
-			}
-		}
+	if err := c.takeAccepted(m, later); err != nil {
+		return err
 	}
-	if m.Code == wire.CodeNotCheckedOut && m.Tree != "" {
-		// A change made under a check-out the server does not know: keep
-		// the record as this replica's edits left it (the later ones are
-		// refused as well) before the server's version replaces it.
-		if _, err := c.link.Recover(m.Tree, m.Key, math.MaxUint64, replica.Note{
-			Reason: "refused by the server: " + m.Msg, At: time.Now().UnixNano()}); err != nil {
-			return err
-		}
+	if err := c.keepRefused(m); err != nil {
+		return err
 	}
-	if m.Seq == 0 && m.Tree != "" && !later {
-		// Rejected, or a duplicate whose outcome was lost: take the
-		// server's version of the record.
-		ch := layout.Change{Tree: m.Tree, Key: m.Key, Kind: uint8(db.Updated), Record: m.Record}
-		if m.Record == nil {
-			ch.Kind = uint8(db.Deleted)
-		}
-		c.mu.Lock()
-		seq := c.status.LastSeq
-		c.mu.Unlock()
-		if err := c.link.Apply([]layout.Change{ch}, seq); err != nil {
-			if errors.Is(err, db.ErrStorage) || errors.Is(err, db.ErrClosed) {
-				return err
-			}
-			if err := c.setAside(ch, 0, err); err != nil {
-				return err
-			}
-		}
+	if err := c.takeServers(m, later); err != nil {
+		return err
 	}
 	if err := c.link.Ack(m.Outbox, m.Seq); err != nil {
 		return err
 	}
 	if m.Code != wire.CodeOK {
-		err := &rejection{reason: codeError(m.Code), msg: m.Msg}
-		c.log.Warn("change rejected", "err", err)
-		c.mu.Lock()
-		var f *ForcedError
-		if !(m.Code == wire.CodeNotCheckedOut && errors.As(c.status.Err, &f) && f.Tree == m.Tree && f.Key == keyText(m.Key)) {
-			c.setErrLocked(err) // unless the force-return says more
-		} else {
-			c.changedLocked()
-		}
-		c.mu.Unlock()
+		c.reportRejected(m)
 		return nil
 	}
 	if m.Seq != 0 {
@@ -461,4 +420,68 @@ func (c *Client) ack(m *wire.Ack) error {
 		c.update(func(*Status) {})
 	}
 	return nil
+}
+
+// takeAccepted applies an accepted change as the server stamped it (who
+// and when are the server's word). This also brings back a change this
+// replica made and then lost in a crash before it was durable here.
+func (c *Client) takeAccepted(m *wire.Ack, later bool) error {
+	if m.Seq == 0 || m.Code != wire.CodeOK || m.Kind == 0 || later {
+		return nil
+	}
+	return c.applyOrSetAside(layout.Change{Tree: m.Tree, Key: m.Key, Kind: m.Kind, Record: m.Record}, m.Seq, m.Seq)
+}
+
+// keepRefused sets aside the edits of a change made under a check-out the
+// server does not know: the record as this replica's edits left it (the
+// later ones are refused as well) is kept before the server's version
+// replaces it.
+func (c *Client) keepRefused(m *wire.Ack) error {
+	if m.Code != wire.CodeNotCheckedOut || m.Tree == "" {
+		return nil
+	}
+	_, err := c.link.Recover(m.Tree, m.Key, math.MaxUint64, replica.Note{
+		Reason: "refused by the server: " + m.Msg, At: time.Now().UnixNano()})
+	return err
+}
+
+// takeServers puts the local copy back to the server's version after a
+// rejection, or a duplicate whose outcome was lost.
+func (c *Client) takeServers(m *wire.Ack, later bool) error {
+	if m.Seq != 0 || m.Tree == "" || later {
+		return nil
+	}
+	ch := layout.Change{Tree: m.Tree, Key: m.Key, Kind: uint8(db.Updated), Record: m.Record}
+	if m.Record == nil {
+		ch.Kind = uint8(db.Deleted)
+	}
+	c.mu.Lock()
+	seq := c.status.LastSeq
+	c.mu.Unlock()
+	return c.applyOrSetAside(ch, seq, 0)
+}
+
+// applyOrSetAside applies one change at the replica's sequence seq; one
+// it cannot apply is set aside (at log sequence logSeq) instead.
+func (c *Client) applyOrSetAside(ch layout.Change, seq, logSeq uint64) error {
+	err := c.link.Apply([]layout.Change{ch}, seq)
+	if err == nil || errors.Is(err, db.ErrStorage) || errors.Is(err, db.ErrClosed) {
+		return err
+	}
+	return c.setAside(ch, logSeq, err)
+}
+
+// reportRejected reports a rejected change in Status().Err, unless a
+// force-return of the record says more already.
+func (c *Client) reportRejected(m *wire.Ack) {
+	err := &rejection{reason: codeError(m.Code), msg: m.Msg}
+	c.log.Warn("change rejected", "err", err)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var f *ForcedError
+	if m.Code == wire.CodeNotCheckedOut && errors.As(c.status.Err, &f) && f.Tree == m.Tree && f.Key == keyText(m.Key) {
+		c.changedLocked()
+		return
+	}
+	c.setErrLocked(err)
 }
