@@ -252,7 +252,7 @@ func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
 			}
 			return fmt.Errorf("netsync: accept: %w", err)
 		}
-		c := &sconn{s: s, qc: qc}
+		c := &sconn{s: s, qc: qc, gone: make(chan struct{})}
 		s.mu.Lock()
 		if s.closing {
 			s.mu.Unlock()
@@ -276,6 +276,7 @@ func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
 			s.mu.Lock()
 			delete(s.conns, c)
 			s.mu.Unlock()
+			close(c.gone)
 		}()
 	}
 }

@@ -365,6 +365,16 @@ func (s *Server) closeClient(id string, code quicCode, msg string) {
 	for _, c := range cs {
 		c.refuse(code, msg)
 	}
+	// At once: when this returns, the sessions are over (or given up on
+	// after 2 s, as a client that does not read its last messages is).
+	timeout := time.After(2 * time.Second)
+	for _, c := range cs {
+		select {
+		case <-c.gone:
+		case <-timeout:
+			return
+		}
+	}
 }
 
 // admitted reports whether a client may still be connected: not revoked,

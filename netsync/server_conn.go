@@ -32,6 +32,7 @@ type sconn struct {
 	out      outq
 	readMu   sync.Mutex
 	stopped  bool
+	gone     chan struct{} // closed once the connection is served and forgotten
 }
 
 // may reports whether the client's grants allow any of want on tree.
