@@ -94,61 +94,83 @@ func (f *Form) SetText(text string) error {
 	return nil
 }
 
+// build makes the node of a value of type t from its JSON (nil or null:
+// the zero value), one method per kind of value.
 func (f *Form) build(name string, t *db.Type, raw json.RawMessage, parent *node) *node {
 	n := &node{name: name, typ: t, parent: parent}
 	n.ed.SingleLine = true
 	isNull := len(raw) == 0 || string(raw) == "null"
 	switch t.Kind {
 	case db.KindStruct:
-		var m map[string]json.RawMessage
-		if !isNull {
-			_ = json.Unmarshal(raw, &m)
-		}
-		for i := range t.Fields {
-			fl := &t.Fields[i]
-			n.kids = append(n.kids, f.build(fl.Name, &fl.Type, m[fl.Name], n))
-			delete(m, fl.Name)
-		}
-		for k, v := range m {
-			n.extra = append(n.extra, extraMember{k, v})
-		}
-		sort.Slice(n.extra, func(i, j int) bool { return n.extra[i].name < n.extra[j].name })
+		f.buildStruct(n, raw, isNull)
 	case db.KindSlice, db.KindArray:
-		if t.Kind == db.KindBytes {
-			break
-		}
-		var elems []json.RawMessage
-		if !isNull {
-			_ = json.Unmarshal(raw, &elems)
-		}
-		if t.Kind == db.KindArray {
-			for len(elems) < t.Len {
-				elems = append(elems, nil)
-			}
-		}
-		for _, e := range elems {
-			n.kids = append(n.kids, f.build("", t.Elem, e, n))
-		}
+		f.buildList(n, raw, isNull)
 	case db.KindPointer:
-		n.check.Value = !isNull
-		if t.Elem != nil {
-			n.kids = []*node{f.build("", t.Elem, raw, n)}
-		}
+		f.buildPointer(n, raw, isNull)
 	case db.KindBool:
 		n.check.Value = string(raw) == "true"
 	case db.KindMap, db.KindRaw:
-		n.ed.SingleLine = false
-		if isNull {
-			n.ed.SetText("")
-		} else {
-			var b bytes.Buffer
-			_ = json.Indent(&b, raw, "", "  ")
-			n.ed.SetText(b.String())
-		}
+		buildJSONText(n, raw, isNull)
 	default:
 		n.ed.SetText(scalarText(raw))
 	}
 	return n
+}
+
+// buildStruct adds a kid per schema field and keeps the members the
+// schema does not know, sorted by name.
+func (f *Form) buildStruct(n *node, raw json.RawMessage, isNull bool) {
+	var m map[string]json.RawMessage
+	if !isNull {
+		_ = json.Unmarshal(raw, &m)
+	}
+	for i := range n.typ.Fields {
+		fl := &n.typ.Fields[i]
+		n.kids = append(n.kids, f.build(fl.Name, &fl.Type, m[fl.Name], n))
+		delete(m, fl.Name)
+	}
+	for k, v := range m {
+		n.extra = append(n.extra, extraMember{k, v})
+	}
+	sort.Slice(n.extra, func(i, j int) bool { return n.extra[i].name < n.extra[j].name })
+}
+
+// buildList adds a kid per element; an array has at least its length.
+func (f *Form) buildList(n *node, raw json.RawMessage, isNull bool) {
+	t := n.typ
+	var elems []json.RawMessage
+	if !isNull {
+		_ = json.Unmarshal(raw, &elems)
+	}
+	if t.Kind == db.KindArray {
+		for len(elems) < t.Len {
+			elems = append(elems, nil)
+		}
+	}
+	for _, e := range elems {
+		n.kids = append(n.kids, f.build("", t.Elem, e, n))
+	}
+}
+
+// buildPointer checks the box when the value is set, and always builds
+// the pointed-to value so that checking it shows fields to fill.
+func (f *Form) buildPointer(n *node, raw json.RawMessage, isNull bool) {
+	n.check.Value = !isNull
+	if n.typ.Elem != nil {
+		n.kids = []*node{f.build("", n.typ.Elem, raw, n)}
+	}
+}
+
+// buildJSONText shows a map or raw value as indented JSON text.
+func buildJSONText(n *node, raw json.RawMessage, isNull bool) {
+	n.ed.SingleLine = false
+	if isNull {
+		n.ed.SetText("")
+		return
+	}
+	var b bytes.Buffer
+	_ = json.Indent(&b, raw, "", "  ")
+	n.ed.SetText(b.String())
 }
 
 // scalarText is the text of a JSON scalar in a text field: strings
@@ -265,60 +287,80 @@ func (f *Form) find(path string) *node {
 	return n
 }
 
-// encode writes n's JSON value and returns the number of invalid fields.
+// encode writes n's JSON value and returns the number of invalid fields,
+// one method per kind of value.
 func (f *Form) encode(b *bytes.Buffer, n *node) int {
 	n.msg = ""
-	t := n.typ
-	switch t.Kind {
+	switch n.typ.Kind {
 	case db.KindStruct:
-		bad := 0
-		b.WriteByte('{')
-		for i, k := range n.kids {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			name, _ := json.Marshal(k.name)
-			b.Write(name)
-			b.WriteByte(':')
-			bad += f.encode(b, k)
-		}
-		for i, e := range n.extra {
-			if i > 0 || len(n.kids) > 0 {
-				b.WriteByte(',')
-			}
-			name, _ := json.Marshal(e.name)
-			b.Write(name)
-			b.WriteByte(':')
-			b.Write(e.raw)
-		}
-		b.WriteByte('}')
-		return bad
+		return f.encodeStruct(b, n)
 	case db.KindSlice, db.KindArray:
-		bad := 0
-		b.WriteByte('[')
-		for i, k := range n.kids {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			bad += f.encode(b, k)
-		}
-		b.WriteByte(']')
-		return bad
+		return f.encodeList(b, n)
 	case db.KindPointer:
-		if !n.check.Value || len(n.kids) == 0 {
-			b.WriteString("null")
-			return 0
-		}
-		return f.encode(b, n.kids[0])
+		return f.encodePointer(b, n)
 	case db.KindBool:
-		if n.check.Value {
-			b.WriteString("true")
-		} else {
-			b.WriteString("false")
-		}
+		b.WriteString(strconv.FormatBool(n.check.Value))
 		return 0
 	}
-	v, err := scalarJSON(t, n.ed.Text())
+	return encodeScalar(b, n)
+}
+
+// encodeStruct writes the schema's fields in order, then the members the
+// schema does not know as they were read.
+func (f *Form) encodeStruct(b *bytes.Buffer, n *node) int {
+	bad := 0
+	b.WriteByte('{')
+	for i, k := range n.kids {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		writeMemberName(b, k.name)
+		bad += f.encode(b, k)
+	}
+	for i, e := range n.extra {
+		if i > 0 || len(n.kids) > 0 {
+			b.WriteByte(',')
+		}
+		writeMemberName(b, e.name)
+		b.Write(e.raw)
+	}
+	b.WriteByte('}')
+	return bad
+}
+
+// writeMemberName writes `"name":`.
+func writeMemberName(b *bytes.Buffer, name string) {
+	q, _ := json.Marshal(name)
+	b.Write(q)
+	b.WriteByte(':')
+}
+
+func (f *Form) encodeList(b *bytes.Buffer, n *node) int {
+	bad := 0
+	b.WriteByte('[')
+	for i, k := range n.kids {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		bad += f.encode(b, k)
+	}
+	b.WriteByte(']')
+	return bad
+}
+
+// encodePointer writes null when the box is not checked.
+func (f *Form) encodePointer(b *bytes.Buffer, n *node) int {
+	if !n.check.Value || len(n.kids) == 0 {
+		b.WriteString("null")
+		return 0
+	}
+	return f.encode(b, n.kids[0])
+}
+
+// encodeScalar validates a text field; an invalid one is written as null
+// and shows its message.
+func encodeScalar(b *bytes.Buffer, n *node) int {
+	v, err := scalarJSON(n.typ, n.ed.Text())
 	if err != nil {
 		n.msg = err.Error()
 		b.WriteString("null")
@@ -444,36 +486,10 @@ func (f *Form) flattenKids(n *node, depth int) {
 	}
 }
 
-// update handles the form's buttons.
+// update handles the form's buttons: each row's, then the open picker's.
 func (f *Form) update(gtx layout.Context) {
 	for _, r := range f.rows {
-		n := r.n
-		if n.add.Clicked(gtx) && !f.ReadOnly {
-			n.kids = append(n.kids, f.build("", n.typ.Elem, nil, n))
-		}
-		if n.remove.Clicked(gtx) && !f.ReadOnly && n.parent != nil {
-			p := n.parent
-			for i, k := range p.kids {
-				if k == n {
-					p.kids = append(p.kids[:i:i], p.kids[i+1:]...)
-					break
-				}
-			}
-		}
-		if n.pickBtn.Clicked(gtx) {
-			if f.picker == n {
-				f.picker = nil
-			} else {
-				f.picker = n
-				f.pick.open(f.DB, n.typ.Ref)
-			}
-		}
-		if f.ReadOnly {
-			continue
-		}
-		if n.typ.Kind == db.KindBool || n.typ.Kind == db.KindPointer {
-			n.check.Update(gtx)
-		}
+		f.updateRow(gtx, r.n)
 	}
 	if f.picker != nil {
 		if k, ok := f.pick.update(gtx); ok {
@@ -481,6 +497,47 @@ func (f *Form) update(gtx layout.Context) {
 			f.picker = nil
 		}
 	}
+}
+
+// updateRow handles the add, remove and pick buttons and the check box
+// of one row.
+func (f *Form) updateRow(gtx layout.Context, n *node) {
+	if n.add.Clicked(gtx) && !f.ReadOnly {
+		n.kids = append(n.kids, f.build("", n.typ.Elem, nil, n))
+	}
+	if n.remove.Clicked(gtx) && !f.ReadOnly && n.parent != nil {
+		n.parent.removeKid(n)
+	}
+	if n.pickBtn.Clicked(gtx) {
+		f.togglePicker(n)
+	}
+	if f.ReadOnly {
+		return
+	}
+	if n.typ.Kind == db.KindBool || n.typ.Kind == db.KindPointer {
+		n.check.Update(gtx)
+	}
+}
+
+// removeKid removes kid k from p.
+func (p *node) removeKid(k *node) {
+	for i, c := range p.kids {
+		if c == k {
+			p.kids = append(p.kids[:i:i], p.kids[i+1:]...)
+			return
+		}
+	}
+}
+
+// togglePicker opens the picker of reference n, or closes it when it is
+// the open one.
+func (f *Form) togglePicker(n *node) {
+	if f.picker == n {
+		f.picker = nil
+		return
+	}
+	f.picker = n
+	f.pick.open(f.DB, n.typ.Ref)
 }
 
 // Layout lays out the form as a scrolling list of labelled fields.

@@ -337,58 +337,13 @@ type sortSpec struct {
 	typ  *db.Type
 }
 
-// build computes the row order in a goroutine.
+// build computes the row order in a goroutine, in three steps: collect the
+// keys the filter keeps, read their sort values, order them. It returns nil
+// when ctx is cancelled.
 func (t *Table) build(ctx context.Context, filter string, col *sortSpec, desc bool) []db.OpaqueKey {
-	var keys []db.OpaqueKey
-	var vals []sortKey // sort values of keys, when read during the scan
-	sc, canScan := t.Tree.(db.OpaqueScanner)
-	if canScan && (filter != "" || col != nil && col.kind == colField) {
-		// One sequential pass over the store reads every record's text.
-		n := 0
-		err := sc.Scan(func(k db.OpaqueKey, text string) bool {
-			if n++; n&1023 == 0 {
-				if ctx.Err() != nil {
-					return false
-				}
-				t.progress.Store(int64(n))
-			}
-			if filter != "" && !fold.Contains(k.String(), filter) && !fold.Contains(text, filter) {
-				return true
-			}
-			keys = append(keys, k)
-			if col != nil && col.kind == colField {
-				v := ""
-				if m, err := parseRecord(text); err == nil {
-					v = cellText(m[col.name], col.typ)
-				}
-				vals = append(vals, makeSortKey(v))
-			}
-			return true
-		})
-		if err != nil || ctx.Err() != nil {
-			return nil
-		}
-	} else {
-		keys = make([]db.OpaqueKey, 0, t.Tree.Len())
-		n := 0
-		for k := range t.Tree.Keys() {
-			if n++; n&1023 == 0 {
-				if ctx.Err() != nil {
-					return nil
-				}
-				if filter == "" {
-					t.progress.Store(int64(n))
-				}
-			}
-			if filter != "" {
-				t.progress.Add(1)
-				text, err := t.Tree.Text(k)
-				if err != nil || !(fold.Contains(k.String(), filter) || fold.Contains(text, filter)) {
-					continue
-				}
-			}
-			keys = append(keys, k)
-		}
+	keys, vals, ok := t.collect(ctx, filter, col)
+	if !ok {
+		return nil
 	}
 	if col == nil || col.kind == colKey {
 		if desc {
@@ -397,30 +352,132 @@ func (t *Table) build(ctx context.Context, filter string, col *sortSpec, desc bo
 		return keys
 	}
 	if vals == nil {
-		t.progress.Store(0)
-		t.total.Store(int64(len(keys)))
-		vals = make([]sortKey, len(keys))
-		for i, k := range keys {
-			if i&1023 == 0 {
-				if ctx.Err() != nil {
-					return nil
-				}
-				t.progress.Store(int64(i))
-			}
-			t.mu.Lock()
-			v, ok := t.sortVals[k]
-			t.mu.Unlock()
-			if !ok {
-				v = makeSortKey(t.cellOf(k, col))
-				t.mu.Lock()
-				if ctx.Err() == nil {
-					t.sortVals[k] = v
-				}
-				t.mu.Unlock()
-			}
-			vals[i] = v
+		if vals, ok = t.sortValues(ctx, keys, col); !ok {
+			return nil
 		}
 	}
+	return orderKeys(keys, vals, desc)
+}
+
+// collect lists the keys the filter keeps, in key order. When it has to
+// read every record's text anyway (to filter, or to sort by a field) and
+// the tree can scan, one sequential pass over the store reads them and
+// also returns the field's sort values; otherwise vals is nil.
+func (t *Table) collect(ctx context.Context, filter string, col *sortSpec) (keys []db.OpaqueKey, vals []sortKey, ok bool) {
+	byField := col != nil && col.kind == colField
+	if sc, canScan := t.Tree.(db.OpaqueScanner); canScan && (filter != "" || byField) {
+		return t.scanKeys(ctx, sc, filter, col)
+	}
+	keys, ok = t.listKeys(ctx, filter)
+	return keys, nil, ok
+}
+
+// scanKeys is collect's one pass over the store.
+func (t *Table) scanKeys(ctx context.Context, sc db.OpaqueScanner, filter string, col *sortSpec) (keys []db.OpaqueKey, vals []sortKey, ok bool) {
+	byField := col != nil && col.kind == colField
+	n := 0
+	err := sc.Scan(func(k db.OpaqueKey, text string) bool {
+		if n++; n&1023 == 0 {
+			if ctx.Err() != nil {
+				return false
+			}
+			t.progress.Store(int64(n))
+		}
+		if !filterKeeps(filter, k, text) {
+			return true
+		}
+		keys = append(keys, k)
+		if byField {
+			vals = append(vals, makeSortKey(fieldCell(text, col)))
+		}
+		return true
+	})
+	if err != nil || ctx.Err() != nil {
+		return nil, nil, false
+	}
+	return keys, vals, true
+}
+
+// listKeys is collect's walk over the keys, reading each record's text
+// only to filter.
+func (t *Table) listKeys(ctx context.Context, filter string) ([]db.OpaqueKey, bool) {
+	keys := make([]db.OpaqueKey, 0, t.Tree.Len())
+	n := 0
+	for k := range t.Tree.Keys() {
+		if n++; n&1023 == 0 {
+			if ctx.Err() != nil {
+				return nil, false
+			}
+			if filter == "" {
+				t.progress.Store(int64(n))
+			}
+		}
+		if filter != "" {
+			t.progress.Add(1)
+			text, err := t.Tree.Text(k)
+			if err != nil || !filterKeeps(filter, k, text) {
+				continue
+			}
+		}
+		keys = append(keys, k)
+	}
+	return keys, true
+}
+
+// filterKeeps reports whether the row of k, whose JSON text is text, is
+// kept by the (case folded) filter; "" keeps every row.
+func filterKeeps(filter string, k db.OpaqueKey, text string) bool {
+	return filter == "" || fold.Contains(k.String(), filter) || fold.Contains(text, filter)
+}
+
+// fieldCell renders column col of a record's JSON text; "" when the text
+// does not parse.
+func fieldCell(text string, col *sortSpec) string {
+	m, err := parseRecord(text)
+	if err != nil {
+		return ""
+	}
+	return cellText(m[col.name], col.typ)
+}
+
+// sortValues reads the sort value of each key, from the values kept by
+// earlier rebuilds where the key has not changed since, and keeps the new
+// ones.
+func (t *Table) sortValues(ctx context.Context, keys []db.OpaqueKey, col *sortSpec) ([]sortKey, bool) {
+	t.progress.Store(0)
+	t.total.Store(int64(len(keys)))
+	vals := make([]sortKey, len(keys))
+	for i, k := range keys {
+		if i&1023 == 0 {
+			if ctx.Err() != nil {
+				return nil, false
+			}
+			t.progress.Store(int64(i))
+		}
+		vals[i] = t.sortValue(ctx, k, col)
+	}
+	return vals, true
+}
+
+func (t *Table) sortValue(ctx context.Context, k db.OpaqueKey, col *sortSpec) sortKey {
+	t.mu.Lock()
+	v, ok := t.sortVals[k]
+	t.mu.Unlock()
+	if ok {
+		return v
+	}
+	v = makeSortKey(t.cellOf(k, col))
+	t.mu.Lock()
+	if ctx.Err() == nil {
+		t.sortVals[k] = v
+	}
+	t.mu.Unlock()
+	return v
+}
+
+// orderKeys sorts keys by their values vals, stably: rows with equal
+// values stay in key order.
+func orderKeys(keys []db.OpaqueKey, vals []sortKey, desc bool) []db.OpaqueKey {
 	idx := make([]int, len(keys))
 	for i := range idx {
 		idx[i] = i
@@ -447,11 +504,7 @@ func (t *Table) cellOf(k db.OpaqueKey, col *sortSpec) string {
 		if err != nil {
 			return ""
 		}
-		m, err := parseRecord(text)
-		if err != nil {
-			return ""
-		}
-		return cellText(m[col.name], col.typ)
+		return fieldCell(text, col)
 	default:
 		m, err := t.Tree.Meta(k)
 		if err != nil {
@@ -475,78 +528,119 @@ func metaCell(kind int, m db.Meta) string {
 	return ""
 }
 
-// sync applies pending events and a finished rebuild. Called in the frame.
+// sync applies pending events and a finished rebuild. Called in the frame:
+// take what the subscription and the rebuild left, show the rebuilt rows,
+// follow a schema change, forget the changed rows' cells, start the
+// rebuild asked for while one ran, and apply the events to the row order.
 func (t *Table) sync() {
-	t.mu.Lock()
-	evs, kinds, overflow := t.events, t.kinds, t.overflow
-	t.events, t.kinds, t.overflow = nil, nil, false
-	var result []db.OpaqueKey
-	ready := t.ready
-	if ready {
-		result, t.result, t.ready, t.running = t.result, nil, false, false
-	}
-	again := t.again && ready
-	if again {
-		t.again = false
-	}
-	for _, k := range evs {
-		delete(t.sortVals, k)
-	}
-	t.mu.Unlock()
-
-	if ready {
-		t.keys = result
+	p := t.takePending()
+	if p.ready {
+		t.keys = p.result
 		t.reselect()
 	}
-	if len(evs) > 0 || overflow {
-		// A replica may learn a tree's schema, or a newer one, after
-		// its records: rebuild the columns when it changed.
-		if s := t.Tree.Schema(); s.Evolution != t.evo || len(s.Fields()) != len(t.fields) {
-			t.setColumns()
-			clear(t.cache)
-			if t.sortCol >= len(t.Columns) {
-				t.sortCol = -1
-			}
-		}
+	changed := len(p.evs) > 0 || p.overflow
+	if changed {
+		t.followSchema()
 	}
-	structural := false
+	structural := t.forgetRows(p.evs, p.kinds)
+	if p.again {
+		t.requestJob()
+	}
+	if changed {
+		t.applyEvents(p.evs, p.kinds, p.overflow, structural)
+	}
+}
+
+// tablePending is what the subscription and the rebuild goroutine handed to
+// the frame since the last sync.
+type tablePending struct {
+	evs      []db.OpaqueKey
+	kinds    []db.EventKind
+	overflow bool
+	result   []db.OpaqueKey // the rebuilt row order, when ready
+	ready    bool
+	again    bool // a rebuild was asked for while this one ran
+}
+
+// takePending empties the queues shared with the goroutines and drops the
+// kept sort values of the changed keys.
+func (t *Table) takePending() tablePending {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p := tablePending{evs: t.events, kinds: t.kinds, overflow: t.overflow, ready: t.ready}
+	t.events, t.kinds, t.overflow = nil, nil, false
+	if p.ready {
+		p.result, t.result, t.ready, t.running = t.result, nil, false, false
+	}
+	p.again = t.again && p.ready
+	if p.again {
+		t.again = false
+	}
+	for _, k := range p.evs {
+		delete(t.sortVals, k)
+	}
+	return p
+}
+
+// followSchema rebuilds the columns when the tree's schema changed: a
+// replica may learn a tree's schema, or a newer one, after its records.
+func (t *Table) followSchema() {
+	s := t.Tree.Schema()
+	if s.Evolution == t.evo && len(s.Fields()) == len(t.fields) {
+		return
+	}
+	t.setColumns()
+	clear(t.cache)
+	if t.sortCol >= len(t.Columns) {
+		t.sortCol = -1
+	}
+}
+
+// forgetRows drops the cached cells of the changed keys and reports
+// whether a row was created or deleted.
+func (t *Table) forgetRows(evs []db.OpaqueKey, kinds []db.EventKind) (structural bool) {
 	for i, k := range evs {
 		delete(t.cache, k)
 		if kinds[i] == db.Created || kinds[i] == db.Deleted {
 			structural = true
 		}
 	}
-	if again {
-		t.requestJob()
-	}
-	if !overflow && len(evs) == 0 {
-		return
-	}
+	return structural
+}
+
+// applyEvents brings the row order up to date with the events. In key
+// order, unfiltered and with no rebuild running, creations and deletions
+// are applied in place; otherwise any change (an update may move a row or
+// change whether the filter keeps it) and any overflow of the event queue
+// ask for a rebuild.
+func (t *Table) applyEvents(evs []db.OpaqueKey, kinds []db.EventKind, overflow, structural bool) {
 	t.mu.Lock()
 	running := t.running
 	t.mu.Unlock()
 	simple := t.filter == "" && t.sortCol < 0 && !t.desc && !running
 	switch {
-	case overflow || (structural && !simple):
-		t.requestJob()
-	case !simple && len(evs) > 0:
-		// An update may move a row or change whether the filter keeps it.
+	case overflow || !simple:
 		t.requestJob()
 	case structural:
-		for i, k := range evs {
-			j, found := slices.BinarySearchFunc(t.keys, k, cmpKey)
-			switch kinds[i] {
-			case db.Created:
-				if !found {
-					t.keys = slices.Insert(t.keys, j, k)
-				}
-			case db.Deleted:
-				if found {
-					t.keys = slices.Delete(t.keys, j, j+1)
-				}
+		t.insertDelete(evs, kinds)
+		t.reselect()
+	}
+}
+
+// insertDelete applies creations and deletions to rows in key order.
+func (t *Table) insertDelete(evs []db.OpaqueKey, kinds []db.EventKind) {
+	for i, k := range evs {
+		j, found := slices.BinarySearchFunc(t.keys, k, cmpKey)
+		switch kinds[i] {
+		case db.Created:
+			if !found {
+				t.keys = slices.Insert(t.keys, j, k)
+			}
+		case db.Deleted:
+			if found {
+				t.keys = slices.Delete(t.keys, j, j+1)
 			}
 		}
-		t.reselect()
 	}
 }
 

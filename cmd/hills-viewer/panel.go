@@ -25,45 +25,21 @@ func (v *viewer) editedText() (string, error) {
 	return v.form.Text()
 }
 
-// handlePanel handles the record panel's buttons.
+// handlePanel handles the record panel's buttons: the tabs always, the
+// rest when a tree is shown and no write is running; delete, release and
+// set state only with a record selected. Each button's action is a method.
 func (v *viewer) handlePanel(gtx layout.Context) {
 	if v.tabForm.Clicked(gtx) && v.jsonMode {
-		// Carry JSON edits over to the form.
-		if err := v.form.SetText(v.jsonEd.Text()); err != nil {
-			v.msg, v.msgErr = err.Error(), true
-		} else {
-			v.jsonMode = false
-		}
+		v.showForm()
 	}
 	if v.tabJSON.Clicked(gtx) && !v.jsonMode {
-		if text, err := v.form.Text(); err == nil {
-			v.jsonEd.SetText(text)
-		}
-		v.jsonMode = true
+		v.showJSON()
 	}
 	if v.tree == nil || v.busy {
 		return
 	}
-	t := v.tree
 	if v.saveBtn.Clicked(gtx) && v.editable() {
-		text, err := v.editedText()
-		switch {
-		case errors.Is(err, widgets.ErrInvalid):
-			v.msg, v.msgErr = "Some fields are invalid: see the messages in red.", true
-		case err != nil:
-			v.msg, v.msgErr = err.Error(), true
-		case v.creating:
-			v.do("create", func() (*db.OpaqueKey, error) {
-				k, err := t.Create(text)
-				if err != nil {
-					return nil, err
-				}
-				return &k, nil
-			})
-		default:
-			k := v.sel
-			v.do("save "+k.String(), func() (*db.OpaqueKey, error) { return nil, t.Update(k, text) })
-		}
+		v.save()
 	}
 	if v.cancelBtn.Clicked(gtx) && v.creating {
 		v.creating = false
@@ -72,23 +48,84 @@ func (v *viewer) handlePanel(gtx layout.Context) {
 	if !v.hasSel {
 		return
 	}
-	k := v.sel
 	if v.delBtn.Clicked(gtx) {
-		v.do("delete "+k.String(), func() (*db.OpaqueKey, error) { return nil, t.Delete(k) })
+		v.deleteRecord()
 	}
 	if v.relBtn.Clicked(gtx) {
-		v.do("release "+k.String(), func() (*db.OpaqueKey, error) { return nil, t.Release(k) })
+		v.releaseRecord()
 	}
 	if v.stateBtn.Clicked(gtx) {
-		n, err := strconv.ParseUint(strings.TrimSpace(v.stateEd.Text()), 10, 32)
-		if err != nil {
-			v.msg, v.msgErr = "state: not a whole number from 0 to 4294967295", true
-		} else {
-			v.do(fmt.Sprintf("set state %d", n), func() (*db.OpaqueKey, error) { return nil, t.SetState(k, uint32(n)) })
-		}
+		v.setState()
 	}
 }
 
+// showForm switches to the form, carrying JSON edits over to it; JSON
+// that does not parse keeps the JSON tab and says why.
+func (v *viewer) showForm() {
+	if err := v.form.SetText(v.jsonEd.Text()); err != nil {
+		v.msg, v.msgErr = err.Error(), true
+		return
+	}
+	v.jsonMode = false
+}
+
+// showJSON switches to the JSON editor with the form's text, when the
+// form is valid (otherwise with the text it had).
+func (v *viewer) showJSON() {
+	if text, err := v.form.Text(); err == nil {
+		v.jsonEd.SetText(text)
+	}
+	v.jsonMode = true
+}
+
+// save creates the new record or updates the selected one with the edited
+// text.
+func (v *viewer) save() {
+	t := v.tree
+	text, err := v.editedText()
+	switch {
+	case errors.Is(err, widgets.ErrInvalid):
+		v.msg, v.msgErr = "Some fields are invalid: see the messages in red.", true
+	case err != nil:
+		v.msg, v.msgErr = err.Error(), true
+	case v.creating:
+		v.do("create", func() (*db.OpaqueKey, error) {
+			k, err := t.Create(text)
+			if err != nil {
+				return nil, err
+			}
+			return &k, nil
+		})
+	default:
+		k := v.sel
+		v.do("save "+k.String(), func() (*db.OpaqueKey, error) { return nil, t.Update(k, text) })
+	}
+}
+
+func (v *viewer) deleteRecord() {
+	t, k := v.tree, v.sel
+	v.do("delete "+k.String(), func() (*db.OpaqueKey, error) { return nil, t.Delete(k) })
+}
+
+func (v *viewer) releaseRecord() {
+	t, k := v.tree, v.sel
+	v.do("release "+k.String(), func() (*db.OpaqueKey, error) { return nil, t.Release(k) })
+}
+
+// setState sets the selected record's state to the number in the state
+// field.
+func (v *viewer) setState() {
+	t, k := v.tree, v.sel
+	n, err := strconv.ParseUint(strings.TrimSpace(v.stateEd.Text()), 10, 32)
+	if err != nil {
+		v.msg, v.msgErr = "state: not a whole number from 0 to 4294967295", true
+		return
+	}
+	v.do(fmt.Sprintf("set state %d", n), func() (*db.OpaqueKey, error) { return nil, t.SetState(k, uint32(n)) })
+}
+
+// layoutPanel lays out the record panel, top to bottom: title, meta, tabs,
+// fields, message and actions.
 func (v *viewer) layoutPanel(gtx layout.Context, th *widgets.Theme) layout.Dimensions {
 	v.handlePanel(gtx)
 	if v.tree == nil || (!v.hasSel && !v.creating) {
@@ -103,30 +140,7 @@ func (v *viewer) layoutPanel(gtx layout.Context, th *widgets.Theme) layout.Dimen
 	}
 	inset := layout.Inset{Left: 14, Right: 14}
 	return layout.Flex{Axis: layout.Vertical}.Layout(gtx,
-		// Title and check-out button.
-		layout.Rigid(func(gtx layout.Context) layout.Dimensions {
-			return layout.Inset{Top: 12, Bottom: 8, Left: 14, Right: 14}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
-				return layout.Flex{Alignment: layout.Middle}.Layout(gtx,
-					layout.Flexed(1, func(gtx layout.Context) layout.Dimensions {
-						title := v.cur + " / new record"
-						if v.hasSel {
-							title = v.cur + " / " + v.sel.String()
-						}
-						l := material.Label(th.Theme, 16, title)
-						l.Font.Weight = 700
-						l.MaxLines = 1
-						return l.Layout(gtx)
-					}),
-					layout.Rigid(func(gtx layout.Context) layout.Dimensions {
-						if !v.hasSel {
-							return layout.Dimensions{}
-						}
-						return v.checkout.Layout(gtx, th)
-					}),
-				)
-			})
-		}),
-		// Meta.
+		layout.Rigid(func(gtx layout.Context) layout.Dimensions { return v.layoutTitle(gtx, th) }),
 		layout.Rigid(func(gtx layout.Context) layout.Dimensions {
 			if !v.hasSel {
 				return layout.Dimensions{}
@@ -136,62 +150,94 @@ func (v *viewer) layoutPanel(gtx layout.Context, th *widgets.Theme) layout.Dimen
 		layout.Rigid(func(gtx layout.Context) layout.Dimensions {
 			return layout.Inset{Top: 8}.Layout(gtx, func(gtx layout.Context) layout.Dimensions { return widgets.Divider(gtx, th.Border) })
 		}),
-		// Tabs.
-		layout.Rigid(func(gtx layout.Context) layout.Dimensions {
-			return layout.Inset{Top: 6, Bottom: 6, Left: 14, Right: 14}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
-				return layout.Flex{Alignment: layout.Middle}.Layout(gtx,
-					layout.Rigid(func(gtx layout.Context) layout.Dimensions { return tab(gtx, th, &v.tabForm, "Form", !v.jsonMode) }),
-					layout.Rigid(func(gtx layout.Context) layout.Dimensions { return tab(gtx, th, &v.tabJSON, "JSON", v.jsonMode) }),
-					layout.Flexed(1, func(gtx layout.Context) layout.Dimensions {
-						hint := "read-only: check out to edit"
-						switch {
-						case v.creating:
-							hint = "new record"
-						case editable:
-							hint = "editing"
-						}
-						return layout.E.Layout(gtx, th.MutedLabel(hint).Layout)
-					}),
-				)
-			})
-		}),
-		// Fields.
-		layout.Flexed(1, func(gtx layout.Context) layout.Dimensions {
-			return layout.Inset{Left: 14, Right: 6}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
-				if v.shown.err != nil && v.hasSel {
-					l := th.Label(v.shown.err.Error())
-					l.Color = th.Error
-					return l.Layout(gtx)
-				}
-				if v.jsonMode {
-					return jsonField(gtx, th, &v.jsonEd, editable)
-				}
-				return v.form.Layout(gtx, th)
-			})
-		}),
+		layout.Rigid(func(gtx layout.Context) layout.Dimensions { return v.layoutTabs(gtx, th, editable) }),
+		layout.Flexed(1, func(gtx layout.Context) layout.Dimensions { return v.layoutFields(gtx, th, editable) }),
 		layout.Rigid(func(gtx layout.Context) layout.Dimensions { return widgets.Divider(gtx, th.Border) }),
-		// Message and actions.
-		layout.Rigid(func(gtx layout.Context) layout.Dimensions {
-			return layout.Inset{Top: 8, Bottom: 8, Left: 14, Right: 14}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
-				return layout.Flex{Axis: layout.Vertical}.Layout(gtx,
-					layout.Rigid(func(gtx layout.Context) layout.Dimensions {
-						if v.msg == "" {
-							return layout.Dimensions{}
-						}
-						l := th.Label(v.msg)
-						l.MaxLines = 2
-						if v.msgErr {
-							l.Color = th.Error
-						} else {
-							l.Color = th.Muted
-						}
-						return layout.Inset{Bottom: 6}.Layout(gtx, l.Layout)
-					}),
-					layout.Rigid(func(gtx layout.Context) layout.Dimensions { return v.layoutActions(gtx, th, editable, borrow) }),
-				)
-			})
-		}),
+		layout.Rigid(func(gtx layout.Context) layout.Dimensions { return v.layoutFooter(gtx, th, editable, borrow) }),
 	)
+}
+
+// layoutTitle lays out the tree and record (or "new record") and the
+// check-out button.
+func (v *viewer) layoutTitle(gtx layout.Context, th *widgets.Theme) layout.Dimensions {
+	return layout.Inset{Top: 12, Bottom: 8, Left: 14, Right: 14}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
+		return layout.Flex{Alignment: layout.Middle}.Layout(gtx,
+			layout.Flexed(1, func(gtx layout.Context) layout.Dimensions {
+				title := v.cur + " / new record"
+				if v.hasSel {
+					title = v.cur + " / " + v.sel.String()
+				}
+				l := material.Label(th.Theme, 16, title)
+				l.Font.Weight = 700
+				l.MaxLines = 1
+				return l.Layout(gtx)
+			}),
+			layout.Rigid(func(gtx layout.Context) layout.Dimensions {
+				if !v.hasSel {
+					return layout.Dimensions{}
+				}
+				return v.checkout.Layout(gtx, th)
+			}),
+		)
+	})
+}
+
+// layoutTabs lays out the Form and JSON tabs and what editing is possible.
+func (v *viewer) layoutTabs(gtx layout.Context, th *widgets.Theme, editable bool) layout.Dimensions {
+	return layout.Inset{Top: 6, Bottom: 6, Left: 14, Right: 14}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
+		return layout.Flex{Alignment: layout.Middle}.Layout(gtx,
+			layout.Rigid(func(gtx layout.Context) layout.Dimensions { return tab(gtx, th, &v.tabForm, "Form", !v.jsonMode) }),
+			layout.Rigid(func(gtx layout.Context) layout.Dimensions { return tab(gtx, th, &v.tabJSON, "JSON", v.jsonMode) }),
+			layout.Flexed(1, func(gtx layout.Context) layout.Dimensions {
+				hint := "read-only: check out to edit"
+				switch {
+				case v.creating:
+					hint = "new record"
+				case editable:
+					hint = "editing"
+				}
+				return layout.E.Layout(gtx, th.MutedLabel(hint).Layout)
+			}),
+		)
+	})
+}
+
+// layoutFields lays out the form or the JSON editor, or why the record
+// could not be read.
+func (v *viewer) layoutFields(gtx layout.Context, th *widgets.Theme, editable bool) layout.Dimensions {
+	return layout.Inset{Left: 14, Right: 6}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
+		if v.shown.err != nil && v.hasSel {
+			l := th.Label(v.shown.err.Error())
+			l.Color = th.Error
+			return l.Layout(gtx)
+		}
+		if v.jsonMode {
+			return jsonField(gtx, th, &v.jsonEd, editable)
+		}
+		return v.form.Layout(gtx, th)
+	})
+}
+
+// layoutFooter lays out the last message and the action buttons.
+func (v *viewer) layoutFooter(gtx layout.Context, th *widgets.Theme, editable bool, borrow db.BorrowState) layout.Dimensions {
+	return layout.Inset{Top: 8, Bottom: 8, Left: 14, Right: 14}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
+		return layout.Flex{Axis: layout.Vertical}.Layout(gtx,
+			layout.Rigid(func(gtx layout.Context) layout.Dimensions {
+				if v.msg == "" {
+					return layout.Dimensions{}
+				}
+				l := th.Label(v.msg)
+				l.MaxLines = 2
+				if v.msgErr {
+					l.Color = th.Error
+				} else {
+					l.Color = th.Muted
+				}
+				return layout.Inset{Bottom: 6}.Layout(gtx, l.Layout)
+			}),
+			layout.Rigid(func(gtx layout.Context) layout.Dimensions { return v.layoutActions(gtx, th, editable, borrow) }),
+		)
+	})
 }
 
 func (v *viewer) layoutActions(gtx layout.Context, th *widgets.Theme, editable bool, borrow db.BorrowState) layout.Dimensions {

@@ -349,51 +349,69 @@ func (v *viewer) editable() bool {
 	return v.hasSel && v.tree != nil && v.tree.Borrow(v.sel).Mine
 }
 
-// sync applies what the goroutines produced. Called at the frame's start.
+// syncState applies what the goroutines produced. Called at the frame's
+// start: the record read for the panel, the outcome of a write, then a
+// reload of the shown record when the database changed.
 func (v *viewer) syncState() {
 	v.mu.Lock()
 	rec, res := v.rec, v.result
 	v.rec, v.result = nil, nil
 	v.mu.Unlock()
 	if rec != nil && rec.key == v.sel && v.hasSel {
-		v.reading = false
-		keep := v.shown.text != "" && v.editable() && v.shown.key == rec.key
-		old := v.shown
-		v.shown = *rec
-		if keep {
-			// Keep the user's edits; only the meta is refreshed.
-			v.shown.text = old.text
-		} else if rec.err == nil {
-			_ = v.form.SetText(rec.text)
-			v.jsonEd.SetText(rec.text)
-			v.stateEd.SetText(strconv.FormatUint(uint64(rec.meta.State), 10))
-		}
+		v.showRecord(rec)
 	}
 	if res != nil {
-		v.busy = false
-		if res.err != nil {
-			v.msg, v.msgErr = res.msg+" failed: "+res.err.Error(), true
-		} else {
-			v.msg, v.msgErr = res.msg+": done", false
-			if res.created != nil {
-				v.table.Select(*res.created)
-				v.selectRecord(*res.created, true)
-				v.msg = res.msg + ": created " + res.created.String()
-			} else if v.hasSel {
-				// Refresh the meta; the fields keep what the user sees
-				// (and may already be editing again).
-				v.read()
-			}
-		}
+		v.finishWrite(res)
 	}
-	// Reload the shown record when something changed, unless it is being
-	// edited.
-	if v.hasSel && !v.reading && v.w.Generation() != v.loadedGen {
-		if !v.editable() || v.shown.text == "" {
-			v.read()
-		} else {
-			v.loadedGen = v.w.Generation()
-		}
+	v.reloadIfChanged()
+}
+
+// showRecord shows a record read for the selection in the panel, keeping
+// the user's edits when it is the record being edited.
+func (v *viewer) showRecord(rec *loaded) {
+	v.reading = false
+	keep := v.shown.text != "" && v.editable() && v.shown.key == rec.key
+	old := v.shown
+	v.shown = *rec
+	if keep {
+		// Keep the user's edits; only the meta is refreshed.
+		v.shown.text = old.text
+	} else if rec.err == nil {
+		_ = v.form.SetText(rec.text)
+		v.jsonEd.SetText(rec.text)
+		v.stateEd.SetText(strconv.FormatUint(uint64(rec.meta.State), 10))
+	}
+}
+
+// finishWrite reports a write's outcome and selects a created record.
+func (v *viewer) finishWrite(res *opResult) {
+	v.busy = false
+	if res.err != nil {
+		v.msg, v.msgErr = res.msg+" failed: "+res.err.Error(), true
+		return
+	}
+	v.msg, v.msgErr = res.msg+": done", false
+	if res.created != nil {
+		v.table.Select(*res.created)
+		v.selectRecord(*res.created, true)
+		v.msg = res.msg + ": created " + res.created.String()
+	} else if v.hasSel {
+		// Refresh the meta; the fields keep what the user sees
+		// (and may already be editing again).
+		v.read()
+	}
+}
+
+// reloadIfChanged reloads the shown record when something changed,
+// unless it is being edited.
+func (v *viewer) reloadIfChanged() {
+	if !v.hasSel || v.reading || v.w.Generation() == v.loadedGen {
+		return
+	}
+	if !v.editable() || v.shown.text == "" {
+		v.read()
+	} else {
+		v.loadedGen = v.w.Generation()
 	}
 }
 
