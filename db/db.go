@@ -127,6 +127,9 @@ func (d *DB) loadInfo() (err error) {
 		return corrupt("database info", err)
 	}
 	if !found {
+		if v, _ := d.pdb.Value([]byte{layout.PrefixServer, 'i'}); v != nil {
+			return fmt.Errorf("%w: %s is a hills server's store, not a database (open it with hills-server)", ErrNotDatabase, d.dir)
+		}
 		info = layout.DBInfo{
 			Format:   1,
 			Replica:  d.opts.Replica,

@@ -38,6 +38,9 @@ var (
 	ErrTypeMismatch = errors.New("db: tree open with another type")
 	// ErrTreeOptions: the options of OpenTree contradict the stored tree.
 	ErrTreeOptions = errors.New("db: tree options differ")
+	// ErrNotDatabase: the directory holds another kind of store (a hills
+	// server's), not a database.
+	ErrNotDatabase = errors.New("db: not a hills database")
 	// ErrReplica: an operation that does not fit the database's mode.
 	ErrReplica = errors.New("db: wrong database mode")
 	// ErrStorage: the store failed a write; the database refuses further

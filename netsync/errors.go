@@ -63,6 +63,9 @@ var (
 
 // Errors that end a server's listening or name a client.
 var (
+	// ErrNotServerStore: the directory holds a hills database (a replica
+	// or a standalone one), not a server's store.
+	ErrNotServerStore = errors.New("netsync: not a server store")
 	// ErrServerClosed is returned by ListenAndServe after Shutdown.
 	ErrServerClosed = errors.New("netsync: server closed")
 	// ErrUnknownClient: no enrolled client has that name.

@@ -220,6 +220,15 @@ func (a *authority) load() error {
 		return fmt.Errorf("netsync: server identity: %w", err)
 	}
 	if !found {
+		var info layout.DBInfo
+		if ok, _ := a.getMsgpack(layout.InfoKey, &info); ok {
+			kind := "a standalone database"
+			if info.Replica {
+				kind = "a replica database"
+			}
+			return fmt.Errorf("%w: %s holds %s (client %s), not a server's store: serve from a directory of its own",
+				ErrNotServerStore, a.pdb.Dir(), kind, info.ClientID)
+		}
 		nid, err := newIdentity()
 		if err != nil {
 			return err

@@ -13,7 +13,9 @@ import (
 	"os/user"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -22,6 +24,50 @@ import (
 
 // adminSocket is the administration socket's name in the data directory.
 const adminSocket = "admin.sock"
+
+// pidName is the file in the data directory that names the serving
+// process, for the error another serve on the same directory gives.
+const pidName = "hills-server.pid"
+
+// checkListen refuses an address that cannot be listened on: not a
+// host:port, a port out of range, or one in use.
+func checkListen(addr string) error {
+	ua, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		return fmt.Errorf("serve: --listen %q: %w", addr, err)
+	}
+	pc, err := net.ListenUDP("udp", ua)
+	if err != nil {
+		return fmt.Errorf("serve: --listen %q: %w", addr, err)
+	}
+	return pc.Close()
+}
+
+// outboxText shows a client's last outbox position readably: which
+// opening of its replica (the epoch, the high 32 bits) and which change of
+// it; "-" before its first.
+func outboxText(seq uint64) string {
+	if seq == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%d.%d", seq>>32, seq&(1<<32-1))
+}
+
+// runningPID returns the pid of a hills-server serving dir, 0 when none.
+func runningPID(dir string) int {
+	b, err := os.ReadFile(filepath.Join(dir, pidName))
+	if err != nil {
+		return 0
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 || pid == os.Getpid() {
+		return 0
+	}
+	if p, err := os.FindProcess(pid); err != nil || p.Signal(syscall.Signal(0)) != nil {
+		return 0
+	}
+	return pid
+}
 
 // shutdownTimeout bounds how long serve waits for connections to drain.
 const shutdownTimeout = 10 * time.Second
@@ -69,14 +115,27 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
+	// The address is checked before anything is written: a typo or a
+	// port in use should not leave a new store behind.
+	if err := checkListen(c.listen); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(c.data, 0o700); err != nil {
 		return err
 	}
 	s, err := netsync.NewServer(c.data, &netsync.ServerOptions{AppID: c.appID, Logger: log, Open: c.open,
 		AdminSocket: filepath.Join(c.data, adminSocket)})
 	if err != nil {
+		if pid := runningPID(c.data); pid != 0 {
+			return fmt.Errorf("%s is in use by another hills-server (pid %d)", c.data, pid)
+		}
 		return err
 	}
+	pidFile := filepath.Join(c.data, pidName)
+	if err := os.WriteFile(pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
+		log.Warn("cannot write the pid file", "file", pidFile, "err", err)
+	}
+	defer os.Remove(pidFile)
 	fmt.Fprintf(stdout, "server      %s\nfingerprint %s\n", s.ID(), s.Fingerprint())
 	// The server's own context never ends: stopping goes through Shutdown,
 	// which drains connections.
@@ -229,11 +288,11 @@ func info(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(tw, "\nclients\t%d\n", len(in.Clients))
 	if len(in.Clients) > 0 {
-		fmt.Fprintf(tw, "  NAME\tID\tCONNECTED\tLAST SEEN\tLAST OUTBOX\tRANGES\n")
+		fmt.Fprintf(tw, "  NAME\tID\tCONNECTED\tLAST SEEN\tLAST CHANGE (OPENING.N)\tRANGES\n")
 	}
 	for _, c := range in.Clients {
-		fmt.Fprintf(tw, "  %s\t%s\t%v\t%s\t%d\t%s\n", c.Name, c.ID, c.Connected,
-			c.LastSeen.Format(time.RFC3339), c.LastOutbox, rangesText(c.Ranges))
+		fmt.Fprintf(tw, "  %s\t%s\t%v\t%s\t%s\t%s\n", c.Name, c.ID, c.Connected,
+			c.LastSeen.Format(time.RFC3339), outboxText(c.LastOutbox), rangesText(c.Ranges))
 	}
 	return tw.Flush()
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -177,6 +178,10 @@ func TestServeAndAdminister(t *testing.T) {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("info output lacks %q:\n%s", want, stdout)
 		}
+	}
+	// Outbox positions read as the replica's opening and its change.
+	if !regexp.MustCompile(`(?m)^\s+bob\s+\S+\s+\S+\s+\S+\s+[1-9][0-9]*\.[0-9]+\s`).MatchString(stdout) {
+		t.Errorf("info shows bob's last change unreadably:\n%s", stdout)
 	}
 	stdout, _, code = runCmd(t, "info", "--data", dir, "--json")
 	if code != 0 || !strings.Contains(stdout, `"records": 1`) {
