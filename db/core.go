@@ -464,9 +464,17 @@ type dbCommit struct {
 
 	// What prepare changed, for Abort to undo.
 	undos     []undo
+	outUndos  []outUndo
 	pends     []*entry // the pending entry of each op
 	outboxSeq uint64
 	outboxLen int
+}
+
+// outUndo is a record's last outbox sequence before a write.
+type outUndo struct {
+	mk   recMark
+	prev uint64
+	had  bool
 }
 
 type undo struct {
@@ -533,6 +541,10 @@ func (w *dbCommit) write(b *pebble.Batch, i int, o *op) error {
 	if d.replica && !o.remote {
 		d.outboxSeq++
 		d.outboxLen++
+		mk := recMark{c.name, o.key}
+		prev, had := d.lastOut[mk]
+		w.outUndos = append(w.outUndos, outUndo{mk, prev, had})
+		d.lastOut[mk] = d.outboxSeq
 		if err := d.appendOutbox(b, d.outboxSeq, o, rec); err != nil {
 			return err
 		}
@@ -565,6 +577,15 @@ func (w *dbCommit) Abort() {
 		}
 	}
 	w.undos = nil
+	for i := len(w.outUndos) - 1; i >= 0; i-- {
+		u := w.outUndos[i]
+		if u.had {
+			w.d.lastOut[u.mk] = u.prev
+		} else {
+			delete(w.d.lastOut, u.mk)
+		}
+	}
+	w.outUndos = nil
 	w.d.outboxSeq, w.d.outboxLen = w.outboxSeq, w.outboxLen
 }
 

@@ -46,6 +46,11 @@ type DB struct {
 	outboxSeq uint64 // last outbox sequence used
 	outboxLen int    // outbox entries not yet acknowledged
 	acked     uint64 // last outbox sequence acknowledged
+	// lastOut is the outbox sequence of each record's last local change
+	// (its entry may be acknowledged since: compare with acked), so that
+	// the sync layer asks "is a later change of this record pending" at
+	// the cost of a map lookup, for every acknowledgement.
+	lastOut map[recMark]uint64
 	remote    Remote
 	recMarks  map[recMark]uint64 // last outbox sequence set aside per record (recover.go)
 
@@ -73,7 +78,7 @@ func Open(dir string, opts *Options) (*DB, error) {
 	if !claimDir(abs) {
 		return nil, fmt.Errorf("%w: %s is open in this process", ErrInUse, dir)
 	}
-	d := &DB{dir: abs, opts: *o, trees: map[string]*core{}}
+	d := &DB{dir: abs, opts: *o, trees: map[string]*core{}, lastOut: map[recMark]uint64{}}
 	d.settled = sync.NewCond(&d.mu)
 	d.wsync = pebble.Sync
 	if o.Durability == NoSync {
@@ -174,6 +179,11 @@ func (d *DB) scanOutbox() error {
 		}
 		d.outboxSeq = layout.ItemID(k)
 		d.outboxLen++
+		var ch layout.Change
+		if err := msgpack.Unmarshal(it.Value(), &ch); err != nil {
+			return fmt.Errorf("%w: outbox entry %x: %w", ErrCorrupt, k, err)
+		}
+		d.lastOut[recMark{ch.Tree, ch.Key}] = d.outboxSeq
 	}
 	if err := it.Error(); err != nil {
 		return d.storeErr("reading the outbox", err)

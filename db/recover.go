@@ -248,23 +248,11 @@ func (l link) LastOutbox() uint64 {
 func (l link) LastPending(tree string, key uint64) uint64 {
 	d := l.d
 	d.mu.Lock()
-	acked := d.acked
-	empty := d.outboxLen == 0
-	d.mu.Unlock()
-	if empty {
-		return 0
+	defer d.mu.Unlock()
+	if last := d.lastOut[recMark{tree, key}]; last > d.acked {
+		return last
 	}
-	chs, err := l.Outbox(acked, 1<<30)
-	if err != nil {
-		return 0
-	}
-	var last uint64
-	for _, ch := range chs {
-		if ch.Tree == tree && ch.Key == key {
-			last = ch.Seq
-		}
-	}
-	return last
+	return 0
 }
 
 // Exists implements replica.Link.

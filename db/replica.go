@@ -281,6 +281,9 @@ func (l link) Ack(outbox, lastSeq uint64) error {
 		d.acked = outbox
 	}
 	d.outboxLen -= gone
+	if d.outboxLen == 0 && len(d.lastOut) > 0 {
+		clear(d.lastOut) // every change is acknowledged
+	}
 	return nil
 }
 
@@ -297,16 +300,11 @@ func (l link) OutboxKnown(seq uint64) bool {
 }
 
 func (l link) PendingAfter(tree string, key uint64, after uint64) bool {
-	chs, err := l.Outbox(after, 1<<20)
-	if err != nil {
-		return true
-	}
-	for _, ch := range chs {
-		if ch.Tree == tree && ch.Key == key {
-			return true
-		}
-	}
-	return false
+	d := l.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	last := d.lastOut[recMark{tree, key}]
+	return last > after && last > d.acked
 }
 
 func (l link) AddRange(tree string, r layout.Range) error {
