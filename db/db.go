@@ -50,9 +50,9 @@ type DB struct {
 	// (its entry may be acknowledged since: compare with acked), so that
 	// the sync layer asks "is a later change of this record pending" at
 	// the cost of a map lookup, for every acknowledgement.
-	lastOut map[recMark]uint64
-	remote    Remote
-	recMarks  map[recMark]uint64 // last outbox sequence set aside per record (recover.go)
+	lastOut  map[recMark]uint64
+	remote   Remote
+	recMarks map[recMark]uint64 // last outbox sequence set aside per record (recover.go)
 
 	// pubMu is held while a write is published, in ticket order; it
 	// guards what publication changes (indexes, see index.go).
