@@ -287,18 +287,6 @@ func (l link) Ack(outbox, lastSeq uint64) error {
 	return nil
 }
 
-func (l link) OutboxKnown(seq uint64) bool {
-	d := l.d
-	d.mu.Lock()
-	acked := d.acked
-	d.mu.Unlock()
-	if seq <= acked {
-		return true
-	}
-	b, err := d.get(layout.OutboxKey(seq))
-	return err != nil || b != nil
-}
-
 func (l link) PendingAfter(tree string, key uint64, after uint64) bool {
 	d := l.d
 	d.mu.Lock()

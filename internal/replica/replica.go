@@ -44,10 +44,6 @@ type Link interface {
 	// 0, records it as the last log sequence applied. Not synced: a lost
 	// ack makes the change be sent again, and the server knows it.
 	Ack(outbox, lastSeq uint64) error
-	// OutboxKnown reports whether this replica made the change of outbox
-	// sequence seq and still has it: acknowledged, or in the outbox. A
-	// change the server has that the replica lost in a crash is not.
-	OutboxKnown(seq uint64) bool
 	// PendingAfter reports whether the outbox holds a change of the record
 	// later than outbox sequence after.
 	PendingAfter(tree string, key uint64, after uint64) bool
