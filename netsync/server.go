@@ -351,13 +351,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // CompactLog deletes the log's entries but the last keep. A client whose
 // last sequence is older catches up from a snapshot of the records instead.
-// It returns the last sequence compacted.
+// It returns the last sequence compacted. Compact also says how many
+// entries went.
 func (s *Server) CompactLog(keep uint64) (uint64, error) {
-	seq := s.Seq()
-	if seq <= keep {
-		return s.a.compacted(), nil
-	}
-	return s.a.compact(seq - keep)
+	res, err := s.Compact(keep)
+	return res.After, err
 }
 
 // Borrows lists every borrowed record.

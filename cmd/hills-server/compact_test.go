@@ -134,30 +134,27 @@ func TestServeLogPolicy(t *testing.T) {
 	seq := infoOf(t, dir).Seq
 	s.stop(t)
 
-	restart := func(args ...string) netsync.ServerInfo {
+	// restart serves the store with args until its floor is want (the
+	// policy's first run follows the start), then stops it. For want 0 it
+	// gives the policy a moment to do what it should not.
+	restart := func(want uint64, args ...string) {
 		t.Helper()
 		s := startServe(t, append([]string{"--data", dir, "--listen", "127.0.0.1:0", "--open"}, args...)...)
 		s.await(t, dir)
-		var in netsync.ServerInfo
-		// The policy's first run follows the start; give it time to be
-		// seen, then stop so the next start sees a quiet store.
-		time.Sleep(200 * time.Millisecond)
-		in = infoOf(t, dir)
+		if want == 0 {
+			time.Sleep(200 * time.Millisecond)
+		}
+		waitFor(t, fmt.Sprintf("floor %d with %q", want, args), func() bool { return infoOf(t, dir).Floor == want })
+		time.Sleep(100 * time.Millisecond) // more runs must not go further
+		if f := infoOf(t, dir).Floor; f != want {
+			t.Fatalf("%q: floor %d, want %d", args, f, want)
+		}
 		s.stop(t)
-		return in
 	}
-	if in := restart("--log-max-age", "1h"); in.Floor != 0 {
-		t.Fatalf("--log-max-age 1h compacted young entries: floor %d", in.Floor)
-	}
-	if in := restart("--log-keep", "5"); in.Floor != seq-5 {
-		t.Fatalf("--log-keep 5: floor %d, want %d", in.Floor, seq-5)
-	}
-	if in := restart("--log-keep", "2", "--log-max-age", "1ms"); in.Floor != seq-2 {
-		t.Fatalf("--log-keep 2 --log-max-age 1ms: floor %d, want %d", in.Floor, seq-2)
-	}
+	restart(0, "--log-max-age", "1h")
+	restart(seq-5, "--log-keep", "5")
+	restart(seq-2, "--log-keep", "2", "--log-max-age", "1ms")
 	t.Setenv("HILLS_LOG_KEEP", "0")
 	t.Setenv("HILLS_LOG_MAX_AGE", "1ms")
-	if in := restart(); in.Floor != seq {
-		t.Fatalf("HILLS_LOG_MAX_AGE=1ms: floor %d, want %d", in.Floor, seq)
-	}
+	restart(seq)
 }
