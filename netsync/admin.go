@@ -14,6 +14,7 @@ package netsync
 //	POST /v1/clients/grant   {"name", "grants"} → {}
 //	POST /v1/clients/revoke  {"name"} → {}
 //	POST /v1/clients/return  {"name", "reason", "by"} → {"returned": n}
+//	POST /v1/compact         {"keep": n} → CompactResult
 //
 // Errors answer with a non-2xx status and {"error": text, "code": kind},
 // kind one of "no_tree", "not_found", "invalid_key", "not_checked_out",
@@ -46,6 +47,7 @@ type ServerInfo struct {
 	ID          string       `json:"id"`          // server UUID
 	Fingerprint string       `json:"fingerprint"` // certificate fingerprint clients pin
 	Seq         uint64       `json:"seq"`         // last log sequence
+	Floor       uint64       `json:"floor"`       // last log sequence compacted away; 0: none
 	Addr        string       `json:"addr"`        // UDP address; "" when not listening
 	AppID       string       `json:"app_id"`
 	Trees       []TreeInfo   `json:"trees"`   // by name
@@ -154,7 +156,7 @@ func (s *Server) Info() (ServerInfo, error) {
 	if err != nil {
 		return ServerInfo{}, err
 	}
-	info := ServerInfo{ID: s.ID(), Fingerprint: s.Fingerprint(), Seq: s.Seq(), AppID: s.opts.AppID,
+	info := ServerInfo{ID: s.ID(), Fingerprint: s.Fingerprint(), Seq: s.Seq(), Floor: s.Floor(), AppID: s.opts.AppID,
 		Trees: trees, Clients: s.Clients()}
 	if a := s.Addr(); a != nil {
 		info.Addr = a.String()
@@ -441,6 +443,7 @@ func (s *Server) adminHandler() http.Handler {
 		adminJSON(w, http.StatusOK, map[string]string{"dir": req.Dir})
 	})
 	s.clientsHandlers(mux)
+	s.compactHandlers(mux)
 	return mux
 }
 

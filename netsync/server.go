@@ -42,6 +42,13 @@ type ServerOptions struct {
 	// Limits bound what one client may cost the server; zero fields take
 	// the defaults (see Limits).
 	Limits Limits
+	// LogKeep and LogMaxAge are the log's compaction policy, applied in
+	// the background while the server listens (see server_compact.go).
+	// Without LogMaxAge, the log is compacted to its last LogKeep entries;
+	// with it, the entries accepted more than LogMaxAge ago are compacted,
+	// but never one of the last LogKeep. Defaults 0 and 0: keep everything.
+	LogKeep   uint64
+	LogMaxAge time.Duration
 }
 
 // Limits bound what one client may cost the server. A client over a limit
@@ -156,6 +163,8 @@ type Server struct {
 
 	storeMu     sync.RWMutex // read-held while admin reads touch the store
 	storeClosed bool
+
+	compactor *compactor // the compaction policy's run (server_compact.go)
 }
 
 // NewServer opens (creating on first start) the server's store in dir and
@@ -232,6 +241,7 @@ func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
 	s.ln = ln
 	close(s.listened)
 	s.mu.Unlock()
+	s.startCompactor()
 	s.log.Info("hills server listening", "addr", ln.Addr().String(), "server", s.ID(), "fingerprint", s.Fingerprint(), "open", s.opts.Open)
 	if s.opts.Open {
 		s.log.Warn("open mode: any client that reaches this address is admitted with every access; enroll clients and serve without --open outside trials")
@@ -314,6 +324,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	s.stopAdmin(ctx)
+	s.stopCompactor()
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	var err error
@@ -340,13 +351,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // CompactLog deletes the log's entries but the last keep. A client whose
 // last sequence is older catches up from a snapshot of the records instead.
-// It returns the last sequence compacted.
+// It returns the last sequence compacted. Compact also says how many
+// entries went.
 func (s *Server) CompactLog(keep uint64) (uint64, error) {
-	seq := s.Seq()
-	if seq <= keep {
-		return s.a.compacted(), nil
-	}
-	return s.a.compact(seq - keep)
+	res, err := s.Compact(keep)
+	return res.After, err
 }
 
 // Borrows lists every borrowed record.

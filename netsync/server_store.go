@@ -426,24 +426,6 @@ func (a *authority) logFrom(after, upto uint64, max int) ([]logEntry, error) {
 	return out, it.Error()
 }
 
-// compact deletes the log entries up to upTo; clients behind it catch up
-// from a snapshot.
-func (a *authority) compact(upTo uint64) (uint64, error) {
-	var floor uint64
-	err := a.commit(func(b *pebble.Batch, d *delivery) error {
-		upTo = min(upTo, a.seq)
-		if upTo <= a.floor {
-			floor = a.floor
-			return nil
-		}
-		b.DeleteRange(logKey(a.floor+1), logKey(upTo+1), nil)
-		b.Set(floorKey, binary.BigEndian.AppendUint64(nil, upTo), nil)
-		a.floor, floor = upTo, upTo
-		return nil
-	})
-	return floor, err
-}
-
 // compacted returns the last compacted log sequence.
 func (a *authority) compacted() uint64 {
 	a.mu.Lock()

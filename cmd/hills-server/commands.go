@@ -76,21 +76,34 @@ const shutdownTimeout = 10 * time.Second
 type serveConfig struct {
 	data, listen, appID string
 	open                bool
+	logPolicyFlags      // compaction policy (compact.go)
 }
 
 const usageServe = `Usage:
   hills-server serve [--data DIR] [--listen ADDR] [--app-id ID] [--open]
+                     [--log-keep N] [--log-max-age DUR]
 
   --data DIR      the server's store and admin socket ($HILLS_DATA, default ./hills-data)
   --listen ADDR   UDP address for QUIC ($HILLS_LISTEN, default 127.0.0.1:7447)
   --app-id ID     application id clients must present ($HILLS_APP_ID, default "")
   --open          admit any client with every access, for trials ($HILLS_OPEN=1);
                   without it only enrolled clients are admitted (hills-server clients add)
+  --log-keep N    compact the log to its last N entries, every minute
+                  ($HILLS_LOG_KEEP, default 0: keep everything)
+  --log-max-age DUR
+                  compact the log entries older than DUR (such as 168h), but never
+                  one of the last --log-keep ($HILLS_LOG_MAX_AGE, default 0: off)
 `
 
 func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 	fs := newFlags("serve")
 	var c serveConfig
+	p, err := policyEnv()
+	if err != nil {
+		return c, err
+	}
+	fs.Uint64Var(&c.keep, "log-keep", p.keep, "")
+	fs.DurationVar(&c.maxAge, "log-max-age", p.maxAge, "")
 	fs.StringVar(&c.data, "data", envOr("HILLS_DATA", "./hills-data"), "")
 	fs.StringVar(&c.listen, "listen", envOr("HILLS_LISTEN", "127.0.0.1:7447"), "")
 	fs.StringVar(&c.appID, "app-id", os.Getenv("HILLS_APP_ID"), "")
@@ -104,6 +117,9 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 	}
 	if c.data == "" || c.listen == "" {
 		return c, &usageError{msg: "serve: --data and --listen may not be empty", usage: usageServe}
+	}
+	if c.maxAge < 0 {
+		return c, &usageError{msg: "serve: --log-max-age may not be negative", usage: usageServe}
 	}
 	return c, nil
 }
@@ -124,7 +140,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	s, err := netsync.NewServer(c.data, &netsync.ServerOptions{AppID: c.appID, Logger: log, Open: c.open,
-		AdminSocket: filepath.Join(c.data, adminSocket)})
+		AdminSocket: filepath.Join(c.data, adminSocket), LogKeep: c.keep, LogMaxAge: c.maxAge})
 	if err != nil {
 		if pid := runningPID(c.data); pid != 0 {
 			return fmt.Errorf("%s is in use by another hills-server (pid %d)", c.data, pid)
@@ -277,8 +293,8 @@ func info(ctx context.Context, args []string, stdout io.Writer) error {
 		// The application id is an option of serve, not kept in the store.
 		addr, app = "(not running)", "(set by serve)"
 	}
-	fmt.Fprintf(tw, "server\t%s\nfingerprint\t%s\napp id\t%s\nsequence\t%d\nlistening\t%s\n",
-		in.ID, in.Fingerprint, app, in.Seq, addr)
+	fmt.Fprintf(tw, "server\t%s\nfingerprint\t%s\napp id\t%s\nsequence\t%d\nlog floor\t%d\nlistening\t%s\n",
+		in.ID, in.Fingerprint, app, in.Seq, in.Floor, addr)
 	fmt.Fprintf(tw, "\ntrees\t%d\n", len(in.Trees))
 	if len(in.Trees) > 0 {
 		fmt.Fprintf(tw, "  NAME\tRECORDS\tVERSION\tVERSIONED\tNEXT ID\n")

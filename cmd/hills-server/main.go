@@ -10,6 +10,7 @@
 //	hills-server clients grant  NAME --grant TREE=ACCESS[,ACCESS] ... [--data DIR]
 //	hills-server clients revoke NAME [--data DIR]
 //	hills-server backup --to DIR [--data DIR]
+//	hills-server compact --keep N [--data DIR]
 //
 // The administration commands talk to the running server through its
 // socket DIR/admin.sock; when no server runs they open the store directly.
@@ -85,6 +86,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return info(ctx, rest, stdout)
 	case "backup":
 		return backup(ctx, rest, stdout)
+	case "compact":
+		return compact(ctx, rest, stdout)
 	case "clients":
 		return clients(ctx, rest, stdout, stderr)
 	case "borrows":
@@ -109,6 +112,7 @@ const usage = `hills-server runs the hills sync server and administers it.
 
 Usage:
   hills-server serve   [--data DIR] [--listen ADDR] [--app-id ID] [--open]
+                       [--log-keep N] [--log-max-age DUR]
   hills-server info    [--data DIR] [--json]
   hills-server clients add NAME --grant TREE=ACCESS[,ACCESS] ... [--ttl 24h] [--data DIR]
   hills-server clients list   [--data DIR] [--json]
@@ -118,6 +122,7 @@ Usage:
   hills-server borrows return TREE KEY --reason TEXT [--data DIR]
   hills-server borrows return --client NAME --reason TEXT [--data DIR]
   hills-server backup --to DIR [--data DIR]
+  hills-server compact --keep N [--data DIR]
   hills-server help
 
 serve runs the server on DIR until SIGINT or SIGTERM. Defaults:
@@ -128,9 +133,11 @@ A flag wins over its environment variable. Without --open the server
 admits only clients enrolled with clients add; --open admits anyone with
 every access, for trials.
 
-info, clients, borrows, and backup reach the running server through DIR/admin.sock;
+info, clients, borrows, backup and compact reach the running server through DIR/admin.sock;
 when no server runs they open DIR directly. backup writes a consistent copy
 of the store (a checkpoint) into a new directory while the server runs.
+compact deletes the log but its last N entries; serve --log-keep and
+--log-max-age do it in the background.
 `
 
 const usageBorrows = `Usage:
