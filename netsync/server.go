@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/quic-go/quic-go"
 	"golang.org/x/time/rate"
 
@@ -42,6 +43,10 @@ type ServerOptions struct {
 	// Limits bound what one client may cost the server; zero fields take
 	// the defaults (see Limits).
 	Limits Limits
+	// Metrics, when set, receives the server's Prometheus metrics, named
+	// hills_server_* (see "Metrics and health" in docs/operations.md).
+	// Default nil: no metrics are kept.
+	Metrics prometheus.Registerer
 }
 
 // Limits bound what one client may cost the server. A client over a limit
@@ -168,8 +173,15 @@ func NewServer(dir string, opts *ServerOptions) (*Server, error) {
 	}
 	a.lim = o.Limits
 	a.room = &diskRoom{dir: dir, min: o.Limits.MinFreeDisk, free: freeSpace}
-	return &Server{opts: o, a: a, log: o.Logger, listened: make(chan struct{}), conns: map[*sconn]struct{}{},
-		perClient: map[string]int{}, limiters: map[string]*rate.Limiter{}}, nil
+	s := &Server{opts: o, a: a, log: o.Logger, listened: make(chan struct{}), conns: map[*sconn]struct{}{},
+		perClient: map[string]int{}, limiters: map[string]*rate.Limiter{}}
+	if o.Metrics != nil {
+		if a.metrics, err = newServerMetrics(s, o.Metrics); err != nil {
+			a.close()
+			return nil, err
+		}
+	}
+	return s, nil
 }
 
 // ID returns the server's UUID.
@@ -261,6 +273,7 @@ func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
 		}
 		if len(s.conns) >= s.opts.Limits.MaxConns || s.handshakes >= s.opts.Limits.MaxHandshakes {
 			s.mu.Unlock()
+			s.a.metrics.refusedConn(wire.CodeLimit)
 			s.log.Warn("connection refused: server full", "addr", qc.RemoteAddr().String(),
 				"sessions", len(s.conns), "handshakes", s.handshakes)
 			qc.CloseWithError(codeLimit, "server busy: too many connections")
