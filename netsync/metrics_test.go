@@ -2,10 +2,13 @@ package netsync_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,6 +18,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/hillsdb/hills/internal/testkit"
 	"github.com/hillsdb/hills/netsync"
 )
 
@@ -101,7 +105,9 @@ func must(t *testing.T, fams map[string]*dto.MetricFamily, name string, labels .
 
 func TestMetricsMoveWithTraffic(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	srv := startServer(t, t.TempDir(), "", &netsync.ServerOptions{Metrics: reg, Limits: netsync.Limits{MaxCheckOuts: 1}})
+	logs := &testkit.LockedBuffer{}
+	srv := startServer(t, t.TempDir(), "", &netsync.ServerOptions{Metrics: reg, Limits: netsync.Limits{MaxCheckOuts: 1},
+		Logger: slog.New(slog.NewJSONHandler(logs, nil))})
 	base := serveMetrics(t, reg, srv.Server)
 
 	resp, err := http.Get(base + "/readyz")
@@ -154,6 +160,9 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 	if got := must(t, after, "hills_server_refusals_total", "reason", "Limit"); got != 1 {
 		t.Errorf("Limit refusals: %v, want 1", got)
 	}
+	if !refusalLogged(logs.String(), "bob", "Limit") {
+		t.Errorf("the refusal is not logged with bob's name:\n%s", logs)
+	}
 	if got := must(t, after, "hills_server_connections"); got != 2 {
 		t.Errorf("connections: %v, want 2", got)
 	}
@@ -183,6 +192,18 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 		n, _ := value(fams, "hills_server_connections")
 		return !ok && n == 1
 	})
+}
+
+// refusalLogged reports whether a JSON log line refuses client with code.
+func refusalLogged(logs, client, code string) bool {
+	for _, l := range strings.Split(logs, "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(l), &m) == nil && m["client"] == client && m["code"] == code &&
+			strings.Contains(fmt.Sprint(m["msg"]), "refused") {
+			return true
+		}
+	}
+	return false
 }
 
 func TestReadinessAfterShutdown(t *testing.T) {

@@ -380,7 +380,7 @@ func (s *Server) ForceReturn(tree, key, reason, by string) (string, error) {
 	}
 	former, err := s.a.forceReturn(tree, layout.Pack(id, rev), reason, by, time.Now().UnixNano())
 	if err == nil {
-		s.log.Warn("borrow force-returned", "tree", tree, "key", key, "holder", former, "by", by, "reason", reason)
+		s.log.Warn("borrow force-returned", "client", former, "tree", tree, "key", key, "by", by, "reason", reason)
 	}
 	return former, err
 }

@@ -137,7 +137,7 @@ func (c *sconn) handshake() (*bufio.Reader, *bufio.Writer, *wire.Hello, bool) {
 		} else if s.a.storeFailed() != nil {
 			code = wire.CodeUnavailable
 		}
-		s.log.Warn("client refused", "addr", c.qc.RemoteAddr().String(), "claimed", h.Name, "err", err)
+		s.log.Warn("client refused", "addr", c.qc.RemoteAddr().String(), "client", h.Name, "err", err)
 		c.refuseHello(w, code, err.Error())
 		return nil, nil, nil, false
 	}

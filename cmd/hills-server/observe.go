@@ -74,9 +74,9 @@ func (c observeConfig) logger(w io.Writer) (*slog.Logger, error) {
 // /readyz. Make one with listenMetrics before the store is opened, so a
 // bad address leaves nothing behind; serve it once the server exists.
 type metricsEndpoint struct {
-	ln  net.Listener
-	reg *prometheus.Registry
-	hs  *http.Server
+	ln   net.Listener
+	reg  *prometheus.Registry
+	hs   *http.Server
 	done chan struct{} // closed once serving stopped
 }
 
