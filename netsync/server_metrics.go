@@ -84,7 +84,7 @@ func newServerMetrics(s *Server, reg prometheus.Registerer) (*serverMetrics, err
 			Help: "Bytes written to client sessions' streams."}),
 		connsDesc: prometheus.NewDesc("hills_server_connections", "Client connections open, handshaking ones included.", nil, nil),
 		clients: prometheus.NewDesc("hills_server_clients",
-			"Clients by state: connected (with a session now), enrolled (not revoked), pending (enrollment tokens not yet redeemed), revoked.",
+			"Clients by state: connected (with a session now), enrolled (not revoked), pending (unexpired enrollment tokens not yet redeemed), revoked.",
 			[]string{"state"}, nil),
 		seqDesc:  prometheus.NewDesc("hills_server_log_sequence", "The last sequence of the server's log.", nil, nil),
 		lagDesc:  prometheus.NewDesc("hills_server_client_lag", "Log entries a connected client has not been sent yet (log sequence minus the sequence delivered to it), by client name.", []string{"client"}, nil),
@@ -273,7 +273,12 @@ func (m *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			waiting += len(b.Queue) - 1
 		}
 	}
-	pending := len(a.enrollments)
+	pending, now := 0, time.Now().UnixNano()
+	for _, e := range a.enrollments {
+		if e.Expires > now {
+			pending++
+		}
+	}
 	a.mu.Unlock()
 
 	gauge(m.clients, connected, "connected")
