@@ -206,6 +206,24 @@ func refusalLogged(logs, client, code string) bool {
 	return false
 }
 
+// A server whose disk has less room than MinFreeDisk is not ready: it
+// would refuse every change. No disk has an exbibyte free.
+func TestReadinessDiskBelowMinimum(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	srv := startServer(t, t.TempDir(), "", &netsync.ServerOptions{Metrics: reg, Limits: netsync.Limits{MinFreeDisk: 1 << 60}})
+	if err := srv.Readiness(); !errors.Is(err, netsync.ErrServerUnavailable) {
+		t.Fatalf("Readiness with the disk below the minimum: %v, want ErrServerUnavailable", err)
+	}
+	resp, err := http.Get(serveMetrics(t, reg, srv.Server) + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz with the disk below the minimum: %s, want 503", resp.Status)
+	}
+}
+
 func TestReadinessAfterShutdown(t *testing.T) {
 	srv := startServer(t, t.TempDir(), "", nil)
 	if err := srv.Readiness(); err != nil {
