@@ -126,3 +126,17 @@ func TestServeObserveUsage(t *testing.T) {
 		t.Errorf("a store was created despite a bad --metrics: %v", err)
 	}
 }
+
+func TestServeObserveEnvironment(t *testing.T) {
+	t.Setenv("HILLS_METRICS", "127.0.0.1:9447")
+	t.Setenv("HILLS_LOG_FORMAT", "json")
+	t.Setenv("HILLS_LOG_LEVEL", "warn")
+	c, err := parseServe(nil, io.Discard)
+	if err != nil || c.observeConfig != (observeConfig{logFormat: "json", logLevel: "warn", metrics: "127.0.0.1:9447"}) {
+		t.Fatalf("from the environment: %+v %v", c.observeConfig, err)
+	}
+	c, err = parseServe([]string{"--metrics", "", "--log-format", "text", "--log-level", "debug"}, io.Discard)
+	if err != nil || c.observeConfig != (observeConfig{logFormat: "text", logLevel: "debug"}) {
+		t.Fatalf("flags over the environment: %+v %v", c.observeConfig, err)
+	}
+}
