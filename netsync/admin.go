@@ -436,10 +436,11 @@ func (s *Server) adminHandler() http.Handler {
 			return
 		}
 		if err := s.Checkpoint(req.Dir); err != nil {
+			s.log.Error("admin checkpoint failed", "dir", req.Dir, "peer_uid", peerOf(r), "err", err)
 			adminError(w, err)
 			return
 		}
-		s.log.Info("checkpoint written", "dir", req.Dir)
+		s.log.Info("checkpoint written", "dir", req.Dir, "peer_uid", peerOf(r))
 		adminJSON(w, http.StatusOK, map[string]string{"dir": req.Dir})
 	})
 	s.clientsHandlers(mux)

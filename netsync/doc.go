@@ -17,6 +17,9 @@
 //   - Administration (admin*.go): an HTTP endpoint on a Unix socket for
 //     hills-server's commands (info, borrows, clients, checkpoints), and
 //     AdminClient to call it.
+//   - Observability (server_metrics.go): Prometheus metrics through
+//     ServerOptions.Metrics (nil: none) and Server.Readiness for a
+//     readiness probe; hills-server serves both over HTTP (--metrics).
 //
 // errors.go and keys.go serve both sides. The protocol is described in
 // PROTOCOL.md.

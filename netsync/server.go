@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/quic-go/quic-go"
 	"golang.org/x/time/rate"
 
@@ -49,6 +50,10 @@ type ServerOptions struct {
 	// but never one of the last LogKeep. Defaults 0 and 0: keep everything.
 	LogKeep   uint64
 	LogMaxAge time.Duration
+	// Metrics, when set, receives the server's Prometheus metrics, named
+	// hills_server_* (see "Metrics and health" in docs/operations.md).
+	// Default nil: no metrics are kept.
+	Metrics prometheus.Registerer
 }
 
 // Limits bound what one client may cost the server. A client over a limit
@@ -177,8 +182,15 @@ func NewServer(dir string, opts *ServerOptions) (*Server, error) {
 	}
 	a.lim = o.Limits
 	a.room = &diskRoom{dir: dir, min: o.Limits.MinFreeDisk, free: freeSpace}
-	return &Server{opts: o, a: a, log: o.Logger, listened: make(chan struct{}), conns: map[*sconn]struct{}{},
-		perClient: map[string]int{}, limiters: map[string]*rate.Limiter{}}, nil
+	s := &Server{opts: o, a: a, log: o.Logger, listened: make(chan struct{}), conns: map[*sconn]struct{}{},
+		perClient: map[string]int{}, limiters: map[string]*rate.Limiter{}}
+	if o.Metrics != nil {
+		if a.metrics, err = newServerMetrics(s, o.Metrics); err != nil {
+			a.close()
+			return nil, err
+		}
+	}
+	return s, nil
 }
 
 // ID returns the server's UUID.
@@ -271,6 +283,7 @@ func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
 		}
 		if len(s.conns) >= s.opts.Limits.MaxConns || s.handshakes >= s.opts.Limits.MaxHandshakes {
 			s.mu.Unlock()
+			s.a.metrics.refusedConn(wire.CodeLimit)
 			s.log.Warn("connection refused: server full", "addr", qc.RemoteAddr().String(),
 				"sessions", len(s.conns), "handshakes", s.handshakes)
 			qc.CloseWithError(codeLimit, "server busy: too many connections")
@@ -376,7 +389,7 @@ func (s *Server) ForceReturn(tree, key, reason, by string) (string, error) {
 	}
 	former, err := s.a.forceReturn(tree, layout.Pack(id, rev), reason, by, time.Now().UnixNano())
 	if err == nil {
-		s.log.Warn("borrow force-returned", "tree", tree, "key", key, "holder", former, "by", by, "reason", reason)
+		s.log.Warn("borrow force-returned", "client", former, "tree", tree, "key", key, "by", by, "reason", reason)
 	}
 	return former, err
 }

@@ -1,6 +1,8 @@
 package netsync
 
 import (
+	"time"
+
 	"github.com/cockroachdb/pebble/v2"
 )
 
@@ -10,6 +12,8 @@ type stepCommit struct {
 	a    *authority
 	step func(b *pebble.Batch, d *delivery) error
 	d    *delivery
+	// syncing is when the step's log sync began, for the fsync metric.
+	syncing time.Time
 }
 
 // Prepare runs the step with a.mu held. A failed step gives its log
@@ -39,6 +43,7 @@ func (c *stepCommit) Abort() {}
 
 // Syncing encodes what clients get while the log syncs, not after.
 func (c *stepCommit) Syncing() {
+	c.syncing = time.Now()
 	if len(c.d.entries) > 0 {
 		c.d.shareEntries()
 	}
@@ -47,7 +52,11 @@ func (c *stepCommit) Syncing() {
 // Publish delivers the step, in ticket order.
 func (c *stepCommit) Publish(ok bool) {
 	if ok {
+		if !c.syncing.IsZero() {
+			c.a.metrics.synced(time.Since(c.syncing))
+		}
 		c.a.deliver(c.d)
+		c.a.metrics.published(c.a, c.d)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -33,6 +34,7 @@ type sconn struct {
 	readMu   sync.Mutex
 	stopped  bool
 	gone     chan struct{} // closed once the connection is served and forgotten
+	sentSeq  atomic.Uint64 // the log sequence delivered so far, for its lag metric
 }
 
 // may reports whether the client's grants allow any of want on tree.
@@ -95,8 +97,9 @@ func (c *sconn) handshake() (*bufio.Reader, *bufio.Writer, *wire.Hello, bool) {
 		c.qc.CloseWithError(codeGoingAway, "server shutting down")
 		return nil, nil, nil, false
 	}
-	r := bufio.NewReaderSize(st, 16<<10)
-	w := bufio.NewWriterSize(st, 32<<10)
+	sr, sw := s.a.metrics.counted(st)
+	r := bufio.NewReaderSize(sr, 16<<10)
+	w := bufio.NewWriterSize(sw, 32<<10)
 	st.SetReadDeadline(time.Now().Add(lim.HandshakeTimeout))
 	t, body, err := wire.Read(r, 1<<16, nil)
 	if err != nil || t != wire.THello {
@@ -109,6 +112,7 @@ func (c *sconn) handshake() (*bufio.Reader, *bufio.Writer, *wire.Hello, bool) {
 		return nil, nil, nil, false
 	}
 	st.SetReadDeadline(time.Time{})
+	c.name = h.Name // as the client calls itself, for refusals, until it is authenticated
 	if h.AppID != s.opts.AppID {
 		c.refuseHello(w, wire.CodeAppID, fmt.Sprintf("server serves application %q, not %q", s.opts.AppID, h.AppID))
 		return nil, nil, nil, false
@@ -133,7 +137,7 @@ func (c *sconn) handshake() (*bufio.Reader, *bufio.Writer, *wire.Hello, bool) {
 		} else if s.a.storeFailed() != nil {
 			code = wire.CodeUnavailable
 		}
-		s.log.Warn("client refused", "addr", c.qc.RemoteAddr().String(), "claimed", h.Name, "err", err)
+		s.log.Warn("client refused", "addr", c.qc.RemoteAddr().String(), "client", h.Name, "err", err)
 		c.refuseHello(w, code, err.Error())
 		return nil, nil, nil, false
 	}
@@ -159,7 +163,8 @@ func (c *sconn) peerFingerprint() string {
 func (c *sconn) refuseHello(w *bufio.Writer, code uint16, msg string) {
 	wire.Write(w, wire.TRefuse, &wire.Refuse{Code: code, Msg: msg})
 	w.Flush()
-	c.s.log.Warn("refusing connection", "addr", c.qc.RemoteAddr().String(), "code", code, "reason", msg)
+	c.s.a.metrics.refusedConn(code)
+	c.s.log.Warn("refusing connection", "addr", c.qc.RemoteAddr().String(), "client", c.name, "code", codeName(code), "reason", msg)
 	// Give the refusal time to arrive before the close overtakes it.
 	select {
 	case <-c.qc.Context().Done():
@@ -187,6 +192,7 @@ func (c *sconn) admit() bool {
 	if s.perClient[c.clientID] >= lim.MaxConnsPerClient {
 		n := s.perClient[c.clientID]
 		s.mu.Unlock()
+		s.a.metrics.refusedConn(wire.CodeLimit)
 		c.refuse(codeLimit, fmt.Sprintf("client %s has %d sessions open (limit %d)", c.name, n, lim.MaxConnsPerClient))
 		return false
 	}

@@ -38,6 +38,7 @@ func (c *sconn) write(w *bufio.Writer, from, upto uint64, resnap bool) error {
 	if err := w.Flush(); err != nil {
 		return err
 	}
+	c.delivered(upto)
 	return c.sendLive(w)
 }
 
@@ -89,6 +90,9 @@ func (c *sconn) sendLive(w *bufio.Writer) error {
 			if err := writeFrame(w, f); err != nil {
 				return err
 			}
+			if f.seq != 0 {
+				c.delivered(f.seq)
+			}
 		}
 		if c.out.empty() {
 			if err := w.Flush(); err != nil {
@@ -127,6 +131,7 @@ type frame struct {
 	t   uint8
 	v   any
 	raw []byte // the whole frame, encoded once for many connections
+	seq uint64 // not 0: once written, the connection was sent the log up to seq
 }
 
 func writeFrame(w *bufio.Writer, f frame) error {
@@ -204,6 +209,7 @@ func (c *sconn) sendDelivery(d *delivery) {
 			fs = append(fs, frame{t: wire.TForced, v: &f.forced})
 		}
 	}
+	c.markDelivery(d, fs)
 	if len(fs) > 0 {
 		c.out.put(fs)
 	}

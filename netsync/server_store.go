@@ -176,6 +176,7 @@ type authority struct {
 	schemas     map[string]*schema.Schema // decoded tree schemas, for validation
 	lim         Limits
 	room        *diskRoom
+	metrics     *serverMetrics // nil: none (server_metrics.go)
 
 	pubMu  sync.Mutex // delivery in ticket order
 	pubSeq uint64     // last sequence delivered

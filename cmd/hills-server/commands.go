@@ -77,11 +77,13 @@ type serveConfig struct {
 	data, listen, appID string
 	open                bool
 	logPolicyFlags      // compaction policy (compact.go)
+	observeConfig       // --log-format, --log-level, --metrics (observe.go)
 }
 
 const usageServe = `Usage:
   hills-server serve [--data DIR] [--listen ADDR] [--app-id ID] [--open]
                      [--log-keep N] [--log-max-age DUR]
+                     [--metrics ADDR] [--log-format text|json] [--log-level LEVEL]
 
   --data DIR      the server's store and admin socket ($HILLS_DATA, default ./hills-data)
   --listen ADDR   UDP address for QUIC ($HILLS_LISTEN, default 127.0.0.1:7447)
@@ -93,6 +95,10 @@ const usageServe = `Usage:
   --log-max-age DUR
                   compact the log entries older than DUR (such as 168h), but never
                   one of the last --log-keep ($HILLS_LOG_MAX_AGE, default 0: off)
+  --metrics ADDR  TCP host:port serving /metrics (Prometheus), /healthz and /readyz over
+                  HTTP ($HILLS_METRICS, default none), such as 127.0.0.1:9447
+  --log-format F  text or json, to stderr ($HILLS_LOG_FORMAT, default text)
+  --log-level L   debug, info, warn or error ($HILLS_LOG_LEVEL, default info)
 `
 
 func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
@@ -108,6 +114,7 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 	fs.StringVar(&c.listen, "listen", envOr("HILLS_LISTEN", "127.0.0.1:7447"), "")
 	fs.StringVar(&c.appID, "app-id", os.Getenv("HILLS_APP_ID"), "")
 	fs.BoolVar(&c.open, "open", os.Getenv("HILLS_OPEN") == "1", "")
+	observeFlags(fs, &c.observeConfig)
 	pos, err := parse(fs, args, usageServe, stdout)
 	if err != nil {
 		return c, err
@@ -121,7 +128,7 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 	if c.maxAge < 0 {
 		return c, &usageError{msg: "serve: --log-max-age may not be negative", usage: usageServe}
 	}
-	return c, nil
+	return c, c.observeConfig.check()
 }
 
 // serve runs the server until ctx ends, then shuts it down.
@@ -130,17 +137,26 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
+	log, err := c.logger(stderr)
+	if err != nil {
+		return err
+	}
 	// The address is checked before anything is written: a typo or a
 	// port in use should not leave a new store behind.
 	if err := checkListen(c.listen); err != nil {
 		return err
 	}
+	mx, err := listenMetrics(c.metrics)
+	if err != nil {
+		return err
+	}
+	defer mx.close()
 	if err := os.MkdirAll(c.data, 0o700); err != nil {
 		return err
 	}
 	s, err := netsync.NewServer(c.data, &netsync.ServerOptions{AppID: c.appID, Logger: log, Open: c.open,
-		AdminSocket: filepath.Join(c.data, adminSocket), LogKeep: c.keep, LogMaxAge: c.maxAge})
+		AdminSocket: filepath.Join(c.data, adminSocket), LogKeep: c.keep, LogMaxAge: c.maxAge,
+		Metrics: mx.registerer()})
 	if err != nil {
 		if pid := runningPID(c.data); pid != 0 {
 			return fmt.Errorf("%s is in use by another hills-server (pid %d)", c.data, pid)
@@ -153,6 +169,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer os.Remove(pidFile)
 	fmt.Fprintf(stdout, "server      %s\nfingerprint %s\n", s.ID(), s.Fingerprint())
+	mx.serve(s, log)
 	// The server's own context never ends: stopping goes through Shutdown,
 	// which drains connections.
 	served := make(chan error, 1)
@@ -169,6 +186,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	select {
 	case <-s.Ready():
 		fmt.Fprintf(stdout, "listening   %s\n", s.Addr())
+		if mx != nil {
+			fmt.Fprintf(stdout, "metrics     http://%s/metrics\n", mx.ln.Addr())
+		}
 	case err := <-served:
 		shutdown()
 		return err

@@ -1,6 +1,7 @@
 // Command hills-server runs the hills sync server and administers it.
 //
 //	hills-server serve   [--data DIR] [--listen ADDR] [--app-id ID] [--open]
+//	                     [--metrics ADDR] [--log-format text|json] [--log-level LEVEL]
 //	hills-server info    [--data DIR] [--json]
 //	hills-server borrows list   [--data DIR] [--json]
 //	hills-server borrows return TREE KEY --reason TEXT [--data DIR]
@@ -113,6 +114,7 @@ const usage = `hills-server runs the hills sync server and administers it.
 Usage:
   hills-server serve   [--data DIR] [--listen ADDR] [--app-id ID] [--open]
                        [--log-keep N] [--log-max-age DUR]
+                       [--metrics ADDR] [--log-format text|json] [--log-level LEVEL]
   hills-server info    [--data DIR] [--json]
   hills-server clients add NAME --grant TREE=ACCESS[,ACCESS] ... [--ttl 24h] [--data DIR]
   hills-server clients list   [--data DIR] [--json]
@@ -129,6 +131,9 @@ serve runs the server on DIR until SIGINT or SIGTERM. Defaults:
   --data    $HILLS_DATA,   else ./hills-data
   --listen  $HILLS_LISTEN, else 127.0.0.1:7447 (UDP, QUIC)
   --app-id  $HILLS_APP_ID, else ""
+  --metrics $HILLS_METRICS, else none (HTTP /metrics, /healthz, /readyz)
+  --log-format $HILLS_LOG_FORMAT, else text (or json)
+  --log-level  $HILLS_LOG_LEVEL,  else info (or debug, warn, error)
 A flag wins over its environment variable. Without --open the server
 admits only clients enrolled with clients add; --open admits anyone with
 every access, for trials.
