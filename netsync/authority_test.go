@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"log/slog"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -21,6 +22,7 @@ import (
 	"github.com/hillsdb/hills/internal/record"
 	"github.com/hillsdb/hills/internal/replica"
 	"github.com/hillsdb/hills/internal/schema"
+	"github.com/hillsdb/hills/internal/testkit"
 	"github.com/hillsdb/hills/internal/wire"
 	"github.com/hillsdb/hills/netsync"
 )
@@ -390,11 +392,14 @@ func TestBadSchemaDeclarationsRefused(t *testing.T) {
 	if n.Code != wire.CodeBadSchema || n.Tree != "parts" || !strings.Contains(n.Msg, "parts") || !strings.Contains(n.Msg, "quantity") {
 		t.Fatalf("incompatible schema: %+v", n)
 	}
-	// A real replica with the incompatible type is refused too.
-	evil := openBare(t, "evil", srv.addr, func(d *db.DB) error {
+	// A real replica with the incompatible type is refused too. The
+	// refusal may come before WaitSynced starts waiting: the client's log
+	// says so in any case.
+	var evilLog testkit.LockedBuffer
+	evil := openBareLogged(t, "evil", srv.addr, func(d *db.DB) error {
 		_, err := db.OpenTree[PartText](d, "parts")
 		return err
-	})
+	}, slog.New(slog.NewTextHandler(&evilLog, nil)))
 	// It may first be told it could not apply the server's records (of
 	// the original type): wait past those.
 	for range 10 {
@@ -407,9 +412,14 @@ func TestBadSchemaDeclarationsRefused(t *testing.T) {
 		}
 	}
 	var ne *netsync.NoticeError
-	if !errors.Is(err, netsync.ErrSchema) || !errors.As(err, &ne) || ne.Tree != "parts" {
+	if err != nil && (!errors.Is(err, netsync.ErrSchema) || !errors.As(err, &ne) || ne.Tree != "parts") {
 		t.Fatalf("replica declaring an incompatible parts: %v, want ErrSchema", err)
 	}
+	eventually(t, "the replica told its schema of parts was refused", func() bool {
+		l := evilLog.String()
+		return strings.Contains(l, "the server refused a request") && strings.Contains(l, "tree=parts") &&
+			strings.Contains(l, netsync.ErrSchema.Error())
+	})
 
 	if after := serverTree(t, srv, "parts"); after.Major != before.Major || after.Minor != before.Minor {
 		t.Fatalf("server's parts went from %d.%d to %d.%d", before.Major, before.Minor, after.Major, after.Minor)
@@ -433,6 +443,12 @@ func TestBadSchemaDeclarationsRefused(t *testing.T) {
 // opens (open may be nil).
 func openBare(t testing.TB, name, addr string, open func(d *db.DB) error) *replicaT {
 	t.Helper()
+	return openBareLogged(t, name, addr, open, quiet)
+}
+
+// openBareLogged is openBare with the client logging to log.
+func openBareLogged(t testing.TB, name, addr string, open func(d *db.DB) error, log *slog.Logger) *replicaT {
+	t.Helper()
 	d, err := db.Open(filepath.Join(t.TempDir(), name), &db.Options{Replica: true, Name: name, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
@@ -443,7 +459,7 @@ func openBare(t testing.TB, name, addr string, open func(d *db.DB) error) *repli
 			t.Fatal(err)
 		}
 	}
-	c, err := netsync.Connect(d, addr, &netsync.ClientOptions{Logger: quiet})
+	c, err := netsync.Connect(d, addr, &netsync.ClientOptions{Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
