@@ -70,20 +70,4 @@ func (c *core) permit(want uint8, what string) error {
 }
 
 // grantsText describes the accesses grants give on tree.
-func grantsText(g replica.Grants, tree string) string {
-	a := g[tree] | g["*"]
-	names := []string{"read", "create", "edit", "release", "adjust", "admin"}
-	out := ""
-	for i, n := range names {
-		if a&(1<<i) != 0 {
-			if out != "" {
-				out += ","
-			}
-			out += n
-		}
-	}
-	if out == "" {
-		return "none"
-	}
-	return out
-}
+func grantsText(g replica.Grants, tree string) string { return replica.AccessText(g[tree] | g["*"]) }

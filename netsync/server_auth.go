@@ -41,25 +41,9 @@ const (
 	AllAccess = Read | Create | Edit | Release | Adjust | Admin
 )
 
-var accessNames = []struct {
-	a    Access
-	name string
-}{{Read, "read"}, {Create, "create"}, {Edit, "edit"}, {Release, "release"}, {Adjust, "adjust"}, {Admin, "admin"}}
-
 // String lists the accesses, comma-separated ("read,create"); "none" when
 // empty.
-func (a Access) String() string {
-	var parts []string
-	for _, n := range accessNames {
-		if a&n.a != 0 {
-			parts = append(parts, n.name)
-		}
-	}
-	if len(parts) == 0 {
-		return "none"
-	}
-	return strings.Join(parts, ",")
-}
+func (a Access) String() string { return replica.AccessText(uint8(a)) }
 
 // ParseAccess reads a comma-separated list of accesses: read, create,
 // edit, release, adjust, admin, or all.
@@ -71,16 +55,11 @@ func ParseAccess(s string) (Access, error) {
 			a |= AllAccess
 			continue
 		}
-		i := slices.IndexFunc(accessNames, func(n struct {
-			a    Access
-			name string
-		}) bool {
-			return n.name == p
-		})
-		if i < 0 {
-			return 0, fmt.Errorf("netsync: unknown access %q (want read, create, edit, release, adjust, admin or all)", p)
+		bit, ok := replica.ParseAccess(p)
+		if !ok {
+			return 0, fmt.Errorf("netsync: unknown access %q (want %s or all)", p, strings.Join(replica.AccessNames[:], ", "))
 		}
-		a |= accessNames[i].a
+		a |= Access(bit)
 	}
 	return a, nil
 }

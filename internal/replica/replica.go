@@ -8,6 +8,7 @@ package replica
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"github.com/hillsdb/hills/internal/layout"
 )
@@ -113,6 +114,35 @@ const (
 	AccessAdjust
 	AccessAdmin
 )
+
+// AccessNames names the access bits, bit i as AccessNames[i]: the text of
+// grants on both sides.
+var AccessNames = [...]string{"read", "create", "edit", "release", "adjust", "admin"}
+
+// AccessText lists the accesses of a, comma-separated ("read,create");
+// "none" when empty.
+func AccessText(a uint8) string {
+	var parts []string
+	for i, n := range AccessNames {
+		if a&(1<<i) != 0 {
+			parts = append(parts, n)
+		}
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ",")
+}
+
+// ParseAccess reads one access name; ok is false for an unknown one.
+func ParseAccess(name string) (a uint8, ok bool) {
+	for i, n := range AccessNames {
+		if n == name {
+			return 1 << i, true
+		}
+	}
+	return 0, false
+}
 
 // Grants is what the server said a client may do: access bits per tree
 // name, "*" for every tree. A nil Grants is not known yet: the database
