@@ -2,7 +2,6 @@ package db
 
 import (
 	"fmt"
-	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -24,9 +23,6 @@ type UnappliedChange struct {
 	Reason string
 }
 
-// unappliedN tells apart changes set aside at the same sequence.
-var unappliedN atomic.Uint32
-
 func (l link) SetAside(ch layout.Change, seq uint64, reason string) error {
 	d := l.d
 	u := layout.Unapplied{Change: ch, At: time.Now().UnixNano(), Reason: reason}
@@ -40,7 +36,7 @@ func (l link) SetAside(ch layout.Change, seq uint64, reason string) error {
 		d.mu.Unlock()
 		return err
 	}
-	err = d.pdb.Set(layout.UnappliedKey(seq, unappliedN.Add(1)), enc, pebble.Sync)
+	err = d.pdb.Set(layout.UnappliedKey(seq, u.At), enc, pebble.Sync)
 	var c *core
 	if err == nil && validName(ch.Tree) {
 		c, _ = d.remoteCore(ch.Tree)

@@ -12,7 +12,7 @@
 //	0x07 name                    sync state of a replica
 //	0x08 tree 0x00 id rev seq    edits of a replica set aside when it lost
 //	                             the record's check-out (Recovered, msgpack)
-//	0x09 seq                     a change from the server the replica could
+//	0x09 seq at                  a change from the server the replica could
 //	                             not apply, kept aside (Unapplied, msgpack)
 //	0x10 ...                     reserved for the server
 //
@@ -163,10 +163,10 @@ type Recovered struct {
 }
 
 // UnappliedKey is the key of a change from the server set aside at log
-// sequence seq (0 for one without a sequence: a snapshot's or an ack's),
-// n telling apart several of the same sequence.
-func UnappliedKey(seq uint64, n uint32) []byte {
-	return binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint64([]byte{PrefixUnappl}, seq), n)
+// sequence seq (0 for one without a sequence: a snapshot's or an ack's)
+// and time at (Unix ns), which tells apart several of one sequence.
+func UnappliedKey(seq uint64, at int64) []byte {
+	return binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64([]byte{PrefixUnappl}, seq), uint64(at))
 }
 
 // Unapplied is a change from the server a replica could not apply.
