@@ -133,20 +133,7 @@ func (a *Access) UnmarshalText(b []byte) error {
 // Enroll enrolls a client (Server.AddClientTTL; ttl <= 0 means
 // DefaultTokenTTL) and returns its token with when the token expires.
 func (s *Server) Enroll(name string, ttl time.Duration, grants ...Grant) (EnrollResult, error) {
-	if ttl <= 0 {
-		ttl = DefaultTokenTTL
-	}
-	tok, err := s.AddClientTTL(name, ttl, grants...)
-	if err != nil {
-		return EnrollResult{}, err
-	}
-	name = strings.TrimSpace(name)
-	for _, e := range s.Enrolled() {
-		if e.Pending && e.Name == name {
-			return EnrollResult{Token: tok, Expires: e.Expires}, nil
-		}
-	}
-	return EnrollResult{Token: tok, Expires: time.Now().Add(ttl).UTC()}, nil
+	return s.enroll(name, ttl, grants)
 }
 
 // Info describes the server. It reads the store to count records: it takes
@@ -192,12 +179,7 @@ func (s *Server) Trees() ([]TreeInfo, error) {
 // Clients lists the clients the server has seen, by name then id. The
 // result is the caller's.
 func (s *Server) Clients() []ClientInfo {
-	connected := map[string]bool{}
-	s.a.pubMu.Lock()
-	for c := range s.a.conns {
-		connected[c.clientID] = true
-	}
-	s.a.pubMu.Unlock()
+	connected := s.a.connectedIDs()
 	s.a.mu.Lock()
 	out := make([]ClientInfo, 0, len(s.a.clients))
 	for _, cl := range s.a.clients {

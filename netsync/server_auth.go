@@ -200,12 +200,19 @@ func (s *Server) AddClient(name string, grants ...Grant) (string, error) {
 
 // AddClientTTL is AddClient with a token valid for ttl.
 func (s *Server) AddClientTTL(name string, ttl time.Duration, grants ...Grant) (string, error) {
+	r, err := s.enroll(name, ttl, grants)
+	return r.Token, err
+}
+
+// enroll makes a client's enrollment and returns its token with when it
+// expires.
+func (s *Server) enroll(name string, ttl time.Duration, grants []Grant) (EnrollResult, error) {
 	name = strings.TrimSpace(name)
 	if name == "" || len(name) > 256 {
-		return "", errors.New("netsync: a client name is 1 to 256 bytes")
+		return EnrollResult{}, errors.New("netsync: a client name is 1 to 256 bytes")
 	}
 	if err := checkGrants(grants); err != nil {
-		return "", err
+		return EnrollResult{}, err
 	}
 	if ttl <= 0 {
 		ttl = DefaultTokenTTL
@@ -231,10 +238,11 @@ func (s *Server) AddClientTTL(name string, ttl time.Duration, grants ...Grant) (
 		return putMsgpack(b, enrollKey(h), e)
 	})
 	if err != nil {
-		return "", err
+		return EnrollResult{}, err
 	}
-	s.log.Info("client enrolled", "client", name, "grants", fmt.Sprint(grants), "token_expires", now.Add(ttl).UTC().Format(time.RFC3339))
-	return t.String(), nil
+	expires := time.Unix(0, now.Add(ttl).UnixNano()).UTC()
+	s.log.Info("client enrolled", "client", name, "grants", fmt.Sprint(grants), "token_expires", expires.Format(time.RFC3339))
+	return EnrollResult{Token: t.String(), Expires: expires}, nil
 }
 
 // SetGrants replaces an enrolled client's grants. Its connections close,
@@ -485,6 +493,17 @@ func (a *authority) indexClients() {
 	}
 }
 
+// connectedIDs returns the ids of the clients with a session now.
+func (a *authority) connectedIDs() map[string]bool {
+	a.pubMu.Lock()
+	defer a.pubMu.Unlock()
+	ids := make(map[string]bool, len(a.conns))
+	for c := range a.conns {
+		ids[c.clientID] = true
+	}
+	return ids
+}
+
 // EnrolledClient describes an enrolled client or an unused token.
 type EnrolledClient struct {
 	Name      string    `json:"name"`
@@ -499,12 +518,7 @@ type EnrolledClient struct {
 
 // Enrolled lists the enrolled clients and the unused tokens, by name.
 func (s *Server) Enrolled() []EnrolledClient {
-	connected := map[string]bool{}
-	s.a.pubMu.Lock()
-	for c := range s.a.conns {
-		connected[c.clientID] = true
-	}
-	s.a.pubMu.Unlock()
+	connected := s.a.connectedIDs()
 	a := s.a
 	a.mu.Lock()
 	var out []EnrolledClient
