@@ -400,17 +400,17 @@ func (a *authority) authenticate(fp string, h *wire.Hello, open bool, now int64)
 
 // openClient admits a client of an open server. Called with a.mu held.
 func (a *authority) openClient(fp string, h *wire.Hello, now int64) (*clientState, error) {
-	if id := a.byCert[fp]; id != "" && a.clients[id] != nil && a.clients[id].Enrolled {
-		// An enrolled client is itself on an open server too.
-		if cl := a.clients[id]; !cl.Revoked {
-			return cl, nil
+	if id := a.byCert[fp]; id != "" {
+		switch owner := a.clients[id]; {
+		case owner != nil && owner.Enrolled && owner.Revoked:
+			return nil, fmt.Errorf("%w: credential revoked", ErrUnauthorized)
+		case owner != nil && owner.Enrolled:
+			return owner, nil // an enrolled client is itself on an open server too
+		case id != h.ClientID:
+			// One key, one client: a key that made one client cannot act
+			// as another.
+			return nil, fmt.Errorf("%w: this certificate belongs to another client", ErrUnauthorized)
 		}
-		return nil, fmt.Errorf("%w: credential revoked", ErrUnauthorized)
-	}
-	if id := a.byCert[fp]; id != "" && id != h.ClientID {
-		// One key, one client: a key that made one client cannot act as
-		// another.
-		return nil, fmt.Errorf("%w: this certificate belongs to another client", ErrUnauthorized)
 	}
 	cl := a.clients[h.ClientID]
 	switch {
