@@ -286,13 +286,8 @@ func (c *Client) applyTree(ch layout.Change) error {
 	if err == nil {
 		err = c.link.ApplyTree(decl)
 	}
-	if err != nil {
-		if errors.Is(err, db.ErrStorage) || errors.Is(err, db.ErrClosed) {
-			return err
-		}
-		if err := c.setAside(ch, ch.Seq, err); err != nil {
-			return err
-		}
+	if err := c.keepOrFail(ch, ch.Seq, err); err != nil {
+		return err
 	}
 	if ch.Seq != 0 {
 		if err := c.link.Apply(nil, ch.Seq); err != nil {
@@ -332,7 +327,7 @@ func (c *Client) applyRecords(chs []layout.Change) error {
 		c.mu.Unlock()
 	}
 	err := c.link.Apply(batch, seq)
-	if err != nil && !errors.Is(err, db.ErrStorage) && !errors.Is(err, db.ErrClosed) {
+	if err != nil && !localFailure(err) {
 		err = c.applyEach(batch, seq)
 	}
 	if err != nil {
@@ -350,14 +345,7 @@ func (c *Client) applyEach(chs []layout.Change, last uint64) error {
 		if seq == 0 {
 			seq = last
 		}
-		err := c.link.Apply([]layout.Change{ch}, seq)
-		if err == nil {
-			continue
-		}
-		if errors.Is(err, db.ErrStorage) || errors.Is(err, db.ErrClosed) {
-			return err
-		}
-		if err := c.setAside(ch, ch.Seq, err); err != nil {
+		if err := c.applyOrSetAside(ch, seq, ch.Seq); err != nil {
 			return err
 		}
 	}
@@ -464,12 +452,21 @@ func (c *Client) takeServers(m *wire.Ack, later bool) error {
 // applyOrSetAside applies one change at the replica's sequence seq; one
 // it cannot apply is set aside (at log sequence logSeq) instead.
 func (c *Client) applyOrSetAside(ch layout.Change, seq, logSeq uint64) error {
-	err := c.link.Apply([]layout.Change{ch}, seq)
-	if err == nil || errors.Is(err, db.ErrStorage) || errors.Is(err, db.ErrClosed) {
+	return c.keepOrFail(ch, logSeq, c.link.Apply([]layout.Change{ch}, seq))
+}
+
+// keepOrFail decides what an error applying ch means: the replica's own
+// failure (its store, or it was closed) ends the session; any other is
+// the change's, which is set aside (at log sequence logSeq).
+func (c *Client) keepOrFail(ch layout.Change, logSeq uint64, err error) error {
+	if err == nil || localFailure(err) {
 		return err
 	}
 	return c.setAside(ch, logSeq, err)
 }
+
+// localFailure reports an error of the replica itself, not of a change.
+func localFailure(err error) bool { return errors.Is(err, db.ErrStorage) || errors.Is(err, db.ErrClosed) }
 
 // reportRejected reports a rejected change in Status().Err, unless a
 // force-return of the record says more already.
