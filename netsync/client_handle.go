@@ -466,7 +466,9 @@ func (c *Client) keepOrFail(ch layout.Change, logSeq uint64, err error) error {
 }
 
 // localFailure reports an error of the replica itself, not of a change.
-func localFailure(err error) bool { return errors.Is(err, db.ErrStorage) || errors.Is(err, db.ErrClosed) }
+func localFailure(err error) bool {
+	return errors.Is(err, db.ErrStorage) || errors.Is(err, db.ErrClosed)
+}
 
 // reportRejected reports a rejected change in Status().Err, unless a
 // force-return of the record says more already.
