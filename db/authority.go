@@ -6,6 +6,7 @@ package db
 
 import (
 	"fmt"
+	"maps"
 
 	"github.com/vmihailenco/msgpack/v5"
 
@@ -36,6 +37,12 @@ func (d *DB) loadIdentity() error {
 func (l link) SetIdentity(name string, g replica.Grants) error {
 	if g == nil {
 		g = replica.Grants{}
+	}
+	l.d.mu.Lock()
+	same := l.d.ident != nil && l.d.ident.Name == name && maps.Equal(l.d.ident.Grants, g)
+	l.d.mu.Unlock()
+	if same {
+		return nil // every session says it again: no write, no sync
 	}
 	enc, err := msgpack.Marshal(&identity{Name: name, Grants: g})
 	if err != nil {
