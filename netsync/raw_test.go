@@ -156,12 +156,7 @@ func TestProtocolVersionMismatch(t *testing.T) {
 		t.Fatal("server accepted protocol hills/0")
 	}
 	// A client against a server of another version gets a clear error.
-	cert := selfSigned(t)
-	ln, err := quic.ListenAddr("127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"hills/999"}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+	ln := listenFake(t, "hills/999")
 	go func() {
 		for {
 			if _, err := ln.Accept(context.Background()); err != nil {
@@ -273,4 +268,18 @@ func replicaCert(t testing.TB, d *db.DB) tls.Certificate {
 		t.Fatal(err)
 	}
 	return tls.Certificate{Certificate: [][]byte{cr.Cert}, PrivateKey: key}
+}
+
+// listenFake listens on loopback as a server of protocol alpn would, with
+// a certificate of its own, until the test ends: the server's side spoken
+// by hand.
+func listenFake(t testing.TB, alpn string) *quic.Listener {
+	t.Helper()
+	ln, err := quic.ListenAddr("127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{selfSigned(t)},
+		NextProtos: []string{alpn}, ClientAuth: tls.RequireAnyClientCert}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln
 }

@@ -3,7 +3,6 @@ package netsync_test
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
 	"errors"
 	"testing"
 	"time"
@@ -25,14 +24,10 @@ import (
 // and id requests.
 func fakeServer(t *testing.T, entries []layout.Change) string {
 	t.Helper()
-	ln, err := quic.ListenAddr("127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{selfSigned(t)},
-		NextProtos: []string{wire.ALPN}, ClientAuth: tls.RequireAnyClientCert}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := listenFake(t, wire.ALPN)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	t.Cleanup(func() { cancel(); ln.Close(); <-done })
+	t.Cleanup(func() { cancel(); <-done })
 	last := entries[len(entries)-1].Seq
 	go func() {
 		defer close(done)
