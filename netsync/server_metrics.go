@@ -102,9 +102,11 @@ func newServerMetrics(s *Server, reg prometheus.Registerer) (*serverMetrics, err
 // published counts what a committed step did: its accepted changes and
 // its refusals, which it also logs with the client's name.
 func (m *serverMetrics) published(a *authority, d *delivery) {
-	for i := range d.entries {
-		if e := &d.entries[i]; e.Kind != wire.KindTree && m != nil {
-			m.changes.WithLabelValues(e.Tree).Inc()
+	if m != nil {
+		for i := range d.entries {
+			if e := &d.entries[i]; e.Kind != wire.KindTree {
+				m.changes.WithLabelValues(e.Tree).Inc()
+			}
 		}
 	}
 	origin := ""
