@@ -314,6 +314,13 @@ func (s *Server) ForceReturnClient(name, reason, by string) (int, error) {
 // takeResnap reports whether a client's next catch-up is a snapshot
 // because the trees it may read changed, and clears the flag.
 func (a *authority) takeResnap(clientID string) (bool, error) {
+	a.mu.Lock()
+	cl := a.clients[clientID]
+	flagged := cl != nil && cl.Resnap
+	a.mu.Unlock()
+	if !flagged {
+		return false, nil // the common case: no commit for nothing
+	}
 	var resnap bool
 	err := a.commit(func(b *pebble.Batch, _ *delivery) error {
 		cl := a.clients[clientID]
