@@ -15,6 +15,20 @@ func compactOut(before, after uint64) string {
 	return fmt.Sprintf("floor before  %d\nfloor after   %d\nremoved       %d entries\n", before, after, after-before)
 }
 
+// serveWithParts serves an open server from dir with n parts a replica
+// made, and returns the server and the log's sequence.
+func serveWithParts(t *testing.T, dir string, n int) (*served, uint64) {
+	t.Helper()
+	s := startServe(t, "--data", dir, "--listen", "127.0.0.1:0", "--open")
+	s.await(t, dir)
+	a := newReplica(t, "a", s.info.Addr, "")
+	for i := range n {
+		a.create(t, Part{Number: fmt.Sprint("p", i)})
+	}
+	a.sync(t)
+	return s, infoOf(t, dir).Seq
+}
+
 // infoOf reads the server's description through the admin command.
 func infoOf(t *testing.T, dir string) netsync.ServerInfo {
 	t.Helper()
@@ -34,14 +48,7 @@ func infoOf(t *testing.T, dir string) netsync.ServerInfo {
 // server's store; a replica that comes back after both holds every record.
 func TestCompactCommand(t *testing.T) {
 	dir := t.TempDir()
-	s := startServe(t, "--data", dir, "--listen", "127.0.0.1:0", "--open")
-	s.await(t, dir)
-	a := newReplica(t, "a", s.info.Addr, "")
-	for i := range 6 {
-		a.create(t, Part{Number: fmt.Sprint("p", i)})
-	}
-	a.sync(t)
-	seq := infoOf(t, dir).Seq
+	s, seq := serveWithParts(t, dir, 6)
 
 	stdout, stderr, code := runCmd(t, "compact", "--keep", "2", "--data", dir)
 	if code != 0 || stdout != compactOut(0, seq-2) {
@@ -124,14 +131,7 @@ func TestLogPolicyFlags(t *testing.T) {
 // and never entries younger than --log-max-age.
 func TestServeLogPolicy(t *testing.T) {
 	dir := t.TempDir()
-	s := startServe(t, "--data", dir, "--listen", "127.0.0.1:0", "--open")
-	s.await(t, dir)
-	a := newReplica(t, "a", s.info.Addr, "")
-	for i := range 8 {
-		a.create(t, Part{Number: fmt.Sprint("p", i)})
-	}
-	a.sync(t)
-	seq := infoOf(t, dir).Seq
+	s, seq := serveWithParts(t, dir, 8)
 	s.stop(t)
 
 	// restart serves the store with args until its floor is want (the
