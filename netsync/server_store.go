@@ -28,6 +28,7 @@ import (
 //	'l' seq             log entry
 //	'c' client id       client state
 //	'x' tree 0 id rev   tombstone of a deleted record
+//	'd' seq             digest of the log up to seq (server_lineage.go)
 //
 // Records, tree info, schemas and borrows use the shared layout.
 var (
@@ -163,6 +164,7 @@ type authority struct {
 
 	mu      sync.Mutex // validation, sequence numbers, applying batches
 	seq     uint64     // last log sequence assigned
+	sum     []byte     // the log's digest at seq (nil: none yet)
 	floor   uint64     // log entries up to floor were compacted away
 	clients map[string]*clientState
 	trees   map[string]*replica.TreeDecl
@@ -240,7 +242,13 @@ func (a *authority) load() error {
 		id = *nid
 	}
 	a.id = &id
-	return a.scan()
+	if err := a.ensureLineage(); err != nil {
+		return err
+	}
+	if err := a.scan(); err != nil {
+		return err
+	}
+	return a.loadSum()
 }
 
 func (a *authority) scan() error {
