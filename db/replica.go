@@ -474,4 +474,3 @@ func (d *DB) notifyRemote() {
 		r.Notify()
 	}
 }
-

@@ -107,7 +107,7 @@ type Client struct {
 
 	mu       sync.Mutex
 	status   Status
-	sum      []byte // the log's digest at status.LastSeq; nil when unknown
+	sum      []byte         // the log's digest at status.LastSeq; nil when unknown
 	errGen   uint64         // counts the errors put in status.Err
 	me       string         // this client's id on the server, from Welcome
 	grants   replica.Grants // what the server said this client may do, from Welcome
