@@ -191,6 +191,9 @@ func openAuthority(dir string, log *slog.Logger, cacheSize int64) (*authority, e
 		if errors.Is(err, ErrStoreCorrupt) {
 			return nil, err // it names the damaged file
 		}
+		if errors.Is(err, store.ErrOtherFiles) {
+			return nil, fmt.Errorf("%w: %w: nothing was written there; serve from an empty or new directory", ErrNotServerStore, err)
+		}
 		return nil, fmt.Errorf("netsync: open server store %s: %w", dir, err)
 	}
 	a := &authority{pdb: st, log: log, maxRange: 1 << 20,
