@@ -51,10 +51,12 @@ type Column struct {
 	typ   *db.Type
 	auto  bool // Width follows the content
 
-	sortBtn widget.Clickable
-	drag    gesture.Drag
-	dragX   float32
-	dragW   unit.Dp
+	// A click sorts. Not a widget.Clickable: the headers stay out of the
+	// Tab order, which goes from the filter straight to the rows.
+	sortClick gesture.Click
+	drag      gesture.Drag
+	dragX     float32
+	dragW     unit.Dp
 }
 
 type tableRow struct {
@@ -794,7 +796,7 @@ func (t *Table) row(k db.OpaqueKey) *tableRow {
 func (t *Table) Update(gtx layout.Context) bool {
 	t.sync()
 	for i, c := range t.Columns {
-		if c.sortBtn.Clicked(gtx) {
+		if sortClicked(gtx, &c.sortClick) {
 			switch {
 			case t.sortCol != i:
 				t.SortBy(i, false)
@@ -823,6 +825,7 @@ func (t *Table) Update(gtx layout.Context) bool {
 	d := t.hscroll.Update(gtx.Metric, gtx.Source, gtx.Now, gesture.Horizontal,
 		pointer.ScrollRange{Min: -t.scrollX, Max: maxX - t.scrollX}, pointer.ScrollRange{})
 	t.scrollX = max(0, min(maxX, t.scrollX+d))
+	t.takeFocus(gtx, t, len(t.keys), t.selectIndex)
 	t.navigate(gtx, t, t.list.Position, len(t.keys), t.selectIndex)
 	t.hover.update(gtx, t.list.Position, t.rowPx)
 	c := t.changed
@@ -881,18 +884,19 @@ func (t *Table) layoutHeader(gtx layout.Context, th *Theme) layout.Dimensions {
 		st := op.Offset(image.Pt(x, 0)).Push(gtx.Ops)
 		cg := gtx
 		cg.Constraints = layout.Exact(image.Pt(w, h))
-		c.sortBtn.Layout(cg, func(gtx layout.Context) layout.Dimensions {
-			title := c.Title
-			if t.sortCol == i {
-				if t.desc {
-					title += " ▼"
-				} else {
-					title += " ▲"
-				}
+		title := c.Title
+		if t.sortCol == i {
+			if t.desc {
+				title += " ▼"
+			} else {
+				title += " ▲"
 			}
-			t.drawCell(gtx, th, title, true, 0, w, h, th.Fg)
-			return layout.Dimensions{Size: gtx.Constraints.Min}
-		})
+		}
+		ca := clip.Rect{Max: image.Pt(w, h)}.Push(gtx.Ops)
+		c.sortClick.Add(gtx.Ops)
+		pointer.CursorPointer.Add(gtx.Ops)
+		ca.Pop()
+		t.drawCell(cg, th, title, true, 0, w, h, th.Fg)
 		// The resize grip on the right edge, with a separator line.
 		gs := op.Offset(image.Pt(w-grip, 0)).Push(gtx.Ops)
 		gr := clip.Rect{Max: image.Pt(grip, h)}.Push(gtx.Ops)
@@ -986,6 +990,9 @@ func (t *Table) layoutRows(gtx layout.Context, th *Theme) layout.Dimensions {
 			return th.MutedLabel(msg).Layout(gtx)
 		})
 	}
+	if gtx.Focused(t) {
+		defer FocusRing(gtx, th, gtx.Constraints.Max)
+	}
 	return material.List(th.Theme, &t.list).Layout(gtx, len(t.keys), func(gtx layout.Context, i int) layout.Dimensions {
 		size := image.Pt(gtx.Constraints.Max.X, t.rowPx)
 		k := t.keys[i]
@@ -1019,6 +1026,11 @@ func (t *Table) layoutRows(gtx layout.Context, th *Theme) layout.Dimensions {
 		return layout.Dimensions{Size: size}
 	})
 }
+
+// Focus gives the table the keyboard focus at its next Layout (and
+// selects the first row when none is): the arrow keys then move the
+// selection and Enter opens the row (Activated).
+func (t *Table) Focus() { t.focusNext = true }
 
 // Cells returns the rendered cells of row i as of the last frame, for
 // tools and tests. It reads the record (from the cache when it can).
@@ -1122,4 +1134,18 @@ func (t *Table) Tooltip() string {
 		return ""
 	}
 	return t.hover.cell
+}
+
+// sortClicked reports whether a header was clicked since the last frame.
+func sortClicked(gtx layout.Context, c *gesture.Click) bool {
+	hit := false
+	for {
+		e, ok := c.Update(gtx.Source)
+		if !ok {
+			return hit
+		}
+		if e.Kind == gesture.KindClick {
+			hit = true
+		}
+	}
 }
