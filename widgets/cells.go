@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"image/color"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -102,11 +103,11 @@ type jsonRaw = json.RawMessage
 // waitBriefly yields for a moment while polling background work.
 func waitBriefly() { time.Sleep(time.Millisecond) }
 
-// cellCache keeps table cells shaped: the glyphs of each cell text, and
-// the outline of each glyph, so a frame that shows rows seen before shapes
-// nothing, and a frame of new rows (a page jump) only positions glyphs,
-// since the outlines of the digits and letters a page shows are almost all
-// known already. Text of the simple scripts (Latin, Greek, Cyrillic, and
+// cellCache keeps table cells shaped: the glyphs of each cell text, the
+// outline of each glyph, and the outline of each cell drawn more than
+// once, so a frame that shows rows seen before shapes nothing, and a frame
+// of new rows (a page jump) only positions glyphs, since the outlines of
+// the digits and letters a page shows are almost all known already. Text of the simple scripts (Latin, Greek, Cyrillic, and
 // the symbols the UI uses) is positioned from the glyphs of its runes,
 // each shaped once: the embedded Go fonts have no kerning and no
 // ligatures (no GPOS, GSUB or kern table), so that is what the shaper
@@ -140,24 +141,26 @@ type cutKey struct {
 	maxPx int
 }
 
+// shapedCell is a cell's text shaped on one line.
+type shapedCell struct {
+	glyphs    []cellGlyph
+	width     int           // pixels, the width of the text as drawn
+	height    int           // pixels, ascent + descent
+	ascent    int           // pixels
+	truncated bool          // the text did not fit and ends with "…"
+	drawn     bool          // drawn once, glyph by glyph
+	path      clip.PathSpec // the outline of the glyphs, from the second draw
+	hasPath   bool
+}
+
 type glyphKey struct {
 	id  text.GlyphID
 	off fixed.Point26_6
 }
 
-// shapedCell is a cell's text shaped on one line.
-type shapedCell struct {
-	glyphs    []cellGlyph
-	width     int  // pixels, the width of the text as drawn
-	height    int  // pixels, ascent + descent
-	ascent    int  // pixels
-	truncated bool // the text did not fit and ends with "…"
-}
-
 type cellGlyph struct {
-	key glyphKey
-	x   float32
-	g   text.Glyph // for shaping the outline on a cache miss
+	x float32
+	g text.Glyph // for shaping the outline
 }
 
 // reset empties the cache when the theme's shaper or text size changed.
@@ -224,7 +227,7 @@ func (c *cellCache) layout(gtx layout.Context, th *Theme, txt string, bold bool,
 		if g.Flags&text.FlagTruncator != 0 {
 			sc.truncated = true
 		}
-		sc.glyphs = append(sc.glyphs, cellGlyph{key: glyphKey{g.ID, g.Offset}, x: fixedFloat(g.X), g: g})
+		sc.glyphs = append(sc.glyphs, cellGlyph{x: fixedFloat(g.X), g: g})
 	}
 	sc.width, sc.ascent, sc.height = right.Ceil(), asc.Ceil(), (asc + desc).Ceil()
 	return sc
@@ -259,7 +262,7 @@ func (c *cellCache) fromRunes(gtx layout.Context, th *Theme, txt string, bold bo
 		}
 		asc, desc = max(asc, g.Ascent), max(desc, g.Descent)
 		g.X = x
-		sc.glyphs = append(sc.glyphs, cellGlyph{key: glyphKey{g.ID, g.Offset}, x: fixedFloat(x), g: g})
+		sc.glyphs = append(sc.glyphs, cellGlyph{x: fixedFloat(x), g: g})
 		x += g.Advance
 	}
 	sc.width, sc.ascent, sc.height = x.Ceil(), asc.Ceil(), (asc + desc).Ceil()
@@ -293,26 +296,52 @@ func simpleRune(r rune) bool {
 }
 
 // draw paints sc in color col with its line's top at y, its start at x.
+// A cell drawn for the first time is drawn glyph by glyph from the
+// outlines of the glyph cache (a page of new rows shapes no outline); one
+// drawn again gets an outline of its own, made once and kept with it, so
+// the frames of rows that stay on screen draw one path per cell.
 func (c *cellCache) draw(gtx layout.Context, sc *shapedCell, x, y int, col color.NRGBA) {
 	paint.ColorOp{Color: col}.Add(gtx.Ops)
 	base := float32(y + sc.ascent)
+	if !sc.hasPath && sc.drawn {
+		c.buf = c.buf[:0]
+		for _, cg := range sc.glyphs {
+			c.buf = append(c.buf, cg.g)
+		}
+		sc.path, sc.hasPath = c.shaper.Shape(c.buf), true
+	}
+	if sc.hasPath {
+		c.paintPath(gtx, sc.path, float32(x)+sc.glyphs[0].x, base)
+		return
+	}
+	sc.drawn = true
 	for i := range sc.glyphs {
 		cg := &sc.glyphs[i]
-		spec, ok := c.glyphs[cg.key]
+		k := glyphKey{cg.g.ID, cg.g.Offset}
+		spec, ok := c.glyphs[k]
 		if !ok {
 			if len(c.glyphs) >= maxCachedGlyphs {
 				clear(c.glyphs)
 			}
 			c.buf = append(c.buf[:0], cg.g)
 			spec = c.shaper.Shape(c.buf)
-			c.glyphs[cg.key] = spec
+			c.glyphs[k] = spec
 		}
-		t := op.Affine(f32.AffineId().Offset(f32.Pt(float32(x)+cg.x, base))).Push(gtx.Ops)
-		cl := clip.Outline{Path: spec}.Op().Push(gtx.Ops)
-		paint.PaintOp{}.Add(gtx.Ops)
-		cl.Pop()
-		t.Pop()
+		// Whole pixels: the GPU reuses a glyph's rasterization across
+		// offsets, so fractional ones would put glyphs up to a pixel
+		// from where the cell's own outline draws them next frame.
+		c.paintPath(gtx, spec, float32(math.Round(float64(float32(x)+cg.x))), base)
 	}
+}
+
+// paintPath fills the outline spec, moved to (x, y), with the current
+// color.
+func (c *cellCache) paintPath(gtx layout.Context, spec clip.PathSpec, x, y float32) {
+	t := op.Affine(f32.AffineId().Offset(f32.Pt(x, y))).Push(gtx.Ops)
+	cl := clip.Outline{Path: spec}.Op().Push(gtx.Ops)
+	paint.PaintOp{}.Add(gtx.Ops)
+	cl.Pop()
+	t.Pop()
 }
 
 func fixedFloat(v fixed.Int26_6) float32 { return float32(v) / 64 }
