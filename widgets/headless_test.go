@@ -18,23 +18,9 @@ import (
 func TestTableRendersHeadless(t *testing.T) {
 	tb, _, u, _ := newTestTable(t, 40)
 	th := NewTheme()
-	win, err := headless.NewWindow(u.size.X, u.size.Y)
-	if err != nil {
-		t.Skipf("no headless GPU context here (headless.NewWindow: %v); the input tests still run", err)
-	}
-	defer win.Release()
+	g := newGPU(t, u)
 	tb.Select(tb.Key(2))
-	u.frame(func(gtx layout.Context) {
-		fill(gtx, th.Bg)
-		tb.Layout(gtx, th)
-	})
-	if err := win.Frame(&u.ops); err != nil {
-		t.Fatal(err)
-	}
-	img := image.NewRGBA(image.Rectangle{Max: u.size})
-	if err := win.Screenshot(img); err != nil {
-		t.Fatal(err)
-	}
+	img := g.shot(th, func(gtx layout.Context) { tb.Layout(gtx, th) })
 	f, err := os.Create(filepath.Join(t.TempDir(), "table.png"))
 	if err == nil {
 		png.Encode(f, img)
@@ -79,25 +65,8 @@ func TestTableRendersHeadless(t *testing.T) {
 func TestTableCellsDrawTheSameTwice(t *testing.T) {
 	tb, _, u, _ := newTestTable(t, 40)
 	th := NewTheme()
-	win, err := headless.NewWindow(u.size.X, u.size.Y)
-	if err != nil {
-		t.Skipf("no headless GPU context here (headless.NewWindow: %v)", err)
-	}
-	defer win.Release()
-	shot := func() *image.RGBA {
-		u.frame(func(gtx layout.Context) {
-			fill(gtx, th.Bg)
-			tb.Layout(gtx, th)
-		})
-		if err := win.Frame(&u.ops); err != nil {
-			t.Fatal(err)
-		}
-		img := image.NewRGBA(image.Rectangle{Max: u.size})
-		if err := win.Screenshot(img); err != nil {
-			t.Fatal(err)
-		}
-		return img
-	}
+	g := newGPU(t, u)
+	shot := func() *image.RGBA { return g.shot(th, func(gtx layout.Context) { tb.Layout(gtx, th) }) }
 	first := shot()
 	if tb.shaped.natural == nil || len(tb.shaped.glyphs) == 0 {
 		t.Fatal("the first frame drew no glyph from the glyph cache")
@@ -147,4 +116,42 @@ func TestTableCellsDrawTheSameTwice(t *testing.T) {
 	if bad > 0 || ink1-ink2 > ink1/50 || ink2-ink1 > ink1/50 {
 		t.Fatalf("the glyph-by-glyph and the outline frames differ: ink %d and %d, %d blocks of 8×8 differ", ink1, ink2, bad)
 	}
+}
+
+// gpu draws frames of u through the GPU (Mesa's software renderer) and
+// reads their pixels back.
+type gpu struct {
+	t   *testing.T
+	u   *ui
+	win *headless.Window
+}
+
+// newGPU returns a GPU window of u's size; the test is skipped where no
+// headless GPU context can be made (the input tests still run there).
+func newGPU(t *testing.T, u *ui) *gpu {
+	t.Helper()
+	win, err := headless.NewWindow(u.size.X, u.size.Y)
+	if err != nil {
+		t.Skipf("no headless GPU context here (headless.NewWindow: %v); the input tests still run", err)
+	}
+	t.Cleanup(win.Release)
+	return &gpu{t: t, u: u, win: win}
+}
+
+// shot lays out a frame with fn over th's background and returns its
+// pixels.
+func (g *gpu) shot(th *Theme, fn func(gtx layout.Context)) *image.RGBA {
+	g.t.Helper()
+	g.u.frame(func(gtx layout.Context) {
+		fill(gtx, th.Bg)
+		fn(gtx)
+	})
+	if err := g.win.Frame(&g.u.ops); err != nil {
+		g.t.Fatal(err)
+	}
+	img := image.NewRGBA(image.Rectangle{Max: g.u.size})
+	if err := g.win.Screenshot(img); err != nil {
+		g.t.Fatal(err)
+	}
+	return img
 }

@@ -5,7 +5,6 @@ import (
 	"image/color"
 	"testing"
 
-	"gioui.org/gpu/headless"
 	"gioui.org/io/key"
 	"gioui.org/layout"
 )
@@ -135,25 +134,8 @@ func TestKeyboardTabOrderAndRing(t *testing.T) {
 	w.u.tab(false)
 	w.frame()
 
-	win, err := headless.NewWindow(w.u.size.X, w.u.size.Y)
-	if err != nil {
-		t.Skipf("no headless GPU context here (headless.NewWindow: %v); the focus itself was checked", err)
-	}
-	defer win.Release()
-	shot := func() *image.RGBA {
-		w.u.frame(func(gtx layout.Context) {
-			fill(gtx, w.th.Bg)
-			w.layout(gtx)
-		})
-		if err := win.Frame(&w.u.ops); err != nil {
-			t.Fatal(err)
-		}
-		img := image.NewRGBA(image.Rectangle{Max: w.u.size})
-		if err := win.Screenshot(img); err != nil {
-			t.Fatal(err)
-		}
-		return img
-	}
+	g := newGPU(t, w.u)
+	shot := func() *image.RGBA { return g.shot(w.th, w.layout) }
 	// The table's rows start at y 30 (box) + 28 (header) + 1 (divider);
 	// the ring runs along the rows' left edge.
 	ring := func(img *image.RGBA) color.RGBA { return img.RGBAAt(0, 30+29+100) }
