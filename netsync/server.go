@@ -50,6 +50,19 @@ type ServerOptions struct {
 	// but never one of the last LogKeep. Defaults 0 and 0: keep everything.
 	LogKeep   uint64
 	LogMaxAge time.Duration
+	// NoHistory turns the history off: accepted changes and check-out
+	// events are no longer kept (rows kept before stay, and retention
+	// still trims them). Default false: every record's history is kept
+	// (see server_history.go and "History" in docs/operations.md).
+	NoHistory bool
+	// HistoryKeep and HistoryMaxAge are the history's retention, applied
+	// in the background while the server listens, at start and then every
+	// 10 minutes, independent of log compaction: a record keeps at most
+	// its last HistoryKeep rows (changes and check-out events), and no row
+	// older than HistoryMaxAge. Either limit alone trims. Defaults 0 and
+	// 0: keep the whole history.
+	HistoryKeep   int
+	HistoryMaxAge time.Duration
 	// Metrics, when set, receives the server's Prometheus metrics, named
 	// hills_server_* (see "Metrics and health" in docs/operations.md).
 	// Default nil: no metrics are kept.
@@ -170,6 +183,7 @@ type Server struct {
 	storeClosed bool
 
 	compactor *compactor // the compaction policy's run (server_compact.go)
+	retainer  *compactor // the history retention's run (server_history.go)
 }
 
 // NewServer opens (creating on first start) the server's store in dir and
@@ -181,6 +195,7 @@ func NewServer(dir string, opts *ServerOptions) (*Server, error) {
 		return nil, err
 	}
 	a.lim = o.Limits
+	a.history = !o.NoHistory
 	a.room = &diskRoom{dir: dir, min: o.Limits.MinFreeDisk, free: freeSpace}
 	s := &Server{opts: o, a: a, log: o.Logger, listened: make(chan struct{}), conns: map[*sconn]struct{}{},
 		perClient: map[string]int{}, limiters: map[string]*rate.Limiter{}}
@@ -254,6 +269,7 @@ func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
 	close(s.listened)
 	s.mu.Unlock()
 	s.startCompactor()
+	s.startRetainer()
 	s.log.Info("hills server listening", "addr", ln.Addr().String(), "server", s.ID(), "fingerprint", s.Fingerprint(), "open", s.opts.Open)
 	if s.opts.Open {
 		s.log.Warn("open mode: any client that reaches this address is admitted with every access; enroll clients and serve without --open outside trials")
@@ -338,6 +354,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Unlock()
 	s.stopAdmin(ctx)
 	s.stopCompactor()
+	s.stopRetainer()
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	var err error
