@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/quic-go/quic-go"
 	"github.com/vmihailenco/msgpack/v5"
 
@@ -317,7 +318,12 @@ func runThroughput(b *testing.B, rec []byte, connect func(i, round int) (*rawCli
 	}
 }
 
-// BenchmarkServerThroughput: 16 writers pushing durable creates.
+// BenchmarkServerThroughput: 16 writers pushing durable creates. "hills"
+// is the server as it starts by default (history kept, no metrics).
+// "history" and "metrics" measure an option's cost: each iteration runs
+// a round on a server with it and one on a server without it, in turns,
+// and reports both rates and their ratio (on/off), so both see the same
+// load of the machine.
 func BenchmarkServerThroughput(b *testing.B) {
 	rec := sampleRecord(b)
 	b.Run("relay", func(b *testing.B) {
@@ -330,6 +336,34 @@ func BenchmarkServerThroughput(b *testing.B) {
 			return rawWriter(b, srv.addr, fmt.Sprintf("w%d-%d", i, round), "parts", throughputPer)
 		})
 	})
+	b.Run("history", func(b *testing.B) {
+		throughputRatio(b, rec, &netsync.ServerOptions{}, &netsync.ServerOptions{NoHistory: true})
+	})
+	b.Run("metrics", func(b *testing.B) {
+		throughputRatio(b, rec, &netsync.ServerOptions{Metrics: prometheus.NewRegistry()}, &netsync.ServerOptions{})
+	})
+}
+
+// throughputRatio runs throughput rounds on a server with options on and
+// one with off, in turns, and reports the rate of each over every round
+// and on/off.
+func throughputRatio(b *testing.B, rec []byte, on, off *netsync.ServerOptions) {
+	srvs := []*testServer{startServer(b, b.TempDir(), "", on), startServer(b, b.TempDir(), "", off)}
+	var rates [2]float64
+	round := 0
+	for b.Loop() {
+		round++
+		for j := range 2 {
+			i := (j + round) % 2 // who goes first alternates
+			srv := srvs[i]
+			rates[i] += throughputRound(b, rec, func(w int) (*rawClient, uint32) {
+				return rawWriter(b, srv.addr, fmt.Sprintf("w%d-%d", w, round), "parts", throughputPer)
+			})
+		}
+	}
+	b.ReportMetric(rates[0]/float64(round), "on-changes/s")
+	b.ReportMetric(rates[1]/float64(round), "off-changes/s")
+	b.ReportMetric(rates[0]/rates[1], "on/off")
 }
 
 // BenchmarkCatchUp1M: a fresh replica catching up 1M records of ~100

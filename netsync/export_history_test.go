@@ -27,7 +27,7 @@ func (s *Server) HistoryBytes() (rows int, size, records int64, err error) {
 		}
 		rows++
 		size += int64(len(k) + len(v))
-		records += int64(len(row.Old) + len(row.New))
+		records += int64(len(row.Old))
 		return nil
 	})
 	return rows, size, records, err

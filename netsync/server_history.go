@@ -110,20 +110,21 @@ func parseHistoryKey(k []byte) (prefix []byte, pos uint64, ok bool) {
 	return k[:len(k)-8], binary.BigEndian.Uint64(k[len(k)-8:]), true
 }
 
-// historyRow is a history row as stored: the record's stored bytes (meta
-// and value), rendered only when read.
+// historyRow is a history row as stored: what happened, and for a change
+// of the record, the stored record (meta and value) before it, rendered
+// only when read. The record after a change is not stored: it is the
+// "before" of the record's next change, or the record as it is now
+// (historyPage finds it, checking the record's change counter).
 type historyRow struct {
 	_      struct{} `msgpack:",as_array"`
 	Seq    uint64
 	At     int64 // Unix ns
 	By     string
-	ByID   string // the client id; "" for an administrator
-	Kind   uint8  // db.EventKind
-	Borrow uint8  // BorrowEvent
+	Kind   uint8 // db.EventKind
+	Borrow uint8 // BorrowEvent
 	Holder string
 	Reason string
 	Old    []byte // the stored record before; nil when none
-	New    []byte // after
 }
 
 // addHistory writes a history row of the record tree/key in b, when
@@ -142,14 +143,9 @@ func (a *authority) addHistory(b *pebble.Batch, tree string, key uint64, row *hi
 }
 
 // historyChange keeps an accepted change: old is the stored record
-// before it (nil for a create), e.Record the one after (none for a
-// delete). Called with a.mu held.
+// before it (nil for a create). Called with a.mu held.
 func (a *authority) historyChange(b *pebble.Batch, e *logEntry, by string, old []byte) error {
-	row := historyRow{Seq: e.Seq, At: e.At, By: by, ByID: e.Origin, Kind: e.Kind, Old: old}
-	if db.EventKind(e.Kind) != db.Deleted {
-		row.New = e.Record
-	}
-	return a.addHistory(b, e.Tree, e.Key, &row)
+	return a.addHistory(b, e.Tree, e.Key, &historyRow{Seq: e.Seq, At: e.At, By: by, Kind: e.Kind, Old: old})
 }
 
 // historyBorrow keeps what a new queue does to a record's holder: the
@@ -169,17 +165,16 @@ func (a *authority) historyBorrow(b *pebble.Batch, k recKey, old, q []wire.Holde
 	}
 	at := time.Now().UnixNano()
 	if was.ID != "" {
-		row := historyRow{Seq: a.seq, At: at, By: was.Name, ByID: was.ID, Kind: uint8(db.BorrowChanged),
-			Borrow: uint8(CheckedIn), Holder: was.Name}
+		row := historyRow{Seq: a.seq, At: at, By: was.Name, Kind: uint8(db.BorrowChanged), Borrow: uint8(CheckedIn), Holder: was.Name}
 		if f != nil {
-			row.By, row.ByID, row.Borrow, row.Reason = f.By, "", uint8(ForceReturned), f.Reason
+			row.By, row.Borrow, row.Reason = f.By, uint8(ForceReturned), f.Reason
 		}
 		if err := a.addHistory(b, k.tree, k.key, &row); err != nil {
 			return err
 		}
 	}
 	if now.ID != "" {
-		return a.addHistory(b, k.tree, k.key, &historyRow{Seq: a.seq, At: at, By: now.Name, ByID: now.ID,
+		return a.addHistory(b, k.tree, k.key, &historyRow{Seq: a.seq, At: at, By: now.Name,
 			Kind: uint8(db.BorrowChanged), Borrow: uint8(CheckedOut), Holder: now.Name})
 	}
 	return nil
@@ -220,56 +215,167 @@ const (
 
 // historyPage reads the rows of a record's history after position after,
 // oldest first, rendered with the tree's schema: at most a page (see
-// historyPageRows), and whether more are left.
+// historyPageRows), and whether more are left. It reads one snapshot of
+// the store, so the record after the last change is the record as it is
+// in it.
 func (a *authority) historyPage(tree string, key uint64, after uint64) ([]wire.HistoryChange, bool, error) {
 	a.mu.Lock()
 	sc := a.schemas[tree]
 	a.mu.Unlock()
-	t := &schema.Type{Kind: schema.Struct}
+	h := &historyReader{t: &schema.Type{Kind: schema.Struct}, pending: -1}
 	if sc != nil {
-		t = &sc.Type
+		h.t = &sc.Type
 	}
-	p := historyPrefix(tree, key)
-	it, err := a.pdb.NewIter(&pebble.IterOptions{LowerBound: historyKey(tree, key, after+1), UpperBound: layout.PrefixEnd(p)})
+	snap := a.pdb.NewSnapshot()
+	defer snap.Close()
+	it, err := snap.NewIter(&pebble.IterOptions{LowerBound: historyKey(tree, key, after+1), UpperBound: layout.PrefixEnd(historyPrefix(tree, key))})
 	if err != nil {
 		return nil, false, err
 	}
 	defer it.Close()
-	var out []wire.HistoryChange
-	size := 0
+	more := false
 	for ok := it.First(); ok; ok = it.Next() {
-		if len(out) >= historyPageRows || size > historyPageBytes {
-			return out, true, nil
+		full := len(h.out) >= historyPageRows || h.size > historyPageBytes
+		if full && h.pending < 0 {
+			more = true
+			break
 		}
 		_, pos, _ := parseHistoryKey(it.Key())
 		var row historyRow
 		if err := msgpack.Unmarshal(it.Value(), &row); err != nil {
 			return nil, false, fmt.Errorf("%w: history of %s/%s at %d: %w", ErrStoreCorrupt, tree, keyText(key), pos, err)
 		}
-		hc := wire.HistoryChange{Pos: pos, Seq: row.Seq, At: row.At, By: row.By, Kind: row.Kind, Borrow: row.Borrow,
-			Holder: row.Holder, Reason: row.Reason}
-		if hc.Old, err = recordText(row.Old, t); err == nil {
-			hc.New, err = recordText(row.New, t)
+		if full {
+			// Past the page: only the record after its last change is
+			// wanted, from the next change's record before.
+			more = true
+			if isRecordChange(row.Kind) {
+				if err := h.resolve(row.Old, ""); err != nil {
+					return nil, false, fmt.Errorf("%w: history of %s/%s at %d: %w", ErrStoreCorrupt, tree, keyText(key), pos, err)
+				}
+				break
+			}
+			continue
 		}
-		if err != nil {
+		if err := h.add(pos, &row); err != nil {
 			return nil, false, fmt.Errorf("%w: history of %s/%s at %d: %w", ErrStoreCorrupt, tree, keyText(key), pos, err)
 		}
-		size += len(hc.Old) + len(hc.New) + len(hc.By) + len(hc.Reason) + 64
-		out = append(out, hc)
 	}
-	return out, false, it.Error()
+	if err := it.Error(); err != nil {
+		return nil, false, err
+	}
+	if h.pending >= 0 {
+		cur, err := snapValue(snap, layout.RecordKey(tree, key))
+		if err == nil {
+			err = h.resolve(cur, "")
+		}
+		if err != nil {
+			return nil, false, fmt.Errorf("%w: history of %s/%s: the record now: %w", ErrStoreCorrupt, tree, keyText(key), err)
+		}
+	}
+	return h.out, more, nil
 }
 
-// recordText renders a stored record's value as JSON text; "" for none.
-func recordText(rec []byte, t *schema.Type) (string, error) {
-	if rec == nil {
-		return "", nil
-	}
-	_, data, err := record.Decode(rec, nil)
+// historyReader renders a record's history rows as they are read.
+type historyReader struct {
+	t    *schema.Type
+	out  []wire.HistoryChange
+	size int
+	// pending is the index in out of the last change whose record after
+	// is not known yet, -1 when none; want is that record's change
+	// counter.
+	pending int
+	want    uint32
+}
+
+// add renders a row; the record before a change is the record after the
+// change before it.
+func (h *historyReader) add(pos uint64, row *historyRow) error {
+	hc := wire.HistoryChange{Pos: pos, Seq: row.Seq, At: row.At, By: row.By, Kind: row.Kind, Borrow: row.Borrow,
+		Holder: row.Holder, Reason: row.Reason}
+	old, changes, err := recordText(row.Old, h.t)
 	if err != nil {
-		return "", err
+		return err
 	}
-	return schema.Text(data, t)
+	hc.Old = old
+	if isRecordChange(row.Kind) {
+		if err := h.resolve(row.Old, old); err != nil {
+			return err
+		}
+		if db.EventKind(row.Kind) != db.Deleted {
+			// A create makes change 1; every later change counts one more.
+			h.pending, h.want = len(h.out), changes+1
+			if row.Old == nil {
+				h.want = 1
+			}
+		}
+	}
+	h.size += len(hc.Old) + len(hc.By) + len(hc.Reason) + 64
+	h.out = append(h.out, hc)
+	return nil
+}
+
+// resolve gives the pending change its record after: rec (text, when
+// already rendered), when rec is that change's result. A record whose
+// counter says otherwise (changes made while history was off) leaves it
+// unknown: "".
+func (h *historyReader) resolve(rec []byte, text string) error {
+	if h.pending < 0 {
+		return nil
+	}
+	i := h.pending
+	h.pending = -1
+	if rec == nil {
+		return nil
+	}
+	m, _, err := record.Decode(rec, nil)
+	if err != nil {
+		return err
+	}
+	if m.Changes != h.want {
+		return nil
+	}
+	if text == "" {
+		if text, _, err = recordText(rec, h.t); err != nil {
+			return err
+		}
+	}
+	h.out[i].New = text
+	h.size += len(text)
+	return nil
+}
+
+// isRecordChange reports whether a row's kind is a change of the record,
+// not a borrow event.
+func isRecordChange(kind uint8) bool {
+	return kind >= uint8(db.Created) && kind <= uint8(db.MetaChanged)
+}
+
+// snapValue reads key in snap, nil when absent.
+func snapValue(snap *pebble.Snapshot, key []byte) ([]byte, error) {
+	v, closer, err := snap.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer closer.Close()
+	return slices.Clone(v), nil
+}
+
+// recordText renders a stored record's value as JSON text, and returns
+// its change counter; "" for none.
+func recordText(rec []byte, t *schema.Type) (string, uint32, error) {
+	if rec == nil {
+		return "", 0, nil
+	}
+	m, data, err := record.Decode(rec, nil)
+	if err != nil {
+		return "", 0, err
+	}
+	text, err := schema.Text(data, t)
+	return text, m.Changes, err
 }
 
 // historyChanges turns wire rows into Changes.
