@@ -50,10 +50,11 @@ type ServerOptions struct {
 	// but never one of the last LogKeep. Defaults 0 and 0: keep everything.
 	LogKeep   uint64
 	LogMaxAge time.Duration
-	// NoHistory turns the history off: accepted changes and check-out
-	// events are no longer kept (rows kept before stay, and retention
-	// still trims them). Default false: every record's history is kept
-	// (see server_history.go and "History" in docs/operations.md).
+	// NoHistory turns the history off, for measurements: accepted
+	// changes and check-out events are no longer kept (rows kept before
+	// stay; the record after the last change kept before the gap is then
+	// unknown). Default false: every record's history is kept (see
+	// server_history.go and "History" in docs/operations.md).
 	NoHistory bool
 	// HistoryKeep and HistoryMaxAge are the history's retention, applied
 	// in the background while the server listens, at start and then every

@@ -116,15 +116,15 @@ func parseHistoryKey(k []byte) (prefix []byte, pos uint64, ok bool) {
 // "before" of the record's next change, or the record as it is now
 // (historyPage finds it, checking the record's change counter).
 type historyRow struct {
-	_      struct{} `msgpack:",as_array"`
-	Seq    uint64
-	At     int64 // Unix ns
-	By     string
-	Kind   uint8 // db.EventKind
-	Borrow uint8 // BorrowEvent
-	Holder string
-	Reason string
-	Old    []byte // the stored record before; nil when none
+	_msgpack struct{} `msgpack:",as_array"`
+	Seq      uint64
+	At       int64 // Unix ns
+	By       string
+	Kind     uint8 // db.EventKind
+	Borrow   uint8 // BorrowEvent
+	Holder   string
+	Reason   string
+	Old      []byte // the stored record before; nil when none
 }
 
 // addHistory writes a history row of the record tree/key in b, when
@@ -134,12 +134,70 @@ func (a *authority) addHistory(b *pebble.Batch, tree string, key uint64, row *hi
 	if !a.history {
 		return nil
 	}
-	enc, err := msgpack.Marshal(row)
-	if err != nil {
-		return err
-	}
 	a.hpos++
-	return b.Set(historyKey(tree, key, a.hpos), enc, nil)
+	// The key and the row are made in buffers of the authority's: the
+	// batch copies them.
+	a.hkey = binary.BigEndian.AppendUint64(append(append(append(a.hkey[:0], historyRowsPrefix...), tree...), 0), key)
+	a.hkey = binary.BigEndian.AppendUint64(a.hkey, a.hpos)
+	a.hrow = row.appendTo(a.hrow[:0])
+	return b.Set(a.hkey, a.hrow, nil)
+}
+
+// appendTo appends the row's msgpack encoding (an array, as
+// msgpack.Marshal of historyRow makes it) to dst, without reflection:
+// rows are written on every change.
+func (r *historyRow) appendTo(dst []byte) []byte {
+	dst = append(dst, 0x98) // an array of 8
+	dst = appendUint(dst, r.Seq)
+	dst = append(dst, 0xd3) // int64
+	dst = binary.BigEndian.AppendUint64(dst, uint64(r.At))
+	dst = appendStr(dst, r.By)
+	dst = appendUint(dst, uint64(r.Kind))
+	dst = appendUint(dst, uint64(r.Borrow))
+	dst = appendStr(dst, r.Holder)
+	dst = appendStr(dst, r.Reason)
+	if r.Old == nil {
+		return append(dst, 0xc0) // nil
+	}
+	switch n := len(r.Old); {
+	case n < 1<<8:
+		dst = append(dst, 0xc4, byte(n))
+	case n < 1<<16:
+		dst = binary.BigEndian.AppendUint16(append(dst, 0xc5), uint16(n))
+	default:
+		dst = binary.BigEndian.AppendUint32(append(dst, 0xc6), uint32(n))
+	}
+	return append(dst, r.Old...)
+}
+
+func appendUint(dst []byte, v uint64) []byte {
+	switch {
+	case v < 128:
+		return append(dst, byte(v))
+	case v < 1<<8:
+		return append(dst, 0xcc, byte(v))
+	case v < 1<<16:
+		return binary.BigEndian.AppendUint16(append(dst, 0xcd), uint16(v))
+	case v < 1<<32:
+		return binary.BigEndian.AppendUint32(append(dst, 0xce), uint32(v))
+	}
+	return binary.BigEndian.AppendUint64(append(dst, 0xcf), v)
+}
+
+// appendStr appends s as a msgpack string; names and reasons are far
+// below 4 GiB.
+func appendStr(dst []byte, s string) []byte {
+	switch n := len(s); {
+	case n < 32:
+		dst = append(dst, 0xa0|byte(n))
+	case n < 1<<8:
+		dst = append(dst, 0xd9, byte(n))
+	case n < 1<<16:
+		dst = binary.BigEndian.AppendUint16(append(dst, 0xda), uint16(n))
+	default:
+		dst = binary.BigEndian.AppendUint32(append(dst, 0xdb), uint32(n))
+	}
+	return append(dst, s...)
 }
 
 // historyChange keeps an accepted change: old is the stored record
@@ -627,16 +685,11 @@ func (s *Server) retainHistory(now time.Time) (RetainResult, error) {
 			}
 		}
 		rec = append(rec[:0], p...)
-		// Only the accept time is decoded, not the records.
-		var head struct {
-			_   struct{} `msgpack:",as_array"`
-			Seq uint64
-			At  int64
-		}
-		if err := msgpack.Unmarshal(v, &head); err != nil {
+		at, err := rowTime(v)
+		if err != nil {
 			return fmt.Errorf("%w: history row %x: %w", ErrStoreCorrupt, k, err)
 		}
-		rows, ats = append(rows, slices.Clone(k)), append(ats, head.At)
+		rows, ats = append(rows, slices.Clone(k)), append(ats, at)
 		return nil
 	})
 	if err != nil {
@@ -647,6 +700,22 @@ func (s *Server) retainHistory(now time.Time) (RetainResult, error) {
 	}
 	res.Removed = res.ByCount + res.ByAge
 	return res, flush()
+}
+
+// rowTime decodes only a stored row's time, not its record.
+func rowTime(v []byte) (int64, error) {
+	dec := msgpack.NewDecoder(bytes.NewReader(v))
+	n, err := dec.DecodeArrayLen()
+	if err != nil {
+		return 0, err
+	}
+	if n < 2 {
+		return 0, fmt.Errorf("a row of %d fields", n)
+	}
+	if err := dec.Skip(); err != nil {
+		return 0, err
+	}
+	return dec.DecodeInt64()
 }
 
 // scanHistory calls fn with every history row, in key order, while the

@@ -183,6 +183,7 @@ type authority struct {
 	// hpos is the last history position given, hposSaved the last stored.
 	history         bool
 	hpos, hposSaved uint64
+	hkey, hrow      []byte // buffers of addHistory
 
 	pubMu  sync.Mutex // delivery in ticket order
 	pubSeq uint64     // last sequence delivered
