@@ -183,8 +183,8 @@ type Server struct {
 	storeMu     sync.RWMutex // read-held while admin reads touch the store
 	storeClosed bool
 
-	compactor *compactor // the compaction policy's run (server_compact.go)
-	retainer  *compactor // the history retention's run (server_history.go)
+	compactor *periodic // the compaction policy's run (server_compact.go)
+	retainer  *periodic // the history retention's run (server_history.go)
 }
 
 // NewServer opens (creating on first start) the server's store in dir and

@@ -741,53 +741,24 @@ func (s *Server) scanHistory(fn func(k, v []byte) error) error {
 
 // startRetainer runs the history's retention in the background, when it
 // has limits: at once, then every defaultHistoryEvery (historyEvery in
-// tests). It stops with the compaction policy (stopCompactor).
+// tests).
 func (s *Server) startRetainer() {
-	if !s.a.history || s.opts.HistoryKeep <= 0 && s.opts.HistoryMaxAge <= 0 {
+	if s.opts.HistoryKeep <= 0 && s.opts.HistoryMaxAge <= 0 {
 		return
 	}
 	every := defaultHistoryEvery
 	if d := time.Duration(historyEvery.Load()); d > 0 {
 		every = d
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	c := &compactor{cancel: cancel, done: make(chan struct{})}
-	s.mu.Lock()
-	if s.closing || s.retainer != nil {
-		s.mu.Unlock()
-		cancel()
-		return
-	}
-	s.retainer = c
-	s.mu.Unlock()
-	go func() {
-		defer close(c.done)
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			if _, err := s.RetainHistory(time.Now()); err != nil && !errors.Is(err, ErrStoreClosed) {
-				s.log.Warn("history retention failed; trying again later", "err", err)
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
+	s.startPeriodic(&s.retainer, every, func() {
+		if _, err := s.RetainHistory(time.Now()); err != nil && !errors.Is(err, ErrStoreClosed) {
+			s.log.Warn("history retention failed; trying again later", "err", err)
 		}
-	}()
+	})
 }
 
 // stopRetainer stops the retention and waits for a run in progress.
-func (s *Server) stopRetainer() {
-	s.mu.Lock()
-	c := s.retainer
-	s.mu.Unlock()
-	if c == nil {
-		return
-	}
-	c.cancel()
-	<-c.done
-}
+func (s *Server) stopRetainer() { s.stopPeriodic(&s.retainer) }
 
 // historyRequest is the body of POST /v1/history.
 type historyRequest struct {
