@@ -433,6 +433,11 @@ func recordText(rec []byte, t *schema.Type) (string, uint32, error) {
 		return "", 0, err
 	}
 	text, err := schema.Text(data, t)
+	if err != nil && t.Kind == schema.Struct && len(t.Fields) > 0 {
+		// Written under a schema the tree's no longer fits (a major
+		// version since): shown as stored, without the schema.
+		text, err = schema.Text(data, &schema.Type{Kind: schema.Struct})
+	}
 	return text, m.Changes, err
 }
 
