@@ -6,6 +6,9 @@ import (
 	"testing"
 
 	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/hillsdb/hills/internal/record"
+	"github.com/hillsdb/hills/internal/schema"
 )
 
 // A row written by appendTo reads back with msgpack as the same row, at
@@ -40,5 +43,26 @@ func TestHistoryRowEncoding(t *testing.T) {
 			}
 			n++
 		}
+	}
+}
+
+// A row's record that no longer fits the tree's schema (written before a
+// major version) is shown as stored, not refused as damage.
+func TestHistoryTextOfAnOlderSchema(t *testing.T) {
+	data, err := msgpack.Marshal(map[string]any{"quantity": "twelve"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := record.Encode(nil, &record.Meta{Major: 1, Changes: 7}, data)
+	now := &schema.Type{Kind: schema.Struct, Fields: []schema.Field{{Name: "quantity", Type: schema.Type{Kind: schema.Int, Bits: 64, Signed: true}}}}
+	if _, err := schema.Text(data, now); err == nil {
+		t.Fatal("the old record fits the new schema: the test shows nothing")
+	}
+	text, changes, err := recordText(rec, now)
+	if err != nil || changes != 7 || !strings.Contains(text, `"quantity": "twelve"`) {
+		t.Fatalf("recordText: %q, %d, %v", text, changes, err)
+	}
+	if _, _, err := recordText([]byte{1, 2, 3}, now); err == nil {
+		t.Fatal("a damaged record rendered")
 	}
 }
