@@ -495,20 +495,10 @@ func (s *Server) historyPage(tree string, key, after uint64) ([]wire.HistoryChan
 // record need not exist any more. An unknown tree is db.ErrNoTree, a bad
 // key db.ErrInvalidKey. Safe for concurrent use.
 func (s *Server) History(tree, key string) ([]Change, error) {
-	id, rev, err := parseKeyText(key)
-	if err != nil {
-		return nil, err
-	}
-	s.a.mu.Lock()
-	known := s.a.trees[tree] != nil
-	s.a.mu.Unlock()
-	if !known {
-		return nil, fmt.Errorf("%w: %q", db.ErrNoTree, tree)
-	}
 	var out []Change
 	after := uint64(0)
 	for {
-		rows, more, err := s.historyPage(tree, layout.Pack(id, rev), after)
+		rows, more, err := s.historyPageOf(tree, key, after)
 		if err != nil {
 			return nil, err
 		}
@@ -518,6 +508,22 @@ func (s *Server) History(tree, key string) ([]Change, error) {
 		}
 		after = rows[len(rows)-1].Pos
 	}
+}
+
+// historyPageOf is historyPage for the record tree/key named by an
+// administrator: a bad key or an unknown tree is an error.
+func (s *Server) historyPageOf(tree, key string, after uint64) ([]wire.HistoryChange, bool, error) {
+	id, rev, err := parseKeyText(key)
+	if err != nil {
+		return nil, false, err
+	}
+	s.a.mu.Lock()
+	known := s.a.trees[tree] != nil
+	s.a.mu.Unlock()
+	if !known {
+		return nil, false, fmt.Errorf("%w: %q", db.ErrNoTree, tree)
+	}
+	return s.historyPage(tree, layout.Pack(id, rev), after)
 }
 
 // History returns the history of the record k as the server keeps it,
@@ -787,20 +793,10 @@ func (s *Server) historyHandlers(mux *http.ServeMux) {
 		if !decodeAdmin(w, r, &req) {
 			return
 		}
-		id, rev, err := parseKeyText(req.Key)
-		if err != nil {
-			adminError(w, err)
-			return
+		if req.After == 0 { // its first page
+			s.log.Info("admin history read", "tree", req.Tree, "key", req.Key, "peer_uid", peerOf(r))
 		}
-		s.a.mu.Lock()
-		known := s.a.trees[req.Tree] != nil
-		s.a.mu.Unlock()
-		if !known {
-			adminError(w, fmt.Errorf("%w: %q", db.ErrNoTree, req.Tree))
-			return
-		}
-		s.log.Info("admin history read", "tree", req.Tree, "key", req.Key, "peer_uid", peerOf(r))
-		rows, more, err := s.historyPage(req.Tree, layout.Pack(id, rev), req.After)
+		rows, more, err := s.historyPageOf(req.Tree, req.Key, req.After)
 		if err != nil {
 			adminError(w, err)
 			return
