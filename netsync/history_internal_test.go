@@ -66,3 +66,22 @@ func TestHistoryTextOfAnOlderSchema(t *testing.T) {
 		t.Fatal("a damaged record rendered")
 	}
 }
+
+// FuzzHistoryRow: a damaged history row is an error when read, never a
+// panic: the row, its time for retention and its record's text.
+func FuzzHistoryRow(f *testing.F) {
+	data, _ := msgpack.Marshal(map[string]any{"number": "R1", "quantity": 3})
+	rec := record.Encode(nil, &record.Meta{Major: 1, Changes: 2}, data)
+	for _, row := range []historyRow{{Seq: 1, At: 5, By: "alice", Kind: 1}, {Seq: 9, At: -1, By: "bob", Kind: 2, Old: rec},
+		{Seq: 3, Kind: 5, Borrow: 3, Holder: "bob", Reason: "on leave"}} {
+		f.Add(row.appendTo(nil))
+	}
+	t := &schema.Type{Kind: schema.Struct, Fields: []schema.Field{{Name: "quantity", Type: schema.Type{Kind: schema.Int, Bits: 64, Signed: true}}}}
+	f.Fuzz(func(_ *testing.T, b []byte) {
+		rowTime(b)
+		var row historyRow
+		if msgpack.Unmarshal(b, &row) == nil {
+			recordText(row.Old, t)
+		}
+	})
+}
