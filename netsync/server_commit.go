@@ -21,9 +21,9 @@ type stepCommit struct {
 // commit's ticket.
 func (c *stepCommit) Prepare(b *pebble.Batch) error {
 	a := c.a
-	seq0, hpos0 := a.seq, a.hpos
+	seq0, sum0, hpos0 := a.seq, a.sum, a.hpos
 	if err := c.step(b, c.d); err != nil {
-		a.seq, a.hpos = seq0, hpos0
+		a.seq, a.sum, a.hpos = seq0, sum0, hpos0
 		return err
 	}
 	a.saveHistoryPos(b)

@@ -92,6 +92,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return compact(ctx, rest, stdout)
 	case "history":
 		return history(ctx, rest, stdout)
+	case "restore":
+		return restore(ctx, rest, stdout, stderr)
 	case "clients":
 		return clients(ctx, rest, stdout, stderr)
 	case "borrows":
@@ -130,6 +132,7 @@ Usage:
   hills-server backup --to DIR [--data DIR]
   hills-server compact --keep N [--data DIR]
   hills-server history TREE KEY [--json] [--data DIR]
+  hills-server restore --from BACKUP --data DIR [--force]
   hills-server help
 
 serve runs the server on DIR until SIGINT or SIGTERM. Defaults:
@@ -149,7 +152,8 @@ of the store (a checkpoint) into a new directory while the server runs.
 compact deletes the log but its last N entries; serve --log-keep and
 --log-max-age do it in the background. history shows a record's changes
 and check-outs, kept apart from the log; serve --history-keep and
---history-max-age trim it.
+--history-max-age trim it. restore puts a backup in place of a stopped
+server's store, marked so that replicas notice.
 `
 
 const usageBorrows = `Usage:

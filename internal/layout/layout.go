@@ -72,6 +72,9 @@ type Change struct {
 	Key    uint64 `msgpack:"key"`    // packed id and revision
 	Kind   uint8  `msgpack:"kind"`   // db.EventKind
 	Record []byte `msgpack:"record"` // stored form (package record); nil for a delete
+	// Sum is set by the server on a log entry: the digest of the log up to
+	// and including it (netsync). Nil elsewhere.
+	Sum []byte `msgpack:"sum,omitempty"`
 }
 
 // TreeKey is the key of a tree's info.
