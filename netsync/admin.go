@@ -15,6 +15,7 @@ package netsync
 //	POST /v1/clients/revoke  {"name"} → {}
 //	POST /v1/clients/return  {"name", "reason", "by"} → {"returned": n}
 //	POST /v1/compact         {"keep": n} → CompactResult
+//	POST /v1/history         {"tree", "key", "after"} → {"changes": []Change, "next": after}
 //
 // Errors answer with a non-2xx status and {"error": text, "code": kind},
 // kind one of "no_tree", "not_found", "invalid_key", "not_checked_out",
@@ -436,6 +437,7 @@ func (s *Server) adminHandler() http.Handler {
 	})
 	s.clientsHandlers(mux)
 	s.compactHandlers(mux)
+	s.historyHandlers(mux)
 	return mux
 }
 
