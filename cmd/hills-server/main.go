@@ -12,6 +12,10 @@
 //	hills-server clients revoke NAME [--data DIR]
 //	hills-server backup --to DIR [--data DIR]
 //	hills-server compact --keep N [--data DIR]
+//	hills-server export --sqlite FILE [--tree T ...] [--data DIR]
+//	hills-server export --jsonl|--csv FILE --tree T [--data DIR]
+//	hills-server import --sqlite FILE [--tree T ...] [--data DIR]
+//	hills-server import --csv FILE --tree T [--data DIR]
 //
 // The administration commands talk to the running server through its
 // socket DIR/admin.sock; when no server runs they open the store directly.
@@ -89,6 +93,10 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return backup(ctx, rest, stdout)
 	case "compact":
 		return compact(ctx, rest, stdout)
+	case "export":
+		return export(ctx, rest, stdout)
+	case "import":
+		return importCmd(ctx, rest, stdout)
 	case "clients":
 		return clients(ctx, rest, stdout, stderr)
 	case "borrows":
@@ -125,6 +133,10 @@ Usage:
   hills-server borrows return --client NAME --reason TEXT [--data DIR]
   hills-server backup --to DIR [--data DIR]
   hills-server compact --keep N [--data DIR]
+  hills-server export --sqlite FILE [--tree T ...] [--data DIR]
+  hills-server export --jsonl|--csv FILE --tree T [--data DIR]
+  hills-server import --sqlite FILE [--tree T ...] [--data DIR]
+  hills-server import --csv FILE --tree T [--data DIR]
   hills-server help
 
 serve runs the server on DIR until SIGINT or SIGTERM. Defaults:

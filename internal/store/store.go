@@ -40,6 +40,10 @@ type Options struct {
 	// Corrupt is the sentinel every error about damaged files wraps.
 	// Required.
 	Corrupt error
+	// ReadOnly opens the store for reading only: nothing is written to
+	// its directory (a log left by a crash is replayed in memory). It
+	// still takes the directory's lock. Default false.
+	ReadOnly bool
 }
 
 // Store is an open Pebble store. The embedded *pebble.DB is used directly
@@ -66,6 +70,7 @@ func Open(dir string, o Options) (_ *Store, err error) {
 		Logger:             Logger{o.Logger},
 		MemTableSize:       o.MemTableSize,
 		FormatMajorVersion: pebble.FormatNewest,
+		ReadOnly:           o.ReadOnly,
 		EventListener: &pebble.EventListener{
 			// Damage found while reading is an error of that read, not the
 			// end of the process (Pebble's default is a fatal report).
