@@ -323,7 +323,7 @@ func (l *Layout) value(dec *msgpack.Decoder, c *Column) (v any, sk []byte, err e
 		case math.IsInf(f, -1):
 			return "-Inf", nil, nil
 		case f == 0 && math.Signbit(f):
-			return "-0", nil, nil // SQLite stores -0.0 as the integer 0
+			return "-0", nil, nil // see SQLValue
 		}
 		return f, nil, nil
 	case schema.String:
@@ -368,10 +368,17 @@ func (l *Layout) value(dec *msgpack.Decoder, c *Column) (v any, sk []byte, err e
 	return buf.String(), sk, err
 }
 
-// SQLValue is v as SQLite stores it.
-func SQLValue(v any) any {
-	if u, ok := v.(uint64); ok {
-		return int64(u)
+// SQLValue is the value v of column c as SQLite stores it: a uint64 as
+// the int64 of its bits, and a float's "-0" as a blob (SQLite would turn
+// the text into the number 0: its REAL columns hold no negative zero).
+func SQLValue(c *Column, v any) any {
+	switch x := v.(type) {
+	case uint64:
+		return int64(x)
+	case string:
+		if c.Class == Real && x == "-0" {
+			return []byte(x)
+		}
 	}
 	return v
 }

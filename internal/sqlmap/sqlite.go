@@ -196,7 +196,7 @@ func writeTree(ctx context.Context, tx *sql.Tx, src *Source, t Tree) (int, error
 			return fmt.Errorf("%w: %s/%s: %w", ErrCorrupt, t.Name, keyText(key), err)
 		}
 		for i, v := range row {
-			row[i] = SQLValue(v)
+			row[i] = SQLValue(&l.Columns[i], v)
 		}
 		if _, err := st.ExecContext(ctx, row...); err != nil {
 			return fmt.Errorf("tree %s, record %s: %w", t.Name, keyText(key), err)

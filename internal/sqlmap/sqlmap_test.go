@@ -329,6 +329,22 @@ func importFile(t *testing.T, file, sdir string, want error) {
 		t.Fatal(err)
 	}
 	defer s.Shutdown(context.Background())
+	_, err = s.Import(toImport(t, in))
+	if want == nil && err != nil || want != nil && !errors.Is(err, want) {
+		t.Fatalf("Import: %v, want %v", err, want)
+	}
+}
+
+// fataler is what the helpers need of a *testing.T or a *rapid.T.
+type fataler interface {
+	Helper()
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+}
+
+// toImport turns what an export read into the server's import.
+func toImport(t fataler, in []sqlmap.ImportTree) []netsync.ImportTree {
+	t.Helper()
 	var trees []netsync.ImportTree
 	for _, it := range in {
 		sc, err := schema.Encode(it.Schema)
@@ -341,15 +357,12 @@ func importFile(t *testing.T, file, sdir string, want error) {
 		}
 		trees = append(trees, nt)
 	}
-	_, err = s.Import(trees)
-	if want == nil && err != nil || want != nil && !errors.Is(err, want) {
-		t.Fatalf("Import: %v, want %v", err, want)
-	}
+	return trees
 }
 
 // storeRecords reads every record of dir as tree → key → opaque text and
 // meta.
-func storeRecords(t *testing.T, dir string) map[string]map[uint64]string {
+func storeRecords(t fataler, dir string) map[string]map[uint64]string {
 	t.Helper()
 	src, err := sqlmap.Open(dir)
 	if err != nil {
