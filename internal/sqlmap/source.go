@@ -79,9 +79,13 @@ func isLocked(err error) bool {
 		strings.Contains(msg, "held") || strings.Contains(msg, "temporarily unavailable"))
 }
 
-// Close releases the directory.
+// Close releases the directory. Closing again does nothing.
 func (s *Source) Close() error {
+	if s.snap == nil {
+		return nil
+	}
 	s.snap.Close()
+	s.snap = nil
 	return s.st.Close()
 }
 

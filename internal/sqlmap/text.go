@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 
 	"github.com/hillsdb/hills/internal/record"
@@ -143,6 +144,7 @@ func ReadCSV(r io.Reader, t Tree, def Defaults) ([]KeyRecord, error) {
 	if err != nil {
 		return nil, fmt.Errorf("line 1: the header row: %w", err)
 	}
+	head = slices.Clone(head) // the reader reuses its slice
 	at := make([]int, len(head))
 	seen := map[int]bool{}
 	for i, name := range head {
@@ -170,7 +172,7 @@ func ReadCSV(r io.Reader, t Tree, def Defaults) ([]KeyRecord, error) {
 			c := &l.Columns[at[i]]
 			v, err := cellValue(c, cell)
 			if err != nil {
-				return nil, fmt.Errorf("line %d, column %d (%s): %v", line, i+1, c.Name, err)
+				return nil, fmt.Errorf("%w: line %d, column %d (%s): %v", ErrRow, line, i+1, c.Name, err)
 			}
 			row[at[i]] = v
 		}
@@ -178,7 +180,7 @@ func ReadCSV(r io.Reader, t Tree, def Defaults) ([]KeyRecord, error) {
 		if err != nil {
 			var ce *ColumnError
 			if errors.As(err, &ce) {
-				return nil, fmt.Errorf("line %d, column %d (%s): %v", line, columnNumber(head, ce.Column), ce.Column, ce.Err)
+				return nil, fmt.Errorf("%w: line %d, column %d (%s): %v", ErrRow, line, columnNumber(head, ce.Column), ce.Column, ce.Err)
 			}
 			return nil, fmt.Errorf("line %d: %w", line, err)
 		}
