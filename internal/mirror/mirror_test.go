@@ -1,0 +1,323 @@
+package mirror_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/hillsdb/hills/db"
+	"github.com/hillsdb/hills/internal/mirror"
+	"github.com/hillsdb/hills/internal/testkit"
+	"github.com/hillsdb/hills/internal/testkit/testnet"
+	"github.com/hillsdb/hills/netsync"
+)
+
+// postgres starts a throw-away PostgreSQL cluster on loopback for the
+// test and returns its URL. As root it runs the server as the postgres
+// user (or nobody): PostgreSQL refuses to run as root. It skips the test
+// only where no PostgreSQL is installed, and not in CI (CI=true), where
+// scripts/deps.sh installs it.
+func postgres(t testing.TB) string {
+	t.Helper()
+	bins, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
+	if len(bins) == 0 {
+		if p, err := exec.LookPath("initdb"); err == nil {
+			bins = []string{p}
+		}
+	}
+	if len(bins) == 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("PostgreSQL is not installed (scripts/deps.sh installs Debian's postgresql)")
+		}
+		t.Skip("PostgreSQL is not installed: apt-get install postgresql to run the mirror's tests")
+	}
+	bin := filepath.Dir(bins[len(bins)-1])
+	dir, err := os.MkdirTemp("", "hills-pg-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	var cred *syscall.Credential
+	if os.Getuid() == 0 {
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			u, err = user.Lookup("nobody")
+		}
+		if err != nil {
+			t.Fatalf("running as root, and no postgres or nobody user to run PostgreSQL as: %v", err)
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+		if err := os.Chown(dir, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run := func(name string, args ...string) {
+		t.Helper()
+		cmd := exec.Command(filepath.Join(bin, name), args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "LC_ALL=C")
+		if cred != nil {
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+		}
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+		}
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	data := filepath.Join(dir, "data")
+	run("initdb", "-D", data, "-A", "trust", "-U", "postgres", "--no-sync")
+	run("pg_ctl", "-D", data, "-l", filepath.Join(dir, "log"), "-w", "-t", "30", "-o",
+		fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -c unix_socket_directories= -c fsync=off", port), "start")
+	t.Cleanup(func() { run("pg_ctl", "-D", data, "-m", "immediate", "-w", "stop") })
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
+}
+
+type Part struct {
+	Number string   `msgpack:"number"`
+	Qty    int      `msgpack:"qty"`
+	Tags   []string `msgpack:"tags"`
+}
+
+// PartV2 is Part of schema 1.1: a field more.
+type PartV2 struct {
+	Number string   `msgpack:"number"`
+	Qty    int      `msgpack:"qty"`
+	Tags   []string `msgpack:"tags"`
+	Weight float64  `msgpack:"weight"`
+}
+
+type writer struct {
+	d *db.DB
+	c *netsync.Client
+}
+
+func newWriter(t *testing.T, addr, token, name string) *writer {
+	t.Helper()
+	d, err := db.Open(filepath.Join(t.TempDir(), name), &db.Options{Replica: true, Name: name, Logger: testnet.Quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := netsync.Connect(d, addr, &netsync.ClientOptions{Token: token, Logger: testnet.Quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(); d.Close() })
+	return &writer{d: d, c: c}
+}
+
+func (w *writer) sync(t *testing.T) {
+	t.Helper()
+	if err := w.c.WaitSynced(testkit.Context(t)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type running struct {
+	cancel  context.CancelFunc
+	done    chan error
+	flushes atomic.Int64
+}
+
+func startMirror(t *testing.T, o mirror.Options) *running {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{cancel: cancel, done: make(chan error, 1)}
+	o.Logger = testnet.Quiet
+	o.Flushed = func(uint64) { r.flushes.Add(1) }
+	go func() { r.done <- mirror.Run(ctx, o) }()
+	t.Cleanup(func() { r.stop(t) })
+	return r
+}
+
+func (r *running) stop(t *testing.T) {
+	t.Helper()
+	if r.cancel == nil {
+		return
+	}
+	r.cancel()
+	r.cancel = nil
+	select {
+	case err := <-r.done:
+		if err != nil {
+			t.Errorf("mirror: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the mirror did not stop")
+	}
+}
+
+func (r *running) failed(t *testing.T) {
+	t.Helper()
+	select {
+	case err := <-r.done:
+		t.Fatalf("the mirror stopped: %v", err)
+	default:
+	}
+}
+
+// rows reads the parts table: number → "qty tags weight".
+func rows(t *testing.T, pg *pgx.Conn) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	rs, err := pg.Query(context.Background(), `SELECT number, qty, coalesce(tags::text, 'NULL'), coalesce(_version, ''), coalesce(_created_by, '') FROM parts`)
+	if err != nil {
+		return nil // not created yet
+	}
+	defer rs.Close()
+	for rs.Next() {
+		var n, tags, version, by string
+		var qty int64
+		if err := rs.Scan(&n, &qty, &tags, &version, &by); err != nil {
+			t.Fatal(err)
+		}
+		out[n] = fmt.Sprintf("%d %s %s %s", qty, tags, version, by)
+	}
+	return out
+}
+
+// The mirror, an enrolled client with Read grants, keeps a PostgreSQL
+// table per tree up to date: creates, updates and deletes arrive; a
+// mirror restarted after changes made while it was down resumes with
+// every change once; a field a newer schema adds becomes a column.
+func TestMirror(t *testing.T) {
+	url := postgres(t)
+	srv := testnet.ServerWith(t, nil)
+	addr := srv.Addr().String()
+	wtok, err := srv.AddClient("w", netsync.Grant{Tree: "*", Access: netsync.AllAccess})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mtok, err := srv.AddClient("mirror", netsync.Grant{Tree: "*", Access: netsync.Read})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := newWriter(t, addr, wtok, "w")
+	parts, err := db.OpenTree[Part](w.d, "parts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []db.Key[Part]
+	for i := range 5 {
+		keys = append(keys, testkit.Create(t, parts, Part{Number: fmt.Sprint("p", i), Qty: i, Tags: []string{"a"}}))
+	}
+	w.sync(t)
+
+	pg, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pg.Close(context.Background())
+	rdir := filepath.Join(t.TempDir(), "mirror")
+	opts := mirror.Options{Server: addr, Token: mtok, Postgres: url, Replica: rdir}
+	m := startMirror(t, opts)
+	want := map[string]string{}
+	for i := range 5 {
+		want[fmt.Sprint("p", i)] = fmt.Sprintf("%d [\"a\"] non-versioned w", i)
+	}
+	until := func(what string, want map[string]string) {
+		t.Helper()
+		testkit.Until(t, what, func() bool {
+			m.failed(t)
+			got := rows(t, pg)
+			return fmt.Sprint(got) == fmt.Sprint(want)
+		})
+	}
+	until("the first records in PostgreSQL", want)
+
+	ctx := testkit.Context(t)
+	if err := parts.CheckOut(ctx, keys[1]); err != nil {
+		t.Fatal(err)
+	}
+	if err := parts.Update(keys[1], func(p *Part) error { p.Qty = 100; p.Tags = nil; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := parts.CheckOut(ctx, keys[2]); err != nil {
+		t.Fatal(err)
+	}
+	if err := parts.Delete(keys[2]); err != nil {
+		t.Fatal(err)
+	}
+	w.sync(t)
+	want["p1"] = "100 NULL non-versioned w"
+	delete(want, "p2")
+	until("an update and a delete in PostgreSQL", want)
+
+	// Changes while the mirror is down arrive once it is back; what
+	// PostgreSQL holds that the replica does not (as after a crash between
+	// the replica's apply and PostgreSQL's commit) is put right.
+	m.stop(t)
+	for _, q := range []string{`UPDATE parts SET qty = -1 WHERE number = 'p3'`, `DELETE FROM parts WHERE number = 'p4'`,
+		`INSERT INTO parts (_id, _rev, number, qty) VALUES (999, 0, 'ghost', 0)`} {
+		if _, err := pg.Exec(context.Background(), q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testkit.Create(t, parts, Part{Number: "p5", Qty: 5})
+	if err := parts.Update(keys[1], func(p *Part) error { p.Qty = 101; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := parts.Delete(keys[1]); err != nil {
+		t.Fatal(err)
+	}
+	w.sync(t)
+	delete(want, "p1")
+	want["p5"] = "5 NULL non-versioned w"
+	m = startMirror(t, opts)
+	until("the changes made while the mirror was down", want)
+	var n int
+	if err := pg.QueryRow(context.Background(), `SELECT count(*) FROM parts`).Scan(&n); err != nil || n != len(want) {
+		t.Fatalf("%d rows, want %d: %v", n, len(want), err)
+	}
+	info, _ := srv.Info()
+	testkit.Until(t, "the mirror's position at the server's log", func() bool {
+		var seq int64
+		pg.QueryRow(context.Background(), `SELECT seq FROM _hills_mirror WHERE id = 1`).Scan(&seq)
+		return uint64(seq) >= info.Seq
+	})
+
+	// A newer minor version adds a field: the table gets its column.
+	w2 := newWriter(t, addr, mustToken(t, srv, "w2"), "w2")
+	parts2, err := db.OpenTree[PartV2](w2.d, "parts", db.SchemaVersion(1, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	testkit.Create(t, parts2, PartV2{Number: "heavy", Qty: 1, Weight: 2.5})
+	w2.sync(t)
+	testkit.Until(t, "the new column and its value", func() bool {
+		m.failed(t)
+		var wt float64
+		err := pg.QueryRow(context.Background(), `SELECT weight FROM parts WHERE number = 'heavy'`).Scan(&wt)
+		return err == nil && wt == 2.5
+	})
+	if m.flushes.Load() == 0 {
+		t.Fatal("no flush reported")
+	}
+}
+
+func mustToken(t *testing.T, srv *netsync.Server, name string) string {
+	t.Helper()
+	tok, err := srv.AddClient(name, netsync.Grant{Tree: "*", Access: netsync.AllAccess})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
