@@ -16,6 +16,7 @@
 //	hills-server export --jsonl|--csv FILE --tree T [--data DIR]
 //	hills-server import --sqlite FILE [--tree T ...] [--data DIR]
 //	hills-server import --csv FILE --tree T [--data DIR]
+//	hills-server mirror --server ADDR --postgres URL [--token T] [--replica DIR]
 //
 // The administration commands talk to the running server through its
 // socket DIR/admin.sock; when no server runs they open the store directly.
@@ -97,6 +98,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return export(ctx, rest, stdout)
 	case "import":
 		return importCmd(ctx, rest, stdout)
+	case "mirror":
+		return mirrorCmd(ctx, rest, stdout, stderr)
 	case "clients":
 		return clients(ctx, rest, stdout, stderr)
 	case "borrows":
@@ -137,6 +140,7 @@ Usage:
   hills-server export --jsonl|--csv FILE --tree T [--data DIR]
   hills-server import --sqlite FILE [--tree T ...] [--data DIR]
   hills-server import --csv FILE --tree T [--data DIR]
+  hills-server mirror --server ADDR --postgres URL [--token T] [--replica DIR]
   hills-server help
 
 serve runs the server on DIR until SIGINT or SIGTERM. Defaults:

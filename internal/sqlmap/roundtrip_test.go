@@ -129,7 +129,7 @@ func genValue(t *rapid.T, enc *msgpack.Encoder, ty *schema.Type, depth int) {
 		lim := int64(math.MaxInt64 >> (64 - ty.Bits))
 		enc.EncodeInt(rapid.Int64Range(-lim-1, lim).Draw(t, "int"))
 	case schema.Uint:
-		enc.EncodeUint(rapid.Uint64Max(math.MaxUint64 >> (64 - ty.Bits)).Draw(t, "uint"))
+		enc.EncodeUint(rapid.Uint64Max(math.MaxUint64>>(64-ty.Bits)).Draw(t, "uint"))
 	case schema.Float:
 		f := rapid.OneOf(rapid.Float64(), rapid.SampledFrom([]float64{math.NaN(), math.Inf(1), math.Inf(-1), math.Copysign(0, -1), 0, 1e300})).Draw(t, "float")
 		if ty.Bits == 32 {

@@ -155,11 +155,11 @@ func TestExportLayout(t *testing.T) {
 	}
 
 	var (
-		id, rev, state, small, qty, color, maybe, ok int64
+		id, rev, state, small, qty, color, maybe, ok                                int64
 		version, sch, created, by, name, atText, dims, tags, counts, pair, big, f64 string
-		f32                                                                      float64
-		blob                                                                     []byte
-		bigType, skipped                                                         sql.NullString
+		f32                                                                         float64
+		blob                                                                        []byte
+		bigType, skipped                                                            sql.NullString
 	)
 	err = s.QueryRow(`SELECT _id, _rev, _version, _state, _schema, _created, _created_by, ok, small, qty, big, typeof(big),
 		f32, f64, name, blob, at, color, maybe, dims, tags, counts, pair, skipped FROM items WHERE _id = ?`, k1.ID).Scan(
