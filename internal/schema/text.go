@@ -39,6 +39,20 @@ func Text(data []byte, t *Type) (string, error) {
 	return out.String(), nil
 }
 
+// CompactText is Text without the indentation: the JSON on one line, as
+// compact as encoding/json.Compact makes it.
+func CompactText(data []byte, t *Type) (string, error) {
+	if err := Check(data); err != nil {
+		return "", err
+	}
+	var w bytes.Buffer
+	dec := msgpack.NewDecoder(bytes.NewReader(data))
+	if err := render(&w, dec, t, ""); err != nil {
+		return "", err
+	}
+	return w.String(), nil
+}
+
 func writeString(w *bytes.Buffer, s string) {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)

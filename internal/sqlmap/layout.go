@@ -205,19 +205,35 @@ func parseVersion(s string) (uint8, error) {
 type Row []any
 
 // Row returns the row of the stored record rec of key key.
-func (l *Layout) Row(key uint64, rec []byte) (Row, error) {
+func (l *Layout) Row(key uint64, rec []byte) (Row, error) { return l.reader().row(key, rec) }
+
+// rowReader turns stored records into rows, reusing its decoder. It is
+// not safe for concurrent use.
+type rowReader struct {
+	l   *Layout
+	r   bytes.Reader
+	dec *msgpack.Decoder
+}
+
+func (l *Layout) reader() *rowReader {
+	rr := &rowReader{l: l}
+	rr.dec = msgpack.NewDecoder(&rr.r) // a bytes.Reader is read as it is: offsets stay exact
+	return rr
+}
+
+func (rr *rowReader) row(key uint64, rec []byte) (Row, error) {
 	m, data, err := record.Decode(rec, nil)
 	if err != nil {
 		return nil, err
 	}
-	row := make(Row, len(l.Columns))
+	row := make(Row, len(rr.l.Columns))
 	id, rev := layout.Unpack(key)
 	row[0], row[1] = int64(id), int64(rev)
 	row[2], row[3] = versionText(m.Version), int64(m.State)
-	row[4] = fmt.Sprintf("%d.%d", m.Major, m.Minor)
+	row[4] = strconv.Itoa(int(m.Major)) + "." + strconv.Itoa(int(m.Minor))
 	row[5], row[6] = FormatTime(m.Created), m.CreatedBy
 	row[7], row[8] = FormatTime(m.Modified), m.ModifiedBy
-	if err := l.fill(row, data); err != nil {
+	if err := rr.fill(row, data); err != nil {
 		return nil, err
 	}
 	return row, nil
@@ -225,11 +241,13 @@ func (l *Layout) Row(key uint64, rec []byte) (Row, error) {
 
 // fill sets the field columns, _nulls and _unknown of row from the
 // record's value data.
-func (l *Layout) fill(row Row, data []byte) error {
+func (rr *rowReader) fill(row Row, data []byte) error {
 	if err := schema.Check(data); err != nil {
 		return err
 	}
-	dec := msgpack.NewDecoder(bytes.NewReader(data))
+	rr.r.Reset(data)
+	dec := rr.dec
+	pos := func() int { return len(data) - rr.r.Len() }
 	n, err := dec.DecodeMapLen()
 	if err != nil {
 		return fmt.Errorf("the record is not a map: %w", err)
@@ -237,31 +255,37 @@ func (l *Layout) fill(row Row, data []byte) error {
 	var nulls []string
 	var unknown [][2][]byte // member name (msgpack) and value, raw
 	for range n {
-		kraw, err := dec.DecodeRaw()
+		start := pos()
+		code, err := dec.PeekCode()
 		if err != nil {
 			return err
 		}
-		var name string
-		if msgpack.Unmarshal(kraw, &name) != nil {
-			name = "\x00" // not a string: unknown to every schema
-		}
-		ci, known := l.fields[name]
-		if !known {
-			v, err := dec.DecodeRaw()
-			if err != nil {
+		name := "\x00" // a key that is not a string: unknown to every schema
+		if msgpcode.IsString(code) {
+			if name, err = dec.DecodeString(); err != nil {
 				return err
 			}
-			unknown = append(unknown, [2][]byte{kraw, v})
+		} else if err := dec.Skip(); err != nil {
+			return err
+		}
+		kraw := data[start:pos()]
+		ci, known := rr.l.fields[name]
+		if !known {
+			vstart := pos()
+			if err := dec.Skip(); err != nil {
+				return err
+			}
+			unknown = append(unknown, [2][]byte{kraw, data[vstart:pos()]})
 			continue
 		}
-		c := &l.Columns[ci]
+		c := &rr.l.Columns[ci]
 		if code, err := dec.PeekCode(); err == nil && code == msgpcode.Nil {
 			dec.Skip()
 			nulls = append(nulls, name)
 			row[ci] = nil
 			continue
 		}
-		v, sk, err := l.value(dec, c)
+		v, sk, err := rr.value(c, data, pos)
 		if err != nil {
 			return fmt.Errorf("field %s: %w", name, err)
 		}
@@ -287,10 +311,11 @@ func (l *Layout) fill(row Row, data []byte) error {
 	return nil
 }
 
-// value decodes the field value dec reads next as the column's value. sk
-// is the skeleton of the unknown members a nested struct holds (nil when
-// none), for _unknown.
-func (l *Layout) value(dec *msgpack.Decoder, c *Column) (v any, sk []byte, err error) {
+// value decodes the field value the decoder reads next as the column's
+// value. sk is the skeleton of the unknown members a nested struct holds
+// (nil when none), for _unknown.
+func (rr *rowReader) value(c *Column, data []byte, pos func() int) (v any, sk []byte, err error) {
+	dec := rr.dec
 	t := deref(c.Type)
 	switch t.Kind {
 	case schema.Bool:
@@ -336,8 +361,11 @@ func (l *Layout) value(dec *msgpack.Decoder, c *Column) (v any, sk []byte, err e
 		}
 		return b, nil, err
 	case schema.Raw:
-		r, err := dec.DecodeRaw()
-		return []byte(r), nil, err
+		start := pos()
+		if err := dec.Skip(); err != nil {
+			return nil, nil, err
+		}
+		return bytes.Clone(data[start:pos()]), nil, nil
 	case schema.Time:
 		tm, err := dec.DecodeTime()
 		if err != nil {
@@ -345,11 +373,12 @@ func (l *Layout) value(dec *msgpack.Decoder, c *Column) (v any, sk []byte, err e
 		}
 		return tm.UTC().Format(time.RFC3339Nano), nil, nil
 	}
-	raw, err := dec.DecodeRaw()
-	if err != nil {
+	start := pos()
+	if err := dec.Skip(); err != nil {
 		return nil, nil, err
 	}
-	text, err := schema.Text(raw, c.Type)
+	raw := data[start:pos()]
+	text, err := schema.CompactText(raw, c.Type)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -358,14 +387,10 @@ func (l *Layout) value(dec *msgpack.Decoder, c *Column) (v any, sk []byte, err e
 		err := json.Unmarshal([]byte(text), &s)
 		return s, nil, err
 	}
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, []byte(text)); err != nil {
-		return nil, nil, err
-	}
 	if t.Kind == schema.Struct {
 		sk, err = skeleton(raw, t)
 	}
-	return buf.String(), sk, err
+	return text, sk, err
 }
 
 // SQLValue is the value v of column c as SQLite stores it: a uint64 as

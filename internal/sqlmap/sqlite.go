@@ -2,6 +2,7 @@ package sqlmap
 
 import (
 	"context"
+	"errors"
 	"database/sql"
 	"encoding/json"
 	"fmt"
@@ -189,23 +190,66 @@ func writeTree(ctx context.Context, tx *sql.Tx, src *Source, t Tree) (int, error
 		return 0, err
 	}
 	defer st.Close()
+	// Records are read and turned into rows on one goroutine while SQLite
+	// inserts on this one.
+	batches := make(chan []Row, 4)
+	stop := make(chan struct{})
+	readErr := make(chan error, 1)
+	go func() {
+		defer close(batches)
+		rr := l.reader()
+		batch := make([]Row, 0, rowBatch)
+		err := src.Scan(t.Name, func(key uint64, rec []byte) error {
+			row, err := rr.row(key, rec)
+			if err != nil {
+				return fmt.Errorf("%w: %s/%s: %w", ErrCorrupt, t.Name, keyText(key), err)
+			}
+			for i, v := range row {
+				row[i] = SQLValue(&l.Columns[i], v)
+			}
+			if batch = append(batch, row); len(batch) == rowBatch {
+				select {
+				case batches <- batch:
+				case <-stop:
+					return errStopped
+				}
+				batch = make([]Row, 0, rowBatch)
+			}
+			return nil
+		})
+		if err == nil && len(batch) > 0 {
+			select {
+			case batches <- batch:
+			case <-stop:
+			}
+		}
+		readErr <- err
+	}()
 	n := 0
-	err = src.Scan(t.Name, func(key uint64, rec []byte) error {
-		row, err := l.Row(key, rec)
-		if err != nil {
-			return fmt.Errorf("%w: %s/%s: %w", ErrCorrupt, t.Name, keyText(key), err)
+	var werr error
+	for batch := range batches {
+		if werr != nil {
+			continue
 		}
-		for i, v := range row {
-			row[i] = SQLValue(&l.Columns[i], v)
+		for _, row := range batch {
+			if _, err := st.ExecContext(ctx, row...); err != nil {
+				werr = fmt.Errorf("tree %s, record %d.%d: %w", t.Name, row[0], row[1], err)
+				close(stop)
+				break
+			}
+			n++
 		}
-		if _, err := st.ExecContext(ctx, row...); err != nil {
-			return fmt.Errorf("tree %s, record %s: %w", t.Name, keyText(key), err)
-		}
-		n++
-		return nil
-	})
-	return n, err
+	}
+	if err := <-readErr; werr == nil && err != nil {
+		werr = err
+	}
+	return n, werr
 }
+
+// rowBatch is how many rows the reading goroutine hands over at once.
+const rowBatch = 256
+
+var errStopped = errors.New("sqlmap: stopped")
 
 func keyText(key uint64) string { return fmt.Sprintf("%d.%d", key>>32, uint32(key)) }
 
