@@ -46,12 +46,13 @@ type Options struct {
 	Replica  string // directory of the mirror's own replica
 	Name     string // the client's name in open mode; default "mirror"
 	// Flush is the longest a change waits before it is written to
-	// PostgreSQL. Default 20ms.
+	// PostgreSQL. Default 10ms.
 	Flush  time.Duration
 	Logger *slog.Logger // default slog.Default()
 	// Flushed, when not nil, is called after each committed flush with
-	// the position it committed (for tests and the lag benchmark).
-	Flushed func(seq uint64)
+	// the position it committed and the records it wrote (nil for a
+	// reconciliation), for tests and the lag benchmark.
+	Flushed func(seq uint64, keys []db.OpaqueKey)
 }
 
 // Mirror is a running mirror.
@@ -83,7 +84,7 @@ func Run(ctx context.Context, o Options) error {
 		return errors.New("mirror: the server's address, the PostgreSQL URL and the replica directory are required")
 	}
 	if o.Flush <= 0 {
-		o.Flush = 20 * time.Millisecond
+		o.Flush = 10 * time.Millisecond
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -254,7 +255,11 @@ func (m *Mirror) flush(ctx context.Context, all bool) error {
 		return m.requeue(dirty, fmt.Errorf("mirror: PostgreSQL: %w", err))
 	}
 	if m.o.Flushed != nil {
-		m.o.Flushed(seq)
+		var keys []db.OpaqueKey
+		if !all {
+			keys = slices.Collect(maps.Keys(dirty))
+		}
+		m.o.Flushed(seq, keys)
 	}
 	return nil
 }

@@ -37,7 +37,7 @@ type writer struct {
 	c *netsync.Client
 }
 
-func newWriter(t *testing.T, addr, token, name string) *writer {
+func newWriter(t testing.TB, addr, token, name string) *writer {
 	t.Helper()
 	d, err := db.Open(filepath.Join(t.TempDir(), name), &db.Options{Replica: true, Name: name, Logger: testnet.Quiet})
 	if err != nil {
@@ -51,7 +51,7 @@ func newWriter(t *testing.T, addr, token, name string) *writer {
 	return &writer{d: d, c: c}
 }
 
-func (w *writer) sync(t *testing.T) {
+func (w *writer) sync(t testing.TB) {
 	t.Helper()
 	if err := w.c.WaitSynced(testkit.Context(t)); err != nil {
 		t.Fatal(err)
@@ -64,18 +64,20 @@ type running struct {
 	flushes atomic.Int64
 }
 
-func startMirror(t *testing.T, o mirror.Options) *running {
+func startMirror(t testing.TB, o mirror.Options) *running {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{cancel: cancel, done: make(chan error, 1)}
 	o.Logger = testnet.Quiet
-	o.Flushed = func(uint64) { r.flushes.Add(1) }
+	if o.Flushed == nil {
+		o.Flushed = func(uint64, []db.OpaqueKey) { r.flushes.Add(1) }
+	}
 	go func() { r.done <- mirror.Run(ctx, o) }()
 	t.Cleanup(func() { r.stop(t) })
 	return r
 }
 
-func (r *running) stop(t *testing.T) {
+func (r *running) stop(t testing.TB) {
 	t.Helper()
 	if r.cancel == nil {
 		return
@@ -92,7 +94,7 @@ func (r *running) stop(t *testing.T) {
 	}
 }
 
-func (r *running) failed(t *testing.T) {
+func (r *running) failed(t testing.TB) {
 	t.Helper()
 	select {
 	case err := <-r.done:
