@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/hillsdb/hills/db"
+	"github.com/hillsdb/hills/examples/inventory/stock"
 	"github.com/hillsdb/hills/internal/mirror"
 	"github.com/hillsdb/hills/internal/testkit"
 	"github.com/hillsdb/hills/internal/testkit/testnet"
@@ -249,4 +250,69 @@ func mustToken(t *testing.T, srv *netsync.Server, name string) string {
 		t.Fatal(err)
 	}
 	return tok
+}
+
+// bomQuery is the PostgreSQL example of docs/guide.md ("Data out and back
+// in").
+const bomQuery = `
+SELECT b.name AS bom, b._rev AS rev, l ->> 'designators' AS designators,
+       (l ->> 'quantity')::int AS per_board, p.mpn, p.quantity AS on_hand
+FROM boms AS b CROSS JOIN LATERAL jsonb_array_elements(b.lines) AS l
+JOIN parts AS p ON p._id || '.' || p._rev = l ->> 'part'
+WHERE b._version = 'released'
+ORDER BY b.name, p.mpn`
+
+// The guide's PostgreSQL query runs on the mirror of the inventory
+// example's trees.
+func TestMirrorInventoryQuery(t *testing.T) {
+	url := testpg.Start(t)
+	srv := testnet.ServerWith(t, nil)
+	addr := srv.Addr().String()
+	w := newWriter(t, addr, mustToken(t, srv, "planner"), "planner")
+	s, err := stock.Open(w.d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stock.Seed(testkit.Context(t), s); err != nil {
+		t.Fatal(err)
+	}
+	w.sync(t)
+	lines := 0
+	for k, b := range s.BOMs.All() {
+		if _, m, _ := s.BOMs.Get(k); m.Version == db.Released {
+			lines += len(b.Lines)
+		}
+	}
+	mtok, err := srv.AddClient("reports", netsync.Grant{Tree: "*", Access: netsync.Read})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := startMirror(t, mirror.Options{Server: addr, Token: mtok, Postgres: url, Replica: filepath.Join(t.TempDir(), "m")})
+	pg, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pg.Close(context.Background())
+	n := 0
+	testkit.Until(t, "the released BOM's lines in PostgreSQL", func() bool {
+		m.failed(t)
+		rows, err := pg.Query(context.Background(), bomQuery)
+		if err != nil {
+			return false // the tables are not there yet
+		}
+		defer rows.Close()
+		n = 0
+		for rows.Next() {
+			var bom, designators, mpn string
+			var rev, perBoard, onHand int64
+			if err := rows.Scan(&bom, &rev, &designators, &perBoard, &mpn, &onHand); err != nil {
+				t.Fatal(err)
+			}
+			if mpn == "" || perBoard < 1 {
+				t.Fatalf("row %s %d %s %d %s %d", bom, rev, designators, perBoard, mpn, onHand)
+			}
+			n++
+		}
+		return n == lines && n > 0
+	})
 }
