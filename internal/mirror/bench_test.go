@@ -12,9 +12,6 @@ import (
 	"github.com/hillsdb/hills/db"
 	"github.com/hillsdb/hills/internal/mirror"
 	"github.com/hillsdb/hills/internal/testkit"
-	"github.com/hillsdb/hills/internal/testkit/testnet"
-	"github.com/hillsdb/hills/internal/testkit/testpg"
-	"github.com/hillsdb/hills/netsync"
 )
 
 // BenchmarkMirrorLag measures how long a change takes from its Create on
@@ -31,22 +28,8 @@ func BenchmarkMirrorLag(b *testing.B) {
 			b.Fatalf("HILLS_MIRROR_CHANGES=%q", s)
 		}
 	}
-	url := testpg.Start(b)
-	srv := testnet.ServerWith(b, nil)
+	url, srv, w, parts, mtok := setup(b)
 	addr := srv.Addr().String()
-	wtok, err := srv.AddClient("w", netsync.Grant{Tree: "*", Access: netsync.AllAccess})
-	if err != nil {
-		b.Fatal(err)
-	}
-	mtok, err := srv.AddClient("mirror", netsync.Grant{Tree: "*", Access: netsync.Read})
-	if err != nil {
-		b.Fatal(err)
-	}
-	w := newWriter(b, addr, wtok, "w")
-	parts, err := db.OpenTree[Part](w.d, "parts")
-	if err != nil {
-		b.Fatal(err)
-	}
 	testkit.Create(b, parts, Part{Number: "first"})
 	w.sync(b)
 

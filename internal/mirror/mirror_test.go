@@ -124,27 +124,31 @@ func rows(t *testing.T, pg *pgx.Conn) map[string]string {
 	return out
 }
 
+// setup starts PostgreSQL and a server, enrolls a writer with every
+// access, which opens the parts tree, and a mirror with Read grants.
+func setup(t testing.TB) (url string, srv *netsync.Server, w *writer, parts *db.Tree[Part], mirrorToken string) {
+	t.Helper()
+	url = testpg.Start(t)
+	srv = testnet.ServerWith(t, nil)
+	w = newWriter(t, srv.Addr().String(), mustToken(t, srv, "w"), "w")
+	parts, err := db.OpenTree[Part](w.d, "parts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mirrorToken, err = srv.AddClient("mirror", netsync.Grant{Tree: "*", Access: netsync.Read})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return url, srv, w, parts, mirrorToken
+}
+
 // The mirror, an enrolled client with Read grants, keeps a PostgreSQL
 // table per tree up to date: creates, updates and deletes arrive; a
 // mirror restarted after changes made while it was down resumes with
 // every change once; a field a newer schema adds becomes a column.
 func TestMirror(t *testing.T) {
-	url := testpg.Start(t)
-	srv := testnet.ServerWith(t, nil)
+	url, srv, w, parts, mtok := setup(t)
 	addr := srv.Addr().String()
-	wtok, err := srv.AddClient("w", netsync.Grant{Tree: "*", Access: netsync.AllAccess})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mtok, err := srv.AddClient("mirror", netsync.Grant{Tree: "*", Access: netsync.Read})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := newWriter(t, addr, wtok, "w")
-	parts, err := db.OpenTree[Part](w.d, "parts")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var keys []db.Key[Part]
 	for i := range 5 {
 		keys = append(keys, testkit.Create(t, parts, Part{Number: fmt.Sprint("p", i), Qty: i, Tags: []string{"a"}}))
@@ -243,7 +247,7 @@ func TestMirror(t *testing.T) {
 	}
 }
 
-func mustToken(t *testing.T, srv *netsync.Server, name string) string {
+func mustToken(t testing.TB, srv *netsync.Server, name string) string {
 	t.Helper()
 	tok, err := srv.AddClient(name, netsync.Grant{Tree: "*", Access: netsync.AllAccess})
 	if err != nil {

@@ -24,16 +24,12 @@ var ErrText = errors.New("invalid text")
 // members sorted by key, and floats that JSON cannot hold as "NaN", "+Inf",
 // "-Inf".
 func Text(data []byte, t *Type) (string, error) {
-	if err := Check(data); err != nil {
-		return "", err
-	}
-	var w bytes.Buffer
-	dec := msgpack.NewDecoder(bytes.NewReader(data))
-	if err := render(&w, dec, t, ""); err != nil {
+	compact, err := CompactText(data, t)
+	if err != nil {
 		return "", err
 	}
 	var out bytes.Buffer
-	if err := json.Indent(&out, w.Bytes(), "", "  "); err != nil {
+	if err := json.Indent(&out, []byte(compact), "", "  "); err != nil {
 		return "", fmt.Errorf("rendering: %v", err)
 	}
 	return out.String(), nil

@@ -155,4 +155,3 @@ func rawInsert(b *testing.B, path string, l *sqlmap.Layout, rows []sqlmap.Row) {
 		b.Fatal(err)
 	}
 }
-

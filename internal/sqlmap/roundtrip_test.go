@@ -255,7 +255,7 @@ func TestRoundTrip(t *testing.T) {
 		importInto(rt, a, trees)
 
 		file1 := filepath.Join(base, "1.sqlite")
-		exportAll(rt, a, file1)
+		exportTo(rt, a, file1)
 		in, err := sqlmap.ReadSQLite(context.Background(), file1, nil, sqlmap.Defaults{})
 		if err != nil {
 			rt.Fatalf("reading the export: %v", err)
@@ -263,7 +263,7 @@ func TestRoundTrip(t *testing.T) {
 		b := filepath.Join(base, "b")
 		importInto(rt, b, toImport(rt, in))
 		file2 := filepath.Join(base, "2.sqlite")
-		exportAll(rt, b, file2)
+		exportTo(rt, b, file2)
 
 		if ta, tb := tables(rt, file1), tables(rt, file2); !reflect.DeepEqual(ta, tb) {
 			rt.Fatalf("the exports differ:\n%v\n%v", ta, tb)
@@ -288,21 +288,6 @@ func importInto(t *rapid.T, dir string, trees []netsync.ImportTree) {
 	defer s.Shutdown(context.Background())
 	if _, err := s.Import(trees); err != nil {
 		t.Fatalf("Import: %v", err)
-	}
-}
-
-func exportAll(t *rapid.T, dir, file string) {
-	src, err := sqlmap.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	trees, err := src.Trees()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := sqlmap.WriteSQLite(context.Background(), file, src, trees); err != nil {
-		t.Fatalf("export: %v", err)
 	}
 }
 

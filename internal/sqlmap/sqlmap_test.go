@@ -62,7 +62,7 @@ func openDB(t *testing.T, dir string) (*db.DB, *db.Tree[Item]) {
 	return d, items
 }
 
-func exportTo(t *testing.T, dir, file string, trees ...string) int {
+func exportTo(t fataler, dir, file string, trees ...string) int {
 	t.Helper()
 	src, err := sqlmap.Open(dir)
 	if err != nil {
