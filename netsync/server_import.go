@@ -18,20 +18,20 @@ import (
 // ImportTree is one tree Server.Import brings into the server's store:
 // its declaration, as a client would declare it, and its records.
 type ImportTree struct {
-	Name      string
-	Versioned bool
-	Major     uint16
-	Minor     uint16
-	Schema    []byte // the schema's stored form; nil: none
-	Records   []ImportRecord
+	Name      string         `json:"name"`
+	Versioned bool           `json:"versioned"`
+	Major     uint16         `json:"major"`
+	Minor     uint16         `json:"minor"`
+	Schema    []byte         `json:"schema"` // the schema's stored form; nil: none
+	Records   []ImportRecord `json:"records"`
 }
 
 // ImportRecord is one record: its key (id and revision packed,
 // ID<<32|Rev; 0 for a new record, which gets the tree's next id) and
 // stored form, meta included.
 type ImportRecord struct {
-	Key    uint64
-	Record []byte
+	Key    uint64 `json:"key"`
+	Record []byte `json:"record"`
 }
 
 // ErrImport is wrapped by the errors of Import about what it was given.

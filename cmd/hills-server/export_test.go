@@ -30,8 +30,10 @@ func TestExportImportServer(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "exported 5 records of 1 trees") {
 		t.Fatalf("export of a running server: %d %s%s", code, stdout, stderr)
 	}
-	if _, stderr, code := runCmd(t, "import", "--sqlite", file, "--data", dir); code != 1 || !strings.Contains(stderr, "stop it first") {
-		t.Fatalf("import into a running server: %d %s", code, stderr)
+	// Into the running server, through its socket: refused as a whole,
+	// since the records are there.
+	if _, stderr, code := runCmd(t, "import", "--sqlite", file, "--data", dir); code != 1 || !strings.Contains(stderr, "parts/1.0 exists on the server") {
+		t.Fatalf("import of records the running server has: %d %s", code, stderr)
 	}
 	s.stop(t)
 	if _, stderr, code := runCmd(t, "export", "--sqlite", file, "--data", dir); code != 1 || !strings.Contains(stderr, "exists") {
@@ -68,6 +70,28 @@ func TestExportImportServer(t *testing.T) {
 		}
 	}
 	b.sync(t)
+
+	// Imports into a running server: keys a client was granted are
+	// refused; new rows get ids past the grants, and the connected
+	// replica receives them at once.
+	s3dir := t.TempDir()
+	s3 := startServe(t, "--data", s3dir, "--listen", "127.0.0.1:0", "--open")
+	s3.await(t, s3dir)
+	c := newReplica(t, "c", s3.info.Addr, "")
+	c.sync(t)
+	if _, stderr, code := runCmd(t, "import", "--sqlite", file, "--data", s3dir); code != 1 || !strings.Contains(stderr, "parts/1.0: the id is granted to client c") {
+		t.Fatalf("import of ids a client holds: %d %s", code, stderr)
+	}
+	sheet := filepath.Join(t.TempDir(), "live.csv")
+	os.WriteFile(sheet, []byte("number\nlive1\nlive2\n"), 0o644)
+	stdout, stderr, code = runCmd(t, "import", "--csv", sheet, "--tree", "parts", "--data", s3dir)
+	if code != 0 || !strings.Contains(stdout, "imported 2 records") {
+		t.Fatalf("import into a running server: %d %s%s", code, stdout, stderr)
+	}
+	c.sync(t)
+	if n := c.parts.Len(); n != 2 {
+		t.Fatalf("the connected replica holds %d parts after the import, want 2", n)
+	}
 }
 
 // A directory an application holds open is refused, naming it.

@@ -19,8 +19,9 @@ const usageImport = `Usage:
   hills-server import --sqlite FILE [--tree T ...] [--data DIR]
   hills-server import --csv FILE --tree T [--data DIR]
 
-Imports records into the server's store DIR (created when it does not
-exist), which no server may be serving: stop it first. --sqlite reads an
+Imports records into the server of DIR: through its admin socket when it
+runs (connected clients receive them at once), else into its store
+(created when it does not exist). --sqlite reads an
 export (hills-server export --sqlite) and declares its trees; --csv reads
 one tree the store has, from a header row naming fields (and, optionally,
 meta columns such as _id; a row without _id gets the tree's next id).
@@ -50,34 +51,21 @@ func importCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	if *csvIn != "" && len(trees) != 1 {
 		return &usageError{msg: "import: --csv reads one --tree", usage: usageImport}
 	}
-	if c, err := net.DialTimeout("unix", filepath.Join(*data, adminSocket), 2*time.Second); err == nil {
-		c.Close()
-		return fmt.Errorf("import: a server is serving %s: stop it first", *data)
-	}
-	if pid := runningPID(*data); pid != 0 {
-		return fmt.Errorf("import: hills-server (pid %d) serves %s: stop it first", pid, *data)
-	}
 	def := sqlmap.Defaults{Now: time.Now().UnixNano(), By: "import " + osUser()}
 	var in []sqlmap.ImportTree
 	if *sqlite != "" {
 		in, err = sqlmap.ReadSQLite(ctx, *sqlite, trees, def)
 	} else {
-		in, err = readCSVTree(*data, *csvIn, trees[0], def)
+		in, err = readCSVTree(ctx, *data, *csvIn, trees[0], def)
 	}
 	if err != nil {
 		return fmt.Errorf("import: %w", err)
 	}
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	s, err := netsync.NewServer(*data, &netsync.ServerOptions{Logger: quiet})
-	if err != nil {
-		return fmt.Errorf("import: %w", err)
-	}
-	defer s.Shutdown(context.Background())
 	decls, err := importTrees(in)
 	if err != nil {
 		return fmt.Errorf("import: %w", err)
 	}
-	n, err := s.Import(decls)
+	n, err := importInto(ctx, *data, decls)
 	if err != nil {
 		return fmt.Errorf("import: %w", err)
 	}
@@ -85,15 +73,36 @@ func importCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	return nil
 }
 
+// importInto imports trees into the server of dir: through its admin
+// socket when it runs (its clients receive the records at once), else
+// into its store.
+func importInto(ctx context.Context, dir string, trees []netsync.ImportTree) (int, error) {
+	sock := filepath.Join(dir, adminSocket)
+	if c, err := net.DialTimeout("unix", sock, 2*time.Second); err == nil {
+		c.Close()
+		return netsync.NewAdminClient(sock).Import(ctx, trees)
+	}
+	if pid := runningPID(dir); pid != 0 {
+		return 0, fmt.Errorf("hills-server (pid %d) serves %s but its admin socket does not answer", pid, dir)
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	s, err := netsync.NewServer(dir, &netsync.ServerOptions{Logger: quiet})
+	if err != nil {
+		return 0, err
+	}
+	defer s.Shutdown(context.Background())
+	return s.Import(trees)
+}
+
 // readCSVTree reads the CSV file path as records of tree, whose schema is
-// the one the store in dir has.
-func readCSVTree(dir, path, tree string, def sqlmap.Defaults) ([]sqlmap.ImportTree, error) {
-	src, err := sqlmap.Open(dir)
+// the one the server of dir has (read as export reads it).
+func readCSVTree(ctx context.Context, dir, path, tree string, def sqlmap.Defaults) ([]sqlmap.ImportTree, error) {
+	src, release, err := openSource(ctx, dir)
 	if err != nil {
 		return nil, err
 	}
 	all, err := src.Trees()
-	src.Close()
+	release()
 	if err != nil {
 		return nil, err
 	}
