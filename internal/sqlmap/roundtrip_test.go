@@ -27,6 +27,10 @@ import (
 // TestMain bounds rapid's checks so the suite stays fast; -rapid.checks
 // on the command line wins.
 func TestMain(m *testing.M) {
+	if dir := os.Getenv("HILLS_SQLMAP_HOLD"); dir != "" {
+		holdOpen(dir)
+		return
+	}
 	flag.Parse()
 	set := false
 	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "rapid.checks" })

@@ -72,11 +72,10 @@ func Open(dir string) (*Source, error) {
 // isLocked reports whether err is Pebble's refusal of a directory another
 // process has locked.
 func isLocked(err error) bool {
-	// Pebble says so in text only: "lock held by current process", or
-	// the flock's EAGAIN from another process.
-	msg := err.Error()
-	return strings.Contains(msg, "lock") && (errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK) ||
-		strings.Contains(msg, "held") || strings.Contains(msg, "temporarily unavailable"))
+	// Another process holds the flock (EAGAIN); this process holds it
+	// already: Pebble says "lock held by current process".
+	return errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK) ||
+		strings.Contains(err.Error(), "lock held")
 }
 
 // Close releases the directory. Closing again does nothing.

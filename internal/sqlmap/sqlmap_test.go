@@ -1,12 +1,16 @@
 package sqlmap_test
 
 import (
+	"bufio"
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -232,15 +236,52 @@ func mustMeta(t *testing.T, items *db.Tree[Item], k db.Key[Item]) (db.Meta, Item
 	return m, v
 }
 
-// A directory another process (here: this one) holds open is refused
-// with ErrInUse, and a directory without a store with ErrNoStore.
+// holdOpen is the test binary run by TestExportInUse as another process:
+// it holds the database dir open until its standard input closes.
+func holdOpen(dir string) {
+	d, err := db.Open(dir, &db.Options{Logger: quiet})
+	if err != nil {
+		fmt.Println(err)
+		os.Exit(1)
+	}
+	fmt.Println("ready")
+	io.Copy(io.Discard, os.Stdin)
+	d.Close()
+}
+
+// A directory another process (or this one) holds open is refused with
+// ErrInUse, and a directory without a store with ErrNoStore.
 func TestExportInUse(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "db")
 	d, _ := openDB(t, dir)
-	defer d.Close()
 	_, err := sqlmap.Open(dir)
 	if !errors.Is(err, sqlmap.ErrInUse) || !strings.Contains(err.Error(), dir) {
-		t.Fatalf("Open of a database in use: %v, want ErrInUse naming it", err)
+		t.Fatalf("Open of a database this process holds: %v, want ErrInUse naming it", err)
+	}
+	d.Close()
+
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "HILLS_SQLMAP_HOLD="+dir)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer stdin.Close()
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if line != "ready\n" {
+		t.Fatalf("the holding process: %q %v", line, err)
+	}
+	_, err = sqlmap.Open(dir)
+	if !errors.Is(err, sqlmap.ErrInUse) || !strings.Contains(err.Error(), dir) {
+		t.Fatalf("Open of a database another process holds: %v, want ErrInUse naming it", err)
 	}
 	if _, err := sqlmap.Open(t.TempDir()); !errors.Is(err, sqlmap.ErrNoStore) {
 		t.Fatalf("Open of an empty directory: %v, want ErrNoStore", err)
