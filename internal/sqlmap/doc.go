@@ -24,9 +24,14 @@
 //
 // The core types: Tree (a tree's name, versioning and schema), Layout (the
 // columns of a tree, built once, which turns a stored record into a Row and
-// a Row back into a stored record), Source (any hills directory opened for
-// reading) and the SQLite writer and reader (WriteSQLite, ReadSQLite).
+// a Row back into a stored record, checked by the schema's text rules) and
+// Source (any hills directory opened read-only, from one snapshot). The
+// formats: WriteSQLite and ReadSQLite (every tree, and _hills_trees),
+// WriteCSV and ReadCSV, WriteJSONLines (one tree). What they read comes
+// back as ImportTree values, the records in their stored form, for
+// netsync's Server.Import, which alone writes a server's store.
 //
-// A Layout is safe for concurrent use; the Values of a Row it returns are
-// the caller's. A Source is safe for concurrent reads.
+// A Layout is safe for concurrent use; a Row it returns is the caller's.
+// A Source is safe for concurrent reads; the bytes Scan hands its callback
+// are valid only inside it.
 package sqlmap

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -327,17 +328,16 @@ func readTrees(ctx context.Context, sdb *sql.DB) ([]Tree, error) {
 // RowError is a row of a table that does not fit its tree's schema.
 type RowError struct {
 	Table string
-	Row   int    // 1-based, in the table's order (SQLite: by _id, _rev; CSV: the line)
+	Row   int    // 1-based, in the order of _id, _rev
 	Key   string // "ID.Rev" when known
 	Err   error  // a *ColumnError, mostly
 }
 
 func (e *RowError) Error() string {
-	where := "row"
 	if e.Key != "" {
-		return fmt.Sprintf("table %s, %s %d (_id.rev %s): %v", e.Table, where, e.Row, e.Key, e.Err)
+		return fmt.Sprintf("table %s, row %d (_id.rev %s): %v", e.Table, e.Row, e.Key, e.Err)
 	}
-	return fmt.Sprintf("table %s, %s %d: %v", e.Table, where, e.Row, e.Err)
+	return fmt.Sprintf("table %s, row %d: %v", e.Table, e.Row, e.Err)
 }
 
 func (e *RowError) Unwrap() error { return e.Err }
@@ -358,7 +358,7 @@ func readTable(ctx context.Context, sdb *sql.DB, l *Layout, def Defaults) ([]Key
 			return nil, fmt.Errorf("table %s: column %s is not a field of the tree's schema", l.Tree.Name, c)
 		}
 	}
-	if slicesIndex(cols, ColID) < 0 {
+	if !slices.Contains(cols, ColID) {
 		return nil, fmt.Errorf("table %s: no column %s", l.Tree.Name, ColID)
 	}
 	vals := make([]any, len(cols))
@@ -377,18 +377,19 @@ func readTable(ctx context.Context, sdb *sql.DB, l *Layout, def Defaults) ([]Key
 		}
 		key, rec, err := l.Record(row, def)
 		if err != nil {
-			return nil, &RowError{Table: l.Tree.Name, Row: n, Key: fmt.Sprint(row[0], ".", row[1]), Err: err}
+			return nil, &RowError{Table: l.Tree.Name, Row: n, Key: rowKey(row), Err: err}
 		}
 		out = append(out, KeyRecord{Key: key, Record: rec})
 	}
 	return out, rows.Err()
 }
 
-func slicesIndex(s []string, v string) int {
-	for i, x := range s {
-		if x == v {
-			return i
-		}
+// rowKey is the "ID.Rev" a row names, "" when it names none.
+func rowKey(row Row) string {
+	id, ok := row[0].(int64)
+	if !ok {
+		return ""
 	}
-	return -1
+	rev, _ := row[1].(int64)
+	return fmt.Sprintf("%d.%d", id, rev)
 }
