@@ -99,6 +99,8 @@ func (r *running) failed(t testing.TB) {
 	t.Helper()
 	select {
 	case err := <-r.done:
+		r.cancel() // stopped already: nothing for stop to wait for
+		r.cancel = nil
 		t.Fatalf("the mirror stopped: %v", err)
 	default:
 	}
@@ -244,6 +246,23 @@ func TestMirror(t *testing.T) {
 	})
 	if m.flushes.Load() == 0 {
 		t.Fatal("no flush reported")
+	}
+
+	// PostgreSQL's text holds no NUL: the record arrives with U+FFFD in
+	// its place, and the mirror goes on.
+	testkit.Create(t, parts, Part{Number: "n\x00ul", Tags: []string{"x\x00", `\u0000`}})
+	testkit.Create(t, parts, Part{Number: "after"})
+	w.sync(t)
+	testkit.Until(t, "the records with NUL in their text", func() bool {
+		m.failed(t)
+		var n int
+		pg.QueryRow(context.Background(), `SELECT count(*) FROM parts WHERE number = 'after'`).Scan(&n)
+		return n == 1
+	})
+	var tags string
+	if err := pg.QueryRow(context.Background(), `SELECT tags::text FROM parts WHERE number = $1`, "n\uFFFDul").Scan(&tags); err != nil ||
+		tags != "[\"x\uFFFD\", \"\\\\u0000\"]" {
+		t.Fatalf("the record with NUL: tags %s, %v", tags, err)
 	}
 }
 

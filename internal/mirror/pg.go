@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hillsdb/hills/db"
@@ -60,7 +61,7 @@ func pgType(c *sqlmap.Column) string {
 // pgRow is the row of record k in l's table, from its meta and opaque
 // text: the values to bind, in column order. Times are PostgreSQL's
 // (microseconds); the fields the schema does not know are a jsonb object
-// in _unknown.
+// in _unknown; a NUL in text, which PostgreSQL cannot hold, is U+FFFD.
 func pgRow(l *sqlmap.Layout, k db.OpaqueKey, m db.Meta, text string) ([]any, error) {
 	dec := json.NewDecoder(bytes.NewReader([]byte(text)))
 	var members map[string]json.RawMessage
@@ -99,7 +100,7 @@ func pgRow(l *sqlmap.Layout, k db.OpaqueKey, m db.Meta, text string) ([]any, err
 	}
 	if len(members) > 0 {
 		b, _ := json.Marshal(members)
-		vals[len(vals)-1] = string(b)
+		vals[len(vals)-1] = jsonText(b)
 	}
 	return vals, nil
 }
@@ -134,9 +135,36 @@ func pgValue(c *sqlmap.Column, raw json.RawMessage) (any, error) {
 	case schema.Time:
 		return time.Parse(time.RFC3339Nano, s)
 	case schema.String, schema.Ref:
-		return s, nil
+		return strings.ReplaceAll(s, "\x00", "\uFFFD"), nil
 	case schema.Bytes, schema.Raw:
 		return base64.StdEncoding.DecodeString(s)
 	}
-	return string(raw), nil
+	return jsonText(raw), nil
+}
+
+// jsonText is JSON for a jsonb column: PostgreSQL's text holds no NUL, so
+// an escaped one (\u0000) becomes U+FFFD.
+func jsonText(raw []byte) string {
+	const nul = `\u0000`
+	s := string(raw)
+	if !strings.Contains(s, nul) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if strings.HasPrefix(s[i:], nul) {
+			// An escape only when an even number of backslashes precede.
+			n := 0
+			for j := i - 1; j >= 0 && s[j] == '\\'; j-- {
+				n++
+			}
+			if n%2 == 0 {
+				b.WriteString(`\ufffd`)
+				i += len(nul) - 1
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }
