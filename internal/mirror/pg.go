@@ -15,13 +15,6 @@ import (
 	"github.com/hillsdb/hills/internal/sqlmap"
 )
 
-func deref(t *schema.Type) *schema.Type {
-	for t.Kind == schema.Pointer && t.Elem != nil {
-		t = t.Elem
-	}
-	return t
-}
-
 // pgType is the PostgreSQL type of column c.
 func pgType(c *sqlmap.Column) string {
 	switch c.Name {
@@ -35,7 +28,7 @@ func pgType(c *sqlmap.Column) string {
 	if c.Type == nil {
 		return "text"
 	}
-	t := deref(c.Type)
+	t := sqlmap.Deref(c.Type)
 	switch t.Kind {
 	case schema.Bool:
 		return "boolean"
@@ -107,7 +100,7 @@ func pgRow(l *sqlmap.Layout, k db.OpaqueKey, m db.Meta, text string) ([]any, err
 
 // pgValue converts a field's JSON text to the value bound for its column.
 func pgValue(c *sqlmap.Column, raw json.RawMessage) (any, error) {
-	t := deref(c.Type)
+	t := sqlmap.Deref(c.Type)
 	var s string
 	if raw[0] == '"' {
 		if err := json.Unmarshal(raw, &s); err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 	"github.com/vmihailenco/msgpack/v5/msgpcode"
 
+	"github.com/hillsdb/hills/db"
 	"github.com/hillsdb/hills/internal/layout"
 	"github.com/hillsdb/hills/internal/record"
 	"github.com/hillsdb/hills/internal/schema"
@@ -154,7 +155,9 @@ func ClassOf(t *schema.Type) Class {
 	return JSON
 }
 
-func deref(t *schema.Type) *schema.Type {
+// Deref returns the type a pointer type points to (through any number of
+// pointers), or t itself.
+func Deref(t *schema.Type) *schema.Type {
 	for t.Kind == schema.Pointer && t.Elem != nil {
 		t = t.Elem
 	}
@@ -173,17 +176,7 @@ func parseTime(s string) (int64, error) {
 	return tm.UnixNano(), nil
 }
 
-func versionText(v uint8) string {
-	switch v {
-	case record.NonVersioned:
-		return "non-versioned"
-	case record.Draft:
-		return "draft"
-	case record.Released:
-		return "released"
-	}
-	return strconv.Itoa(int(v))
-}
+func versionText(v uint8) string { return db.VersionState(v).String() }
 
 func parseVersion(s string) (uint8, error) {
 	switch s {
@@ -316,7 +309,7 @@ func (rr *rowReader) fill(row Row, data []byte) error {
 // (nil when none), for _unknown.
 func (rr *rowReader) value(c *Column, data []byte, pos func() int) (v any, sk []byte, err error) {
 	dec := rr.dec
-	t := deref(c.Type)
+	t := Deref(c.Type)
 	switch t.Kind {
 	case schema.Bool:
 		b, err := dec.DecodeBool()
@@ -448,7 +441,7 @@ func skeleton(raw []byte, t *schema.Type) ([]byte, error) {
 			members = append(members, [2][]byte{kraw, v})
 			continue
 		}
-		if ft := deref(&f.Type); ft.Kind == schema.Struct && len(v) > 0 && v[0] != msgpcode.Nil {
+		if ft := Deref(&f.Type); ft.Kind == schema.Struct && len(v) > 0 && v[0] != msgpcode.Nil {
 			sk, err := skeleton(v, ft)
 			if err != nil {
 				return nil, err

@@ -267,7 +267,7 @@ func textColumnError(err error) error {
 // writeJSON writes the column value v as the JSON value the schema's text
 // form has for it. A SQLite value comes typed; a CSV value is text.
 func writeJSON(w *bytes.Buffer, c *Column, v any) error {
-	t := deref(c.Type)
+	t := Deref(c.Type)
 	if b, ok := v.([]byte); ok && c.Class != Blob {
 		v = string(b)
 	}

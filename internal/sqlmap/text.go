@@ -200,7 +200,7 @@ func columnNumber(head []string, name string) int {
 // cellValue is the Row value of a CSV cell of column c.
 func cellValue(c *Column, cell string) (any, error) {
 	if cell == "" {
-		if c.Type != nil && deref(c.Type).Kind == schema.String {
+		if c.Type != nil && Deref(c.Type).Kind == schema.String {
 			return "", nil
 		}
 		return nil, nil
