@@ -438,6 +438,7 @@ func (s *Server) adminHandler() http.Handler {
 	s.clientsHandlers(mux)
 	s.compactHandlers(mux)
 	s.historyHandlers(mux)
+	s.importHandlers(mux) // admin_import.go
 	return mux
 }
 
@@ -573,6 +574,7 @@ var adminCodes = []struct {
 	{"not_checked_out", http.StatusConflict, db.ErrNotCheckedOut},
 	{"closed", http.StatusServiceUnavailable, ErrStoreClosed},
 	{"unknown_client", http.StatusNotFound, ErrUnknownClient},
+	{"import_refused", http.StatusConflict, ErrImport},
 }
 
 func adminError(w http.ResponseWriter, err error) {

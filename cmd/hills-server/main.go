@@ -13,6 +13,11 @@
 //	hills-server backup --to DIR [--data DIR]
 //	hills-server compact --keep N [--data DIR]
 //	hills-server history TREE KEY [--json] [--data DIR]
+//	hills-server export --sqlite FILE [--tree T ...] [--data DIR]
+//	hills-server export --jsonl|--csv FILE --tree T [--data DIR]
+//	hills-server import --sqlite FILE [--tree T ...] [--data DIR]
+//	hills-server import --csv FILE --tree T [--data DIR]
+//	hills-server mirror --server ADDR --postgres URL [--token T] [--replica DIR]
 //
 // The administration commands talk to the running server through its
 // socket DIR/admin.sock; when no server runs they open the store directly.
@@ -94,6 +99,12 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return history(ctx, rest, stdout)
 	case "restore":
 		return restore(ctx, rest, stdout, stderr)
+	case "export":
+		return export(ctx, rest, stdout)
+	case "import":
+		return importCmd(ctx, rest, stdout)
+	case "mirror":
+		return mirrorCmd(ctx, rest, stdout, stderr)
 	case "clients":
 		return clients(ctx, rest, stdout, stderr)
 	case "borrows":
@@ -133,6 +144,11 @@ Usage:
   hills-server compact --keep N [--data DIR]
   hills-server history TREE KEY [--json] [--data DIR]
   hills-server restore --from BACKUP --data DIR [--force]
+  hills-server export --sqlite FILE [--tree T ...] [--data DIR]
+  hills-server export --jsonl|--csv FILE --tree T [--data DIR]
+  hills-server import --sqlite FILE [--tree T ...] [--data DIR]
+  hills-server import --csv FILE --tree T [--data DIR]
+  hills-server mirror --server ADDR --postgres URL [--token T] [--replica DIR]
   hills-server help
 
 serve runs the server on DIR until SIGINT or SIGTERM. Defaults:
