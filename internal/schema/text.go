@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -126,13 +127,13 @@ func FromText(text string, t *Type, old []byte) ([]byte, error) {
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrText, err)
+		return nil, fmt.Errorf("%w: %s: %w", ErrText, textPos(text, dec.InputOffset(), err), err)
 	}
 	switch _, err := dec.Token(); {
 	case err == nil:
-		return nil, fmt.Errorf("%w: more than one JSON value", ErrText)
+		return nil, fmt.Errorf("%w: %s: more than one JSON value", ErrText, textPos(text, dec.InputOffset(), nil))
 	case err != io.EOF:
-		return nil, fmt.Errorf("%w: after the JSON value: %w", ErrText, err)
+		return nil, fmt.Errorf("%w: %s: after the JSON value: %w", ErrText, textPos(text, dec.InputOffset(), err), err)
 	}
 	if old != nil {
 		if err := Check(old); err != nil {
@@ -145,6 +146,27 @@ func FromText(text string, t *Type, old []byte) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// textPos says where in text a JSON error is, as "line L, column C"
+// (counted from 1, columns in characters): at the syntax error's offset,
+// the end of the text when it ends too early, else at offset.
+func textPos(text string, offset int64, err error) string {
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &se):
+		offset = se.Offset
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		offset = int64(len(text))
+	}
+	offset = min(max(offset, 0), int64(len(text)))
+	before := text[:offset]
+	line := strings.Count(before, "\n") + 1
+	col := utf8.RuneCountInString(before[strings.LastIndexByte(before, '\n')+1:])
+	if se != nil && col > 0 {
+		col-- // the offset is just after the character at fault
+	}
+	return fmt.Sprintf("line %d, column %d", line, col+1)
 }
 
 // sameAsStored reports whether the JSON value x is how Text renders the
