@@ -16,6 +16,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/hillsdb/hills/app"
 	"github.com/hillsdb/hills/db"
@@ -89,12 +90,25 @@ func (v *viewer) startWith(st startup) {
 	if st.tree == "" {
 		return
 	}
-	v.run(func() {
-		v.openTree(st.tree)
-		if st.key != "" {
-			if err := v.selectKey(st.key); err != nil {
-				v.msg, v.msgErr = "-select: "+err.Error(), true
-			}
+	v.run(func() { v.startTree(st) })
+}
+
+// startTree shows the tree and record the flags name. A tree the database
+// does not have (yet: a replica may still be catching up) is said in the
+// window and the log, and opened once it arrives.
+func (v *viewer) startTree(st startup) {
+	if !v.openTree(st.tree) {
+		v.startMsg = fmt.Sprintf("-tree %s: the database has no such tree (yet); trees: %s",
+			st.tree, strings.Join(v.d.Trees(), ", "))
+		v.log.Warn("viewer: "+v.startMsg, "dir", v.source)
+		v.pending = &st
+		return
+	}
+	v.startMsg, v.pending = "", nil
+	if st.key != "" {
+		if err := v.selectKey(st.key); err != nil {
+			v.msg, v.msgErr = "-select "+st.key+": "+err.Error(), true
+			v.log.Warn("viewer: " + v.msg)
 		}
-	})
+	}
 }

@@ -129,7 +129,12 @@ func (v *viewer) setState() {
 func (v *viewer) layoutPanel(gtx layout.Context, th *widgets.Theme) layout.Dimensions {
 	v.handlePanel(gtx)
 	if v.tree == nil || (!v.hasSel && !v.creating) {
-		return layout.Inset{Top: 16, Left: 16}.Layout(gtx, th.MutedLabel("Select a record.").Layout)
+		l := th.MutedLabel("Select a record.")
+		if v.msgErr && v.msg != "" {
+			l = th.Label(v.msg) // such as a -select naming no record
+			l.Color = th.Error
+		}
+		return layout.Inset{Top: 16, Left: 16}.Layout(gtx, l.Layout)
 	}
 	editable := v.editable()
 	v.form.ReadOnly = !editable

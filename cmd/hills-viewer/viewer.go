@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -74,6 +76,11 @@ type viewer struct {
 	form      *widgets.Form
 	jsonEd    widget.Editor
 	jsonMode  bool
+	// startMsg says why the tree the flags name is not shown; pending is
+	// what the flags asked for, until the tree arrives.
+	startMsg  string
+	pending   *startup
+	log       *slog.Logger
 	tabForm   widget.Clickable
 	tabJSON   widget.Clickable
 	checkout  widgets.CheckOut
@@ -152,7 +159,10 @@ func newViewer(a *app.App) *viewer {
 	if a.Config.Server != "" {
 		src = a.Config.Server
 	}
-	v := &viewer{d: a.DB, w: a.Watcher, th: a.Theme, status: a.Status(), source: src}
+	v := &viewer{d: a.DB, w: a.Watcher, th: a.Theme, status: a.Status(), source: src, log: a.Config.Logger}
+	if v.log == nil {
+		v.log = slog.Default()
+	}
 	v.start()
 	return v
 }
@@ -246,7 +256,7 @@ func (v *viewer) refreshTrees() {
 }
 
 // openTree shows tree name in the table.
-func (v *viewer) openTree(name string) {
+func (v *viewer) openTree(name string) bool {
 	v.mu.Lock()
 	_, ok := v.treeTbl[name]
 	v.mu.Unlock()
@@ -259,13 +269,13 @@ func (v *viewer) openTree(name string) {
 		}
 	}
 	if v.cur == name {
-		return
+		return true
 	}
 	v.mu.Lock()
 	t := v.treeTbl[name]
 	v.mu.Unlock()
 	if t == nil {
-		return
+		return false
 	}
 	if v.table != nil {
 		v.table.Close()
@@ -275,6 +285,7 @@ func (v *viewer) openTree(name string) {
 	v.table.SetFilter(v.filter.Text())
 	v.form = widgets.NewForm(t.Schema(), v.d)
 	v.selectRecord(db.OpaqueKey{}, false)
+	return true
 }
 
 // selectKey selects the record with key text s ("ID.Rev") of the shown
@@ -423,6 +434,9 @@ func (v *viewer) Layout(gtx layout.Context) layout.Dimensions {
 		(<-v.cmds)()
 	}
 	v.syncState()
+	if v.pending != nil && slices.Contains(v.d.Trees(), v.pending.tree) {
+		v.startTree(*v.pending)
+	}
 	defer v.takeSnapshot()
 	th := v.th
 	return layout.Flex{Axis: layout.Vertical}.Layout(gtx,
@@ -575,7 +589,12 @@ func humanCount(n int) string {
 
 func (v *viewer) layoutTable(gtx layout.Context, th *widgets.Theme) layout.Dimensions {
 	if v.table == nil {
-		return layout.Inset{Top: 16, Left: 16}.Layout(gtx, th.MutedLabel("Choose a tree on the left.").Layout)
+		l := th.MutedLabel("Choose a tree on the left.")
+		if v.startMsg != "" {
+			l = th.Label(v.startMsg)
+			l.Color = th.Error
+		}
+		return layout.Inset{Top: 16, Left: 16}.Layout(gtx, l.Layout)
 	}
 	if v.table.Update(gtx) {
 		v.selectRecord(v.table.Selected, v.table.HasSelection)

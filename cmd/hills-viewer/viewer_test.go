@@ -161,3 +161,26 @@ func TestViewerIdle(t *testing.T) {
 		t.Fatalf("the idle viewer drew %d frames in 2 s, want 0", n)
 	}
 }
+
+// -tree naming a tree the database lacks, and -select naming no key, are
+// said in the window; the tree opens once it arrives.
+func TestViewerStartErrors(t *testing.T) {
+	a, err := app.Open(app.Config{Dir: t.TempDir(), Name: "ana"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := newViewer(a)
+	defer func() { v.Close(); a.Close() }()
+	f := &frames{v: v}
+	v.startWith(startup{tree: "parts", key: "banana"})
+	f.until(t, "the message about the missing tree", func() bool { return strings.Contains(v.startMsg, "-tree parts: the database has no such tree") })
+	if v.table != nil {
+		t.Fatal("a table is shown for a missing tree")
+	}
+	// The tree arrives (here: created locally; in a replica, from the server).
+	if err := demo.Seed(a.DB, 2); err != nil {
+		t.Fatal(err)
+	}
+	f.until(t, "the tree opened when it arrived", func() bool { return v.cur == "parts" && v.startMsg == "" })
+	f.until(t, "the -select error", func() bool { return v.msgErr && strings.Contains(v.msg, "-select banana") })
+}
