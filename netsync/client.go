@@ -4,8 +4,11 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -136,6 +139,9 @@ type Client struct {
 // it connects, catches up and reconnects in the background. The database
 // must have been opened with Options.Replica.
 func Connect(d *db.DB, addr string, opts *ClientOptions) (*Client, error) {
+	if err := checkAddr(addr); err != nil {
+		return nil, err
+	}
 	link, err := replica.Open(d)
 	if err != nil {
 		return nil, err
@@ -160,6 +166,22 @@ func Connect(d *db.DB, addr string, opts *ClientOptions) (*Client, error) {
 	c.wg.Add(1)
 	go c.run()
 	return c, nil
+}
+
+// checkAddr refuses a server address that can never work: not
+// host:port, or a port that is not a number from 1 to 65535.
+func checkAddr(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("netsync: server address %q: %w (want host:port, such as 10.0.0.5:7447)", addr, err)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("netsync: server address %q: port %q is not a number from 1 to 65535", addr, port)
+	}
+	if host == "" {
+		return fmt.Errorf("netsync: server address %q: no host", addr)
+	}
+	return nil
 }
 
 // Close stops syncing and leaves the database open; a new Connect on the

@@ -10,6 +10,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -132,10 +133,17 @@ func (c *Client) dial(p *pin, t *token) (*quic.Conn, string, error) {
 			return nil
 		},
 	}
-	dctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
+	dctx, cancel := context.WithTimeout(c.ctx, dialTimeout)
 	qc, err := quic.DialAddr(dctx, c.addr, tconf, quicConfig())
 	cancel()
 	if err != nil {
+		if c.ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			return nil, "", fmt.Errorf("%w: no answer from %s within %v: is the server running there, and UDP (not TCP) open on the way?", ErrUnreachable, c.addr, dialTimeout)
+		}
+		var ne *net.OpError
+		if errors.As(err, &ne) || errors.As(err, new(*net.DNSError)) {
+			return nil, "", fmt.Errorf("%w: %s: %w", ErrUnreachable, c.addr, err)
+		}
 		return nil, "", dialError(err)
 	}
 	return qc, fingerprint, nil
@@ -258,6 +266,9 @@ func (c *Client) runSession(qc *quic.Conn, s *session, r *bufio.Reader, wm *wire
 	<-sdone
 	return readError(err)
 }
+
+// dialTimeout bounds a connection attempt.
+const dialTimeout = 10 * time.Second
 
 // dialError classifies a failed dial: a server without this protocol
 // version refuses the ALPN in the TLS handshake.

@@ -35,6 +35,11 @@ var (
 	// otherwise in DB.Recovered, and sends its unacknowledged changes
 	// again. Reported in Status().Err as a *RestoredError; not final.
 	ErrServerRestored = errors.New("netsync: server was restored from a backup")
+	// ErrUnreachable: no server answered at the address (nothing
+	// listens there, a firewall drops UDP, the host name does not
+	// resolve). Not final: the client keeps trying, and says so in
+	// Status().Err meanwhile.
+	ErrUnreachable = errors.New("netsync: server unreachable")
 	// ErrUnauthorized: the server does not know this client's credential:
 	// unknown, used, expired or revoked token, a revoked client, or a
 	// client that was never enrolled. Final: the client stops trying.
