@@ -79,6 +79,12 @@ func (d *DB) remoteCore(name string) (*core, error) {
 // before it is published: a crash loses at most changes the replica
 // fetches again, because the sequence is lost with them.
 func (l link) Apply(changes []layout.Change, lastSeq uint64) error {
+	return l.apply(changes, lastSeq, 0)
+}
+
+// apply applies changes from the server; answered, when not 0, is the
+// outbox sequence of this replica's change they answer (see ApplyAnswer).
+func (l link) apply(changes []layout.Change, lastSeq, answered uint64) error {
 	d := l.d
 	ops := make([]*op, 0, len(changes))
 	var pc personCache
@@ -89,7 +95,7 @@ func (l link) Apply(changes []layout.Change, lastSeq uint64) error {
 			d.mu.Unlock()
 			return err
 		}
-		o := &op{c: c, kind: EventKind(ch.Kind), key: ch.Key, remote: true}
+		o := &op{c: c, kind: EventKind(ch.Kind), key: ch.Key, remote: true, fromLog: ch.Seq != 0, answered: answered}
 		if ch.Record != nil {
 			m, data, err := record.Decode(ch.Record, nil)
 			if err != nil {
@@ -124,6 +130,9 @@ func (l link) Apply(changes []layout.Change, lastSeq uint64) error {
 	var seq [8]byte
 	binary.BigEndian.PutUint64(seq[:], lastSeq)
 	return d.commit(ops, func(b *pebble.Batch) error {
+		if err := rebaseAll(ops); err != nil {
+			return err
+		}
 		return b.Set(layout.SyncKey("seq"), seq[:], nil)
 	}, pebble.NoSync)
 }
@@ -260,6 +269,7 @@ func (l link) Ack(outbox, lastSeq uint64) error {
 		}
 		for ok := it.First(); ok; ok = it.Next() {
 			b.Delete(it.Key(), nil)
+			d.dropPending(layout.ItemID(it.Key()))
 			gone++
 		}
 		if err := it.Close(); err != nil {
@@ -283,6 +293,7 @@ func (l link) Ack(outbox, lastSeq uint64) error {
 	d.outboxLen -= gone
 	if d.outboxLen == 0 && len(d.lastOut) > 0 {
 		clear(d.lastOut) // every change is acknowledged
+		clear(d.lastEdit)
 	}
 	return nil
 }
