@@ -414,8 +414,11 @@ func (c *Client) ack(m *wire.Ack) error {
 // and when are the server's word). This also brings back a change this
 // replica made and then lost in a crash before it was durable here.
 func (c *Client) takeAccepted(m *wire.Ack, later bool) error {
-	if m.Seq == 0 || m.Code != wire.CodeOK || m.Kind == 0 || later {
+	if m.Seq == 0 || m.Code != wire.CodeOK || m.Kind == 0 {
 		return nil
+	}
+	if later {
+		return c.rebaseAnswer(layout.Change{Tree: m.Tree, Key: m.Key, Kind: m.Kind, Record: m.Record}, m.Seq, m.Outbox)
 	}
 	return c.applyOrSetAside(layout.Change{Tree: m.Tree, Key: m.Key, Kind: m.Kind, Record: m.Record}, m.Seq, m.Seq)
 }
@@ -436,7 +439,7 @@ func (c *Client) keepRefused(m *wire.Ack) error {
 // takeServers puts the local copy back to the server's version after a
 // rejection, or a duplicate whose outcome was lost.
 func (c *Client) takeServers(m *wire.Ack, later bool) error {
-	if m.Seq != 0 || m.Tree == "" || later {
+	if m.Seq != 0 || m.Tree == "" {
 		return nil
 	}
 	ch := layout.Change{Tree: m.Tree, Key: m.Key, Kind: uint8(db.Updated), Record: m.Record}
@@ -446,7 +449,21 @@ func (c *Client) takeServers(m *wire.Ack, later bool) error {
 	c.mu.Lock()
 	seq := c.status.LastSeq
 	c.mu.Unlock()
+	if later {
+		if m.Record == nil {
+			return nil
+		}
+		return c.rebaseAnswer(ch, seq, m.Outbox)
+	}
 	return c.applyOrSetAside(ch, seq, 0)
+}
+
+// rebaseAnswer applies the server's answer to outbox change outbox while
+// later changes of the record are pending here: on a tree with counters
+// the replica rebases it onto them (so a refused delta is taken back at
+// once); elsewhere the later answers bring the record.
+func (c *Client) rebaseAnswer(ch layout.Change, seq, outbox uint64) error {
+	return c.keepOrFail(ch, 0, c.link.ApplyAnswer(ch, seq, outbox))
 }
 
 // applyOrSetAside applies one change at the replica's sequence seq; one

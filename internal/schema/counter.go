@@ -359,3 +359,45 @@ func (f *Field) AddDelta(cur, delta int64) (int64, error) {
 	}
 	return next, nil
 }
+
+// ParseDelta reads the msgpack form of a counter delta (layout.Delta) as
+// strictly as a hostile sender needs: a map of exactly a string "field"
+// and an integer "delta" that fits int64; a float, a string or a larger
+// integer is refused, not converted.
+func ParseDelta(b []byte) (field string, delta int64, err error) {
+	if err := Check(b); err != nil {
+		return "", 0, err
+	}
+	ents, ok, err := mapEntries(b)
+	if err != nil {
+		return "", 0, err
+	}
+	if !ok || len(ents) != 2 {
+		return "", 0, errors.New("a delta is a map of field and delta")
+	}
+	var haveField, haveDelta bool
+	for _, e := range ents {
+		switch {
+		case e.isString && e.name == "field":
+			s, isString := rawString(e.val)
+			if !isString || s == "" {
+				return "", 0, errors.New("a delta's field must be a name")
+			}
+			field, haveField = s, true
+		case e.isString && e.name == "delta":
+			if e.val[0] == 0xc0 {
+				return "", 0, ErrNotInteger
+			}
+			if delta, err = rawInt(e.val); err != nil {
+				return "", 0, fmt.Errorf("delta: %w", err)
+			}
+			haveDelta = true
+		default:
+			return "", 0, fmt.Errorf("a delta has no member %q", e.name)
+		}
+	}
+	if !haveField || !haveDelta {
+		return "", 0, errors.New("a delta needs a field and a delta")
+	}
+	return field, delta, nil
+}
