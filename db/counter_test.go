@@ -326,3 +326,49 @@ func TestCounterModel(t *testing.T) {
 		t.Repeat(rapid.StateMachineActions(m))
 	})
 }
+
+func TestCounterOpaque(t *testing.T) {
+	d := mustOpen(t, t.TempDir(), nil)
+	reels := mustTree[Reel](t, d, "reels")
+	k, err := reels.Create(Reel{Part: "R1", Stock: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := d.Opaque("reels")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := db.OpaqueKey{Tree: "reels", ID: k.ID, Rev: k.Rev}
+	if err := o.Add(ok, "stock", 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Add(ok, "stock", -6); !errors.Is(err, db.ErrBelowFloor) {
+		t.Fatalf("opaque add below the floor: %v", err)
+	}
+	if err := o.Add(ok, "part", 1); !errors.Is(err, db.ErrNotCounter) {
+		t.Fatalf("opaque add to part: %v", err)
+	}
+	text, err := o.Text(ok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The text as it is updates; with the counter changed it does not.
+	if err := o.Update(ok, text); err != nil {
+		t.Fatalf("update with the text unchanged: %v", err)
+	}
+	changed := strings.Replace(text, `"stock": 5`, `"stock": 50`, 1)
+	if changed == text {
+		t.Fatalf("no stock in %s", text)
+	}
+	if err := o.Update(ok, changed); !errors.Is(err, db.ErrCounterField) || !strings.Contains(err.Error(), `"stock"`) {
+		t.Fatalf("text changing the counter: %v, want ErrCounterField naming stock", err)
+	}
+	noted := strings.Replace(text, `"part": "R1"`, `"part": "R1 reel"`, 1)
+	if err := o.Update(ok, noted); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := reels.Get(k)
+	if err != nil || got.Stock != 5 || got.Part != "R1 reel" {
+		t.Fatalf("got %+v %v", got, err)
+	}
+}

@@ -52,8 +52,12 @@ type OpaqueTree interface {
 	// Update replaces the record's data with JSON text checked as by
 	// Create. Fields of the stored record the schema does not know are
 	// kept byte for byte; the text may repeat them only unchanged. So
-	// Update(k, Text(k)) changes no field.
+	// Update(k, Text(k)) changes no field. Counter fields (Field.Counter)
+	// change only by Add: a text that changes one is ErrCounterField.
 	Update(k OpaqueKey, text string) error
+	// Add adds delta to the counter field (its msgpack name) without a
+	// check-out, as Tree.Add.
+	Add(k OpaqueKey, field string, delta int64) error
 	Delete(k OpaqueKey) error
 	CheckOut(ctx context.Context, k OpaqueKey) error
 	CheckIn(ctx context.Context, k OpaqueKey) error
@@ -233,6 +237,14 @@ func (o *opaqueTree) Update(k OpaqueKey, text string) error {
 		}
 		return data, nil, ver, nil
 	})
+}
+
+func (o *opaqueTree) Add(k OpaqueKey, field string, delta int64) error {
+	key, err := o.pack(k)
+	if err != nil {
+		return err
+	}
+	return o.c.add(key, field, delta)
 }
 
 func (o *opaqueTree) Delete(k OpaqueKey) error {
