@@ -10,6 +10,7 @@ package db
 // sums, and a record from the server is rebased onto them (rebase).
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -332,4 +333,33 @@ func (l link) ApplyAnswer(ch layout.Change, seq, outbox uint64) error {
 		return err
 	}
 	return l.apply([]layout.Change{ch}, seq, outbox)
+}
+
+// keepCounters gives the counters the JSON text of an opaque update
+// leaves out their stored values (in old; nil: none): data is the text's
+// record.
+func keepCounters(text string, data, old []byte, t *schema.Type) ([]byte, error) {
+	cs := t.Counters()
+	if len(cs) == 0 || old == nil {
+		return data, nil
+	}
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(text), &members); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidText, err)
+	}
+	keep := map[string]int64{}
+	for _, f := range cs {
+		if _, ok := members[f.Name]; ok {
+			continue
+		}
+		v, err := schema.ReadInt(old, f.Name)
+		if err != nil {
+			return nil, fmt.Errorf("%w: stored record: %w", ErrCorrupt, err)
+		}
+		keep[f.Name] = v
+	}
+	if len(keep) == 0 {
+		return data, nil
+	}
+	return schema.SetInts(data, keep)
 }

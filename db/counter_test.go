@@ -363,6 +363,10 @@ func TestCounterOpaque(t *testing.T) {
 	if err := o.Update(ok, changed); !errors.Is(err, db.ErrCounterField) || !strings.Contains(err.Error(), `"stock"`) {
 		t.Fatalf("text changing the counter: %v, want ErrCounterField naming stock", err)
 	}
+	// A text without the counter keeps it.
+	if err := o.Update(ok, `{"part": "R1 reel", "used": 0}`); err != nil {
+		t.Fatalf("text without the counter: %v", err)
+	}
 	noted := strings.Replace(text, `"part": "R1"`, `"part": "R1 reel"`, 1)
 	if err := o.Update(ok, noted); err != nil {
 		t.Fatal(err)

@@ -53,7 +53,8 @@ type OpaqueTree interface {
 	// Create. Fields of the stored record the schema does not know are
 	// kept byte for byte; the text may repeat them only unchanged. So
 	// Update(k, Text(k)) changes no field. Counter fields (Field.Counter)
-	// change only by Add: a text that changes one is ErrCounterField.
+	// change only by Add: a counter the text leaves out keeps its value,
+	// one it changes is ErrCounterField.
 	Update(k OpaqueKey, text string) error
 	// Add adds delta to the counter field (its msgpack name) without a
 	// check-out, as Tree.Add.
@@ -230,6 +231,9 @@ func (o *opaqueTree) Update(k OpaqueKey, text string) error {
 		data, err := schema.FromText(text, &s.Type, old)
 		if err != nil {
 			return nil, nil, Evolution{}, textError(c.name, err)
+		}
+		if data, err = keepCounters(text, data, old, &s.Type); err != nil {
+			return nil, nil, Evolution{}, c.errKey(err, key)
 		}
 		ver := Evolution{s.Major, s.Minor}
 		if m.Major == s.Major && m.Minor > s.Minor {
