@@ -158,7 +158,11 @@ func (t *Table) setColumns() {
 		case db.KindTime:
 			w = 150
 		}
-		t.Columns = append(t.Columns, &Column{Title: f.Name, Width: w, kind: colField, field: i, typ: &f.Type})
+		title := f.Name
+		if f.Counter {
+			title += " ±" // a counter: it changes by deltas (OpaqueTree.Add)
+		}
+		t.Columns = append(t.Columns, &Column{Title: title, Width: w, kind: colField, field: i, typ: &f.Type})
 	}
 	t.Columns = append(t.Columns,
 		&Column{Title: "State", Width: 60, kind: colState},

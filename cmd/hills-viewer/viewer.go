@@ -302,6 +302,7 @@ func (v *viewer) selectRecord(k db.OpaqueKey, ok bool) {
 	if ok {
 		// The schema may have changed since the tree was opened.
 		v.form = widgets.NewForm(v.tree.Schema(), v.d)
+		v.adjustCounters(k)
 		v.checkout.Record = widgets.OpaqueBorrower(v.tree, k)
 		v.read()
 	} else {
@@ -374,8 +375,12 @@ func (v *viewer) showRecord(rec *loaded) {
 	old := v.shown
 	v.shown = *rec
 	if keep {
-		// Keep the user's edits; only the meta is refreshed.
+		// Keep the user's edits; only the meta and the counters
+		// (which the edits leave out) are refreshed.
 		v.shown.text = old.text
+		if rec.err == nil {
+			_ = v.form.SetCounters(rec.text)
+		}
 	} else if rec.err == nil {
 		_ = v.form.SetText(rec.text)
 		v.jsonEd.SetText(rec.text)
@@ -399,6 +404,19 @@ func (v *viewer) finishWrite(res *opResult) {
 		// Refresh the meta; the fields keep what the user sees
 		// (and may already be editing again).
 		v.read()
+	}
+}
+
+// adjustCounters lets the form change the counters of record k with −
+// and +, without a check-out, and leaves them out of its updates.
+func (v *viewer) adjustCounters(k db.OpaqueKey) {
+	t := v.tree
+	v.form.OmitCounters = true
+	v.form.OnAdd = func(field string, delta int64) {
+		if v.busy {
+			return
+		}
+		v.do(fmt.Sprintf("%s %+d", field, delta), func() (*db.OpaqueKey, error) { return nil, t.Add(k, field, delta) })
 	}
 }
 
