@@ -127,10 +127,13 @@ func (c *core) add(key uint64, field string, delta int64) error {
 }
 
 // checkCounters refuses an update that changes a counter: old and new are
-// the record's data before and after. Called with d.mu held.
-func (c *core) checkCounters(key uint64, old, new []byte) error {
+// the record's data before and after, old written with schema major
+// version major. A record of an older major version is being migrated:
+// its fields are not the schema's, and it is not checked. Called with
+// d.mu held.
+func (c *core) checkCounters(key uint64, major uint16, old, new []byte) error {
 	cs := c.counters()
-	if len(cs) == 0 {
+	if len(cs) == 0 || major != c.schema.Major {
 		return nil
 	}
 	name, err := schema.ChangedCounter(old, new, &c.schema.Type)

@@ -429,7 +429,7 @@ func (c *core) update(key uint64, change func(m record.Meta, data []byte) ([]byt
 			if cur != prev {
 				return errStale
 			}
-			if err := c.checkCounters(key, data, newData); err != nil {
+			if err := c.checkCounters(key, m.Major, data, newData); err != nil {
 				return err
 			}
 			if err := c.typedValue(&val, ver, newData); err != nil {

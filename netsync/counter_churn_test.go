@@ -117,28 +117,15 @@ func TestCounterDeltasUnderChurn(t *testing.T) {
 			time.Sleep(time.Duration(rng.IntN(30)) * time.Millisecond)
 		}
 	})
-	// Chaos: drop connections and restart the server.
 	wg.Go(func() {
-		rng := rand.New(rand.NewPCG(99, 3))
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(time.Duration(100+rng.IntN(250)) * time.Millisecond):
-			}
-			if rng.IntN(4) == 0 {
-				srv.stop(t)
-				time.Sleep(time.Duration(rng.IntN(80)) * time.Millisecond)
-				srv = startServer(t, sdir, addr, nil)
-				continue
-			}
+		chaos(t, stop, rand.New(rand.NewPCG(99, 3)), &srv, sdir, 250, func(rng *rand.Rand) {
 			mu.Lock()
 			s := all[rng.IntN(len(all))]
 			s.disconnect()
 			time.Sleep(time.Duration(rng.IntN(50)) * time.Millisecond)
 			s.connect(t, addr, nil)
 			mu.Unlock()
-		}
+		})
 	})
 	time.Sleep(dur)
 	close(stop)

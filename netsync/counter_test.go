@@ -116,13 +116,25 @@ func serverStock(t testing.TB, srv *testServer, k db.Key[Reel]) int64 {
 	return o.stock(t, k)
 }
 
-func TestCounterDeltasFromSeveralReplicasAddUp(t *testing.T) {
+// reelSetup starts a server and stations named names, the first of which
+// creates a reel of stock items; every station has it when it returns.
+func reelSetup(t *testing.T, stock int64, names ...string) (*testServer, []*station, db.Key[Reel]) {
+	t.Helper()
 	srv := startServer(t, t.TempDir(), "", nil)
-	a := newStation(t, "a", srv.addr)
-	b := newStation(t, "b", srv.addr)
-	k := testkit.Create(t, a.reels, Reel{Part: "R1", Stock: 100})
-	a.sync(t, nil)
-	b.sync(t, nil)
+	ss := make([]*station, len(names))
+	for i, n := range names {
+		ss[i] = newStation(t, n, srv.addr)
+	}
+	k := testkit.Create(t, ss[0].reels, Reel{Part: "R1", Stock: stock})
+	for _, s := range ss {
+		s.sync(t, nil)
+	}
+	return srv, ss, k
+}
+
+func TestCounterDeltasFromSeveralReplicasAddUp(t *testing.T) {
+	_, ss, k := reelSetup(t, 100, "a", "b")
+	a, b := ss[0], ss[1]
 
 	events := make(chan db.Event[Reel], 256)
 	cancel := b.reels.Subscribe(func(e db.Event[Reel]) { events <- e })
@@ -160,12 +172,8 @@ func TestCounterDeltasFromSeveralReplicasAddUp(t *testing.T) {
 // A delta needs no check-out: it lands while another replica holds the
 // record and edits it, and the holder's edit keeps the delta.
 func TestCounterHolderEditKeepsDeltas(t *testing.T) {
-	srv := startServer(t, t.TempDir(), "", nil)
-	holder := newStation(t, "holder", srv.addr)
-	picker := newStation(t, "picker", srv.addr)
-	k := testkit.Create(t, holder.reels, Reel{Part: "R1", Stock: 10})
-	holder.sync(t, nil)
-	picker.sync(t, nil)
+	srv, ss, k := reelSetup(t, 10, "holder", "picker")
+	holder, picker := ss[0], ss[1]
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -218,12 +226,8 @@ func TestCounterHolderEditKeepsDeltas(t *testing.T) {
 // refuses the delta that would go below the floor, the sender's value is
 // put back with an event, and its status says why.
 func TestCounterBelowFloorRefusedAndPutBack(t *testing.T) {
-	srv := startServer(t, t.TempDir(), "", nil)
-	a := newStation(t, "a", srv.addr)
-	b := newStation(t, "b", srv.addr)
-	k := testkit.Create(t, a.reels, Reel{Part: "R1", Stock: 5})
-	a.sync(t, nil)
-	b.sync(t, nil)
+	srv, ss, k := reelSetup(t, 5, "a", "b")
+	a, b := ss[0], ss[1]
 
 	b.disconnect()
 	if err := b.reels.Add(k, "stock", -4); err != nil {
