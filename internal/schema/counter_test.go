@@ -130,3 +130,55 @@ func must(b []byte, err error) []byte {
 	}
 	return b
 }
+
+// FuzzParseDelta: a delta from the network never panics, and one it
+// accepts is exactly a field and an int64 that encode back to it.
+func FuzzParseDelta(f *testing.F) {
+	for _, v := range []any{
+		map[string]any{"field": "stock", "delta": -4},
+		map[string]any{"field": "stock", "delta": int64(math.MinInt64)},
+		map[string]any{"field": "stock", "delta": 1.5},
+		map[string]any{"field": "", "delta": 1},
+		map[string]any{"field": "stock"},
+		[]any{"stock", 1},
+	} {
+		f.Add(must(msgpack.Marshal(v)))
+	}
+	f.Add([]byte{0x82, 0xa5})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		field, delta, err := ParseDelta(b)
+		if err != nil {
+			return
+		}
+		if field == "" {
+			t.Fatalf("accepted an empty field from %x", b)
+		}
+		f2, d2, err := ParseDelta(must(msgpack.Marshal(map[string]any{"field": field, "delta": delta})))
+		if err != nil {
+			t.Fatalf("re-encoded %q %d: %v", field, delta, err)
+		}
+		if f2 != field || d2 != delta {
+			t.Fatalf("round trip: %q %d, then %q %d", field, delta, f2, d2)
+		}
+	})
+}
+
+func TestCounterParseDelta(t *testing.T) {
+	field, delta, err := ParseDelta(must(msgpack.Marshal(map[string]any{"field": "stock", "delta": -4})))
+	if err != nil || field != "stock" || delta != -4 {
+		t.Fatalf("%q %d %v", field, delta, err)
+	}
+	for name, v := range map[string]any{
+		"float":   map[string]any{"field": "stock", "delta": 1.5},
+		"string":  map[string]any{"field": "stock", "delta": "1"},
+		"uint64":  map[string]any{"field": "stock", "delta": uint64(math.MaxUint64)},
+		"nil":     map[string]any{"field": "stock", "delta": nil},
+		"extra":   map[string]any{"field": "stock", "delta": 1, "more": 1},
+		"nofield": map[string]any{"delta": 1},
+		"array":   []any{"stock", 1},
+	} {
+		if _, _, err := ParseDelta(must(msgpack.Marshal(v))); err == nil {
+			t.Errorf("%s accepted", name)
+		}
+	}
+}
