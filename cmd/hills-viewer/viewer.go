@@ -73,6 +73,7 @@ type viewer struct {
 	reading   bool
 	form      *widgets.Form
 	jsonEd    widget.Editor
+	jsonBase  string // the text the program last put in jsonEd (setJSON)
 	jsonMode  bool
 	tabForm   widget.Clickable
 	tabJSON   widget.Clickable
@@ -383,7 +384,7 @@ func (v *viewer) showRecord(rec *loaded) {
 		}
 	} else if rec.err == nil {
 		_ = v.form.SetText(rec.text)
-		v.jsonEd.SetText(rec.text)
+		v.setJSON(rec.text)
 		v.stateEd.SetText(strconv.FormatUint(uint64(rec.meta.State), 10))
 	}
 }
@@ -476,7 +477,7 @@ func (v *viewer) layoutTop(gtx layout.Context, th *widgets.Theme) layout.Dimensi
 		v.checkout.Record = nil
 		v.creating, v.hasSel = true, false
 		v.form = widgets.NewForm(v.tree.Schema(), v.d)
-		v.jsonEd.SetText("{}")
+		v.setJSON("{}")
 		v.shown = loaded{}
 		v.msg = "new record: fill in the fields and save"
 		v.msgErr = false

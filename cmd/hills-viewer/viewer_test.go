@@ -178,4 +178,28 @@ func TestViewerAdjustsCounters(t *testing.T) {
 	if r, _, _ := reels.Get(k); r.Stock != 5 || v.msgErr {
 		t.Fatalf("stock %d after the edit (message %q), want 5", r.Stock, v.msg)
 	}
+
+	// As JSON: a count taken meanwhile stays; changing the count is
+	// refused, saying why.
+	v.tabJSON.Click()
+	f.draw()
+	f.until(t, "the JSON", func() bool { return strings.Contains(v.jsonEd.Text(), `"R1 reel"`) })
+	if !strings.Contains(v.jsonEd.Text(), `"stock": 5`) {
+		t.Fatalf("the JSON does not show the counter:\n%s", v.jsonEd.Text())
+	}
+	if err := reels.Add(k, "stock", 2); err != nil {
+		t.Fatal(err)
+	}
+	v.jsonEd.SetText(strings.Replace(v.jsonEd.Text(), `"R1 reel"`, `"R1 reel 2"`, 1))
+	v.saveBtn.Click()
+	f.until(t, "the JSON edit", func() bool { r, _, _ := reels.Get(k); return r.Part == "R1 reel 2" && !v.busy })
+	if r, _, _ := reels.Get(k); r.Stock != 7 || v.msgErr {
+		t.Fatalf("stock %d after the JSON edit (message %q), want 7", r.Stock, v.msg)
+	}
+	v.jsonEd.SetText(`{"part": "R1 reel 2", "stock": 99}`)
+	v.saveBtn.Click()
+	f.until(t, "the refusal", func() bool { return !v.busy && v.msgErr && strings.Contains(v.msg, "counter field") })
+	if r, _, _ := reels.Get(k); r.Stock != 7 {
+		t.Fatalf("stock %d after a refused JSON edit, want 7", r.Stock)
+	}
 }
