@@ -132,9 +132,9 @@ func (m *counterModel) Check(rt *rapid.T) {
 // TestCounterReplicaModel checks 10 random sequences (all of rapid's
 // checks with HILLS_LONG=1).
 func TestCounterReplicaModel(t *testing.T) {
-	runs, refused := 0, 0
+	runs, refused, long := 0, 0, os.Getenv("HILLS_LONG") == "1"
 	rapid.Check(t, func(rt *rapid.T) {
-		if runs++; runs > 10 && os.Getenv("HILLS_LONG") != "1" {
+		if runs++; runs > 10 && !long {
 			return
 		}
 		srv := startServer(t, t.TempDir(), "", nil)
@@ -159,7 +159,10 @@ func TestCounterReplicaModel(t *testing.T) {
 		rt.Repeat(rapid.StateMachineActions(m))
 		refused += m.refused
 	})
-	t.Logf("%d sequences, %d deltas refused by the server", min(runs, 10), refused)
+	if !long {
+		runs = min(runs, 10)
+	}
+	t.Logf("%d sequences, %d deltas refused by the server", runs, refused)
 	if refused == 0 {
 		t.Fatal("no delta was refused by the server: the sequences do not test refusals")
 	}
