@@ -163,12 +163,14 @@ func Open(cfg Config) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
-		return nil, fmt.Errorf("app: %w", err)
-	}
 	var opts db.Options
 	if cfg.DB != nil {
 		opts = *cfg.DB
+	}
+	if !opts.MustExist {
+		if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+			return nil, fmt.Errorf("app: %w", err)
+		}
 	}
 	opts.Replica = cfg.Server != ""
 	if cfg.Name != "" {
@@ -309,8 +311,14 @@ func displayError(err error) error {
 // everything and exits the process: 0 on success, 1 after printing the
 // error. It must be called from the main goroutine and does not return.
 func Main(cfg Config, setup func(a *App) (UI, error)) {
+	done, err := prepareDisplay()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	go func() {
 		err := run(cfg, setup)
+		done()
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)

@@ -326,7 +326,7 @@ func rebaseAll(ops []*op) error {
 // server's record answering outbox change outbox is applied, rebased onto
 // the record's later changes still pending here; on any other tree the
 // answers of those later changes bring the record, and nothing is done.
-func (l link) ApplyAnswer(ch layout.Change, seq, outbox uint64) error {
+func (l link) ApplyAnswer(ch layout.Change, at replica.Pos, outbox uint64) error {
 	d := l.d
 	d.mu.Lock()
 	c, err := d.remoteCore(ch.Tree)
@@ -335,7 +335,7 @@ func (l link) ApplyAnswer(ch layout.Change, seq, outbox uint64) error {
 	if !counted || outbox == 0 {
 		return err
 	}
-	return l.apply([]layout.Change{ch}, seq, outbox)
+	return l.apply([]layout.Change{ch}, at, outbox)
 }
 
 // keepCounters gives the counters the JSON text of an opaque update

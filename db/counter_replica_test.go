@@ -37,7 +37,7 @@ func TestCounterReplicaRebase(t *testing.T) {
 	apply := func(seq uint64, r Reel) {
 		t.Helper()
 		ch := layout.Change{Seq: seq, Tree: "reels", Key: key, Kind: uint8(db.Updated), Record: serverRecord(t, r)}
-		if err := l.Apply([]layout.Change{ch}, seq); err != nil {
+		if err := l.Apply([]layout.Change{ch}, replica.Pos{Seq: seq}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -68,16 +68,16 @@ func TestCounterReplicaRebase(t *testing.T) {
 	// The server refuses the first delta (its floor): the answer, while
 	// the second is pending, shows the server's value plus the second.
 	ans := layout.Change{Tree: "reels", Key: key, Kind: uint8(db.Updated), Record: serverRecord(t, Reel{Part: "R1", Stock: 1, Note: "other"})}
-	if err := l.ApplyAnswer(ans, 2, out[0].Seq); err != nil {
+	if err := l.ApplyAnswer(ans, replica.Pos{Seq: 2}, out[0].Seq); err != nil {
 		t.Fatal(err)
 	}
 	want("the refused delta taken back", 3, "other")
-	if err := l.Ack(out[0].Seq, 0); err != nil {
+	if err := l.Ack(out[0].Seq, replica.Pos{}); err != nil {
 		t.Fatal(err)
 	}
 	apply(3, Reel{Part: "R1", Stock: 1, Note: "other 2"})
 	want("after the refusal's ack", 3, "other 2")
-	if err := l.Ack(out[1].Seq, 0); err != nil {
+	if err := l.Ack(out[1].Seq, replica.Pos{}); err != nil {
 		t.Fatal(err)
 	}
 	apply(4, Reel{Part: "R1", Stock: 3, Note: "other 2"}) // the accepted delta

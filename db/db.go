@@ -70,8 +70,10 @@ type DB struct {
 	grants idGrants // wakes CreateWait (idwait.go)
 }
 
-// Open opens the database in dir, creating it when it does not exist.
-// nil opts means the defaults: a standalone database.
+// Open opens the database in dir, creating it when it does not exist
+// (unless Options.MustExist). A directory that holds other files, or a
+// hills server's store, is refused with ErrNotDatabase, and nothing is
+// written into it. nil opts means the defaults: a standalone database.
 func Open(dir string, opts *Options) (*DB, error) {
 	o, err := opts.withDefaults()
 	if err != nil {
@@ -101,8 +103,14 @@ func Open(dir string, opts *Options) (*DB, error) {
 
 func (d *DB) open() error {
 	st, err := store.Open(d.dir, store.Options{CacheSize: d.opts.CacheSize, MemTableSize: 32 << 20,
-		Logger: d.opts.Logger, Corrupt: ErrCorrupt})
+		Logger: d.opts.Logger, Corrupt: ErrCorrupt, MustExist: d.opts.MustExist})
 	if err != nil {
+		if errors.Is(err, store.ErrNoStore) {
+			return fmt.Errorf("%w: %s holds no hills database", ErrNotDatabase, d.dir)
+		}
+		if errors.Is(err, store.ErrOtherFiles) {
+			return fmt.Errorf("%w: %w: nothing was written there; use an empty or new directory", ErrNotDatabase, err)
+		}
 		if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EACCES) {
 			return fmt.Errorf("%w: %s is open in another process", ErrInUse, d.dir)
 		}

@@ -38,6 +38,11 @@ type Options struct {
 	// Logger receives the store's warnings and errors. Default
 	// slog.Default().
 	Logger *slog.Logger
+	// MustExist refuses a directory that holds no database yet (missing
+	// or empty) with ErrNotDatabase, rather than create one: for tools
+	// that open a database a user named. Default false. A directory that
+	// holds other files is refused whatever this says.
+	MustExist bool
 }
 
 func (o *Options) withDefaults() (*Options, error) {

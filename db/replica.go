@@ -56,12 +56,24 @@ func (l link) SetSyncState(name string, v []byte) error {
 	return nil
 }
 
-func (l link) LastSeq() uint64 {
+// Position implements replica.Link: the "seq" sync state holds the
+// sequence, then the log's digest there when the server sent one.
+func (l link) Position() replica.Pos {
 	b, err := l.SyncState("seq")
-	if err != nil || len(b) != 8 {
-		return 0
+	if err != nil || len(b) < 8 {
+		return replica.Pos{}
 	}
-	return binary.BigEndian.Uint64(b)
+	p := replica.Pos{Seq: binary.BigEndian.Uint64(b)}
+	if len(b) > 8 {
+		p.Sum = slices.Clone(b[8:])
+	}
+	return p
+}
+
+// setPosition writes the position into b.
+func setPosition(b *pebble.Batch, at replica.Pos) error {
+	v := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(at.Sum)), at.Seq)
+	return b.Set(layout.SyncKey("seq"), append(v, at.Sum...), nil)
 }
 
 // remoteCore returns the core of a tree named by the server, loading it
@@ -78,13 +90,13 @@ func (d *DB) remoteCore(name string) (*core, error) {
 // sequence. The server holds them durably, so the batch is not synced
 // before it is published: a crash loses at most changes the replica
 // fetches again, because the sequence is lost with them.
-func (l link) Apply(changes []layout.Change, lastSeq uint64) error {
-	return l.apply(changes, lastSeq, 0)
+func (l link) Apply(changes []layout.Change, at replica.Pos) error {
+	return l.apply(changes, at, 0)
 }
 
 // apply applies changes from the server; answered, when not 0, is the
 // outbox sequence of this replica's change they answer (see ApplyAnswer).
-func (l link) apply(changes []layout.Change, lastSeq, answered uint64) error {
+func (l link) apply(changes []layout.Change, at replica.Pos, answered uint64) error {
 	d := l.d
 	ops := make([]*op, 0, len(changes))
 	var pc personCache
@@ -127,13 +139,11 @@ func (l link) apply(changes []layout.Change, lastSeq, answered uint64) error {
 			}
 		}
 	}
-	var seq [8]byte
-	binary.BigEndian.PutUint64(seq[:], lastSeq)
 	return d.commit(ops, func(b *pebble.Batch) error {
 		if err := rebaseAll(ops); err != nil {
 			return err
 		}
-		return b.Set(layout.SyncKey("seq"), seq[:], nil)
+		return setPosition(b, at)
 	}, pebble.NoSync)
 }
 
@@ -247,7 +257,7 @@ func (l link) OutboxLen() int {
 	return l.d.outboxLen
 }
 
-func (l link) Ack(outbox, lastSeq uint64) error {
+func (l link) Ack(outbox uint64, at replica.Pos) error {
 	d := l.d
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -279,10 +289,8 @@ func (l link) Ack(outbox, lastSeq uint64) error {
 	var v [8]byte
 	binary.BigEndian.PutUint64(v[:], outbox)
 	b.Set(layout.SyncKey("outbox"), v[:], nil)
-	if lastSeq != 0 {
-		var s [8]byte
-		binary.BigEndian.PutUint64(s[:], lastSeq)
-		b.Set(layout.SyncKey("seq"), s[:], nil)
+	if at.Seq != 0 {
+		setPosition(b, at)
 	}
 	if err := b.Commit(pebble.NoSync); err != nil {
 		return fmt.Errorf("%w: %w", ErrStorage, err)
@@ -478,47 +486,4 @@ func (d *DB) notifyRemote() {
 	if r != nil {
 		r.Notify()
 	}
-}
-
-func (l link) Prune(keep map[string]map[uint64]bool, lastSeq uint64) error {
-	d := l.d
-	pending := map[string]map[uint64]bool{}
-	chs, err := l.Outbox(0, 1<<30)
-	if err != nil {
-		return err
-	}
-	for _, ch := range chs {
-		if pending[ch.Tree] == nil {
-			pending[ch.Tree] = map[uint64]bool{}
-		}
-		pending[ch.Tree][ch.Key] = true
-	}
-	var ops []*op
-	d.mu.Lock()
-	for _, name := range d.Trees() {
-		c, err := d.remoteCore(name)
-		if err != nil {
-			d.mu.Unlock()
-			return err
-		}
-		c.mu.RLock()
-		c.order.Ascend(func(e *entry) bool {
-			if !keep[name][e.key] && !pending[name][e.key] {
-				ops = append(ops, &op{c: c, kind: Deleted, key: e.key, remote: true})
-			}
-			return true
-		})
-		for k := range c.bad {
-			if !keep[name][k] && !pending[name][k] {
-				ops = append(ops, &op{c: c, kind: Deleted, key: k, remote: true})
-			}
-		}
-		c.mu.RUnlock()
-	}
-	d.mu.Unlock()
-	var seq [8]byte
-	binary.BigEndian.PutUint64(seq[:], lastSeq)
-	return d.commit(ops, func(b *pebble.Batch) error {
-		return b.Set(layout.SyncKey("seq"), seq[:], nil)
-	}, pebble.NoSync)
 }

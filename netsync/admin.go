@@ -52,6 +52,12 @@ type ServerInfo struct {
 	AppID       string       `json:"app_id"`
 	Trees       []TreeInfo   `json:"trees"`   // by name
 	Clients     []ClientInfo `json:"clients"` // by name, then id
+	// Lineage is the store's lineage id (a restore makes a new one);
+	// RestoredFrom and RestoredAt say from which backup and when it was
+	// restored, empty when it never was.
+	Lineage      string    `json:"lineage"`
+	RestoredFrom string    `json:"restored_from,omitempty"`
+	RestoredAt   time.Time `json:"restored_at,omitzero"`
 }
 
 // TreeInfo describes one tree on the server.
@@ -144,7 +150,10 @@ func (s *Server) Info() (ServerInfo, error) {
 		return ServerInfo{}, err
 	}
 	info := ServerInfo{ID: s.ID(), Fingerprint: s.Fingerprint(), Seq: s.Seq(), Floor: s.Floor(), AppID: s.opts.AppID,
-		Trees: trees, Clients: s.Clients()}
+		Trees: trees, Clients: s.Clients(), Lineage: s.a.id.Lineage, RestoredFrom: s.a.id.RestoredFrom}
+	if s.a.id.RestoredAt != 0 {
+		info.RestoredAt = time.Unix(0, s.a.id.RestoredAt).UTC()
+	}
 	if a := s.Addr(); a != nil {
 		info.Addr = a.String()
 	}

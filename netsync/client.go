@@ -86,6 +86,9 @@ type pin struct {
 	ServerID    string `msgpack:"server"`
 	Fingerprint string `msgpack:"fingerprint"`
 	AppID       string `msgpack:"app"`
+	// Lineage is the server store's lineage this replica applied the log
+	// of; "" before the first session that told it.
+	Lineage string `msgpack:"lineage,omitempty"`
 }
 
 // Client keeps a replica database in sync with a server. Its methods are
@@ -104,6 +107,7 @@ type Client struct {
 
 	mu       sync.Mutex
 	status   Status
+	sum      []byte         // the log's digest at status.LastSeq; nil when unknown
 	errGen   uint64         // counts the errors put in status.Err
 	me       string         // this client's id on the server, from Welcome
 	grants   replica.Grants // what the server said this client may do, from Welcome
@@ -115,6 +119,9 @@ type Client struct {
 	pongs    map[uint64]chan uint64
 	rangeReq map[string]bool
 	snapshot map[string]map[uint64]bool // records of a snapshot under way
+	// restoring: this session takes a restored server's state; set at
+	// Welcome, cleared when its snapshot is in (client_restore.go).
+	restoring *restoring
 	// givingBack holds records this client gave back (CheckIn, or a
 	// cancelled CheckOut) without the server's answer: not its own any
 	// more, given back again on the next connection (client_checkout.go).
@@ -136,7 +143,8 @@ func Connect(d *db.DB, addr string, opts *ClientOptions) (*Client, error) {
 		replies: map[uint64]chan wire.Reply{}, pongs: map[uint64]chan uint64{}, rangeReq: map[string]bool{},
 		givingBack: map[recKey]bool{}}
 	c.status.Server = addr
-	c.status.LastSeq = link.LastSeq()
+	pos := link.Position()
+	c.status.LastSeq, c.sum = pos.Seq, pos.Sum
 	if err := c.loadGivingBack(); err != nil {
 		cancel()
 		return nil, err

@@ -77,14 +77,19 @@ func (c *Client) onSnapshot(_ *session, m *wire.Snapshot) error {
 	}
 	keep := c.snapshot
 	c.snapshot = nil
+	r := c.restoring
 	c.mu.Unlock()
 	if keep == nil {
 		return fmt.Errorf("%w: snapshot end without a start", ErrProtocol)
 	}
-	if err := c.link.Prune(keep, m.Seq); err != nil {
+	at := replica.Pos{Seq: m.Seq, Sum: m.Sum}
+	if r != nil {
+		return c.restored(r, keep, at)
+	}
+	if _, err := c.link.Prune(keep, at, nil); err != nil {
 		return err
 	}
-	c.setSeq(m.Seq)
+	c.setPos(at)
 	return nil
 }
 
@@ -290,10 +295,11 @@ func (c *Client) applyTree(ch layout.Change) error {
 		return err
 	}
 	if ch.Seq != 0 {
-		if err := c.link.Apply(nil, ch.Seq); err != nil {
+		at := replica.Pos{Seq: ch.Seq, Sum: ch.Sum}
+		if err := c.link.Apply(nil, at); err != nil {
 			return err
 		}
-		c.setSeq(ch.Seq)
+		c.setPos(at)
 	}
 	return nil
 }
@@ -301,9 +307,9 @@ func (c *Client) applyTree(ch layout.Change) error {
 // applyRecords applies a run of record changes as one batch; when the
 // batch fails, one by one, setting aside those that fail.
 func (c *Client) applyRecords(chs []layout.Change) error {
-	seq := chs[len(chs)-1].Seq
+	at := replica.Pos{Seq: chs[len(chs)-1].Seq, Sum: chs[len(chs)-1].Sum}
 	batch := chs
-	if seq == 0 {
+	if at.Seq == 0 {
 		// A snapshot's records: the sequence moves at its end, and
 		// records with changes still in the outbox keep them.
 		pending, err := c.pendingKeys()
@@ -312,7 +318,8 @@ func (c *Client) applyRecords(chs []layout.Change) error {
 		}
 		batch = make([]layout.Change, 0, len(chs))
 		c.mu.Lock()
-		seq = c.status.LastSeq
+		at = c.posLocked()
+		r := c.restoring
 		for _, ch := range chs {
 			if c.snapshot != nil {
 				if c.snapshot[ch.Tree] == nil {
@@ -325,41 +332,48 @@ func (c *Client) applyRecords(chs []layout.Change) error {
 			}
 		}
 		c.mu.Unlock()
+		if err := c.preserve(r, batch); err != nil {
+			return err
+		}
 	}
-	err := c.link.Apply(batch, seq)
+	err := c.link.Apply(batch, at)
 	if err != nil && !localFailure(err) {
-		err = c.applyEach(batch, seq)
+		err = c.applyEach(batch, at)
 	}
 	if err != nil {
 		return err
 	}
-	c.setSeq(seq)
+	c.setPos(at)
 	return nil
 }
 
 // applyEach applies changes one at a time, setting aside those that
 // cannot be applied.
-func (c *Client) applyEach(chs []layout.Change, last uint64) error {
+func (c *Client) applyEach(chs []layout.Change, last replica.Pos) error {
 	for _, ch := range chs {
-		seq := ch.Seq
-		if seq == 0 {
-			seq = last
+		at := replica.Pos{Seq: ch.Seq, Sum: ch.Sum}
+		if at.Seq == 0 {
+			at = last
 		}
-		if err := c.applyOrSetAside(ch, seq, ch.Seq); err != nil {
+		if err := c.applyOrSetAside(ch, at, ch.Seq); err != nil {
 			return err
 		}
 	}
 	return c.link.Apply(nil, last)
 }
 
-func (c *Client) setSeq(seq uint64) {
+// setPos records that the replica applied the log up to at.
+func (c *Client) setPos(at replica.Pos) {
 	c.update(func(st *Status) {
-		if seq > st.LastSeq {
-			st.LastSeq = seq
+		if at.Seq > st.LastSeq {
+			st.LastSeq, c.sum = at.Seq, at.Sum
 		}
 		st.ServerSeq = max(st.ServerSeq, st.LastSeq)
 	})
 }
+
+// posLocked returns the replica's position. Called with c.mu held.
+func (c *Client) posLocked() replica.Pos { return replica.Pos{Seq: c.status.LastSeq, Sum: c.sum} }
 
 // forced handles an administrator's force-return of a record this client
 // held: the record's changes not yet accepted are set aside in the
@@ -395,15 +409,19 @@ func (c *Client) ack(m *wire.Ack) error {
 	if err := c.takeServers(m, later); err != nil {
 		return err
 	}
-	if err := c.link.Ack(m.Outbox, m.Seq); err != nil {
+	if m.Code != wire.CodeOK {
+		// Before the outbox entry goes: a WaitSynced that sees the
+		// outbox acknowledged sees the rejection in Status().Err too.
+		c.reportRejected(m)
+	}
+	if err := c.link.Ack(m.Outbox, replica.Pos{Seq: m.Seq, Sum: m.Sum}); err != nil {
 		return err
 	}
 	if m.Code != wire.CodeOK {
-		c.reportRejected(m)
 		return nil
 	}
 	if m.Seq != 0 {
-		c.setSeq(m.Seq)
+		c.setPos(replica.Pos{Seq: m.Seq, Sum: m.Sum})
 	} else {
 		c.update(func(*Status) {})
 	}
@@ -417,18 +435,28 @@ func (c *Client) takeAccepted(m *wire.Ack, later bool) error {
 	if m.Seq == 0 || m.Code != wire.CodeOK || m.Kind == 0 {
 		return nil
 	}
+	ch := layout.Change{Tree: m.Tree, Key: m.Key, Kind: m.Kind, Record: m.Record}
+	at := replica.Pos{Seq: m.Seq, Sum: m.Sum}
 	if later {
-		return c.rebaseAnswer(layout.Change{Tree: m.Tree, Key: m.Key, Kind: m.Kind, Record: m.Record}, m.Seq, m.Outbox)
+		return c.rebaseAnswer(ch, at, m.Outbox)
 	}
-	return c.applyOrSetAside(layout.Change{Tree: m.Tree, Key: m.Key, Kind: m.Kind, Record: m.Record}, m.Seq, m.Seq)
+	return c.applyOrSetAside(ch, at, m.Seq)
 }
 
-// keepRefused sets aside the edits of a change made under a check-out the
-// server does not know: the record as this replica's edits left it (the
-// later ones are refused as well) is kept before the server's version
-// replaces it.
+// keepRefused sets aside the edits of a change the server refused for
+// what it knows of the record — made under a check-out it does not know,
+// of a record it lacks, a create in ids it did not grant or of a key it
+// has, a change of a released record (all of which a server restored from
+// a backup refuses of work done since): the record as this replica's
+// edits left it (the later ones are refused as well) is kept before the
+// server's version replaces it.
 func (c *Client) keepRefused(m *wire.Ack) error {
-	if m.Code != wire.CodeNotCheckedOut || m.Tree == "" {
+	if m.Tree == "" {
+		return nil
+	}
+	switch m.Code {
+	case wire.CodeNotCheckedOut, wire.CodeNotFound, wire.CodeOutOfRange, wire.CodeExists, wire.CodeReleased:
+	default:
 		return nil
 	}
 	_, err := c.link.Recover(m.Tree, m.Key, math.MaxUint64, replica.Note{
@@ -447,29 +475,29 @@ func (c *Client) takeServers(m *wire.Ack, later bool) error {
 		ch.Kind = uint8(db.Deleted)
 	}
 	c.mu.Lock()
-	seq := c.status.LastSeq
+	at := c.posLocked()
 	c.mu.Unlock()
 	if later {
 		if m.Record == nil {
 			return nil
 		}
-		return c.rebaseAnswer(ch, seq, m.Outbox)
+		return c.rebaseAnswer(ch, at, m.Outbox)
 	}
-	return c.applyOrSetAside(ch, seq, 0)
+	return c.applyOrSetAside(ch, at, 0)
 }
 
 // rebaseAnswer applies the server's answer to outbox change outbox while
 // later changes of the record are pending here: on a tree with counters
 // the replica rebases it onto them (so a refused delta is taken back at
 // once); elsewhere the later answers bring the record.
-func (c *Client) rebaseAnswer(ch layout.Change, seq, outbox uint64) error {
-	return c.keepOrFail(ch, 0, c.link.ApplyAnswer(ch, seq, outbox))
+func (c *Client) rebaseAnswer(ch layout.Change, at replica.Pos, outbox uint64) error {
+	return c.keepOrFail(ch, 0, c.link.ApplyAnswer(ch, at, outbox))
 }
 
-// applyOrSetAside applies one change at the replica's sequence seq; one
+// applyOrSetAside applies one change at the replica's position at; one
 // it cannot apply is set aside (at log sequence logSeq) instead.
-func (c *Client) applyOrSetAside(ch layout.Change, seq, logSeq uint64) error {
-	return c.keepOrFail(ch, logSeq, c.link.Apply([]layout.Change{ch}, seq))
+func (c *Client) applyOrSetAside(ch layout.Change, at replica.Pos, logSeq uint64) error {
+	return c.keepOrFail(ch, logSeq, c.link.Apply([]layout.Change{ch}, at))
 }
 
 // keepOrFail decides what an error applying ch means: the replica's own

@@ -149,7 +149,11 @@ func (c *Client) handshake(qc *quic.Conn, t *token) (*session, *bufio.Reader, *w
 	}
 	s := &session{qc: qc, st: st, w: bufio.NewWriterSize(st, 64<<10), done: make(chan struct{})}
 	r := bufio.NewReaderSize(st, 64<<10)
-	h := &wire.Hello{AppID: c.opts.AppID, ClientID: c.link.ClientID(), Name: c.link.Name(), LastSeq: c.link.LastSeq()}
+	pos := c.link.Position()
+	h := &wire.Hello{AppID: c.opts.AppID, ClientID: c.link.ClientID(), Name: c.link.Name(), LastSeq: pos.Seq, LastSum: pos.Sum}
+	if err := c.helloLineage(h); err != nil {
+		return nil, nil, nil, err
+	}
 	if t != nil {
 		h.Token = c.opts.Token
 	}
@@ -201,6 +205,9 @@ func (c *Client) pin(p *pin, t *token, wm *wire.Welcome, fingerprint string) err
 			return err
 		}
 		c.log.Info("pinned server", "server", wm.ServerID, "fingerprint", fingerprint, "verified_by_token", t != nil)
+	}
+	if err := c.meetServer(p, wm); err != nil {
+		return err
 	}
 	g := replica.Grants{}
 	for _, gr := range wm.Grants {

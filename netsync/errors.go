@@ -23,9 +23,18 @@ var (
 	// back to the server's. The error also matches the reason, such as
 	// db.ErrNotCheckedOut.
 	ErrRejected = errors.New("netsync: change rejected")
-	// ErrServerBehind: the server's log is behind this replica's (it was
-	// restored from an older backup); the replica refuses to sync with it.
+	// ErrServerBehind: the server's log is behind this replica's. Servers
+	// of this version no longer refuse such a replica: they send it their
+	// state and the replica reports ErrServerRestored. Kept for code that
+	// matches it.
 	ErrServerBehind = errors.New("netsync: server is behind this replica")
+	// ErrServerRestored: the server's log does not continue the one this
+	// replica applied: it was restored from a backup (another lineage, a
+	// log that differs or ends before the replica's). The replica took the
+	// server's state, kept every record the server lacks or holds
+	// otherwise in DB.Recovered, and sends its unacknowledged changes
+	// again. Reported in Status().Err as a *RestoredError; not final.
+	ErrServerRestored = errors.New("netsync: server was restored from a backup")
 	// ErrUnauthorized: the server does not know this client's credential:
 	// unknown, used, expired or revoked token, a revoked client, or a
 	// client that was never enrolled. Final: the client stops trying.

@@ -23,6 +23,13 @@ type identity struct {
 	CertDER []byte `msgpack:"cert"`
 	KeyDER  []byte `msgpack:"key"`
 	Created int64  `msgpack:"created"`
+	// Lineage names this copy of the store's history: made with the
+	// store, made anew by a restore (hills-server restore).
+	Lineage string `msgpack:"lineage,omitempty"`
+	// RestoredFrom and RestoredAt: the backup the store was restored from,
+	// and when (Unix ns); empty when it never was.
+	RestoredFrom string `msgpack:"restored_from,omitempty"`
+	RestoredAt   int64  `msgpack:"restored_at,omitempty"`
 }
 
 func newIdentity() (*identity, error) {
@@ -31,7 +38,7 @@ func newIdentity() (*identity, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &identity{ID: id, CertDER: der, KeyDER: keyDER, Created: time.Now().UnixNano()}, nil
+	return &identity{ID: id, CertDER: der, KeyDER: keyDER, Created: time.Now().UnixNano(), Lineage: uuid.NewString()}, nil
 }
 
 // selfSigned makes an ECDSA P-256 key and a self-signed certificate for it

@@ -176,9 +176,16 @@ type Server struct {
 // its identity: a UUID and a self-signed certificate.
 func NewServer(dir string, opts *ServerOptions) (*Server, error) {
 	o := opts.withDefaults()
+	if err := checkRestoring(dir); err != nil {
+		return nil, err
+	}
 	a, err := openAuthority(dir, o.Logger, o.CacheSize)
 	if err != nil {
 		return nil, err
+	}
+	if a.id.RestoredAt != 0 {
+		o.Logger.Info("the store was restored from a backup: replicas that synced after it take the server's state",
+			"backup", a.id.RestoredFrom, "restored_at", time.Unix(0, a.id.RestoredAt).UTC(), "lineage", a.id.Lineage)
 	}
 	a.lim = o.Limits
 	a.room = &diskRoom{dir: dir, min: o.Limits.MinFreeDisk, free: freeSpace}

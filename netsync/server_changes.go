@@ -66,9 +66,8 @@ func (a *authority) declare(origin *sconn, decl replica.TreeDecl) error {
 		if err != nil {
 			return err
 		}
-		a.seq++
-		e := logEntry{Change: layout.Change{Seq: a.seq, Tree: next.Name, Kind: wire.KindTree, Record: enc}, At: time.Now().UnixNano()}
-		if err := putMsgpack(b, logKey(a.seq), &e); err != nil {
+		e := logEntry{Change: layout.Change{Tree: next.Name, Kind: wire.KindTree, Record: enc}, At: time.Now().UnixNano()}
+		if err := a.appendLog(b, &e); err != nil {
 			return err
 		}
 		d.entries = append(d.entries, e)
@@ -227,9 +226,10 @@ func (a *authority) push(origin *sconn, changes []layout.Change, now int64) erro
 				continue
 			}
 			ch.Record = rec
-			a.seq++
 			e := logEntry{Change: ch, Origin: cl.ID, OriginSeq: ch.Seq, At: now}
-			e.Seq = a.seq
+			if err := a.appendLog(b, &e); err != nil {
+				return err
+			}
 			rk := layout.RecordKey(ch.Tree, ch.Key)
 			if db.EventKind(ch.Kind) == db.Deleted {
 				b.Delete(rk, nil)
@@ -239,9 +239,6 @@ func (a *authority) push(origin *sconn, changes []layout.Change, now int64) erro
 				}
 			} else {
 				b.Set(rk, ch.Record, nil)
-			}
-			if err := putMsgpack(b, logKey(a.seq), &e); err != nil {
-				return err
 			}
 			d.entries = append(d.entries, e)
 		}

@@ -21,9 +21,9 @@ type stepCommit struct {
 // commit's ticket.
 func (c *stepCommit) Prepare(b *pebble.Batch) error {
 	a := c.a
-	seq0 := a.seq
+	seq0, sum0 := a.seq, a.sum
 	if err := c.step(b, c.d); err != nil {
-		a.seq = seq0
+		a.seq, a.sum = seq0, sum0
 		return err
 	}
 	ver := a.pipe.Next() + 1 // 0 means unversioned

@@ -117,13 +117,6 @@ func (c *sconn) handshake() (*bufio.Reader, *bufio.Writer, *wire.Hello, bool) {
 		c.refuseHello(w, wire.CodeAppID, fmt.Sprintf("server serves application %q, not %q", s.opts.AppID, h.AppID))
 		return nil, nil, nil, false
 	}
-	if seq := s.Seq(); h.LastSeq > seq {
-		// The client has applied changes this server does not have: the
-		// store was restored from an older backup. Syncing would hide
-		// that and could reuse sequences the client already holds.
-		c.refuseHello(w, wire.CodeServerBehind, fmt.Sprintf("the server's log ends at %d, the client applied up to %d: the server was restored from an older backup", seq, h.LastSeq))
-		return nil, nil, nil, false
-	}
 	fp := c.peerFingerprint()
 	if fp == "" {
 		c.refuseHello(w, wire.CodeUnauthorized, "no client certificate")
@@ -240,11 +233,25 @@ func (c *sconn) run(r *bufio.Reader, w *bufio.Writer, h *wire.Hello) {
 		c.refuse(codeUnavailable, err.Error())
 		return
 	}
+	// A client whose log is not this server's (restored from a backup)
+	// takes the server's state from a snapshot, and is told so.
+	why, err := s.a.diverged(h)
+	if err != nil {
+		c.refuse(codeUnavailable, err.Error())
+		return
+	}
+	if why != "" {
+		resnap = true
+		s.log.Warn("client's replica does not continue this server's log: sending it the server's state", "client", c.name,
+			"id", c.clientID, "client_seq", h.LastSeq, "reason", why)
+		s.a.metrics.restoredClient()
+	}
 	s.a.mu.Lock()
-	seq := s.a.seq
+	seq, lineage := s.a.seq, s.a.id.Lineage
 	s.a.mu.Unlock()
 	if err := wire.Write(w, wire.TWelcome, &wire.Welcome{ServerID: s.ID(), AppID: s.opts.AppID, Seq: seq,
-		ClientID: c.clientID, Name: c.name, Grants: c.grants}); err != nil {
+		ClientID: c.clientID, Name: c.name, Grants: c.grants, Lineage: lineage, Restored: why != "",
+		Ranges: s.a.rangesOf(c.clientID)}); err != nil {
 		return
 	}
 	s.log.Info("client connected", "client", c.name, "id", c.clientID, "addr", c.qc.RemoteAddr().String(), "from_seq", h.LastSeq)

@@ -59,6 +59,7 @@ type serverMetrics struct {
 	fsync     prometheus.Histogram
 	bytesIn   prometheus.Counter
 	bytesOut  prometheus.Counter
+	resyncs   prometheus.Counter
 	connsDesc *prometheus.Desc
 	clients   *prometheus.Desc
 	seqDesc   *prometheus.Desc
@@ -83,6 +84,8 @@ func newServerMetrics(s *Server, reg prometheus.Registerer) (*serverMetrics, err
 			Help: "Bytes read from client sessions' streams."}),
 		bytesOut: prometheus.NewCounter(prometheus.CounterOpts{Name: "hills_server_sent_bytes_total",
 			Help: "Bytes written to client sessions' streams."}),
+		resyncs: prometheus.NewCounter(prometheus.CounterOpts{Name: "hills_server_diverged_sessions_total",
+			Help: "Sessions of replicas whose log does not continue this server's (it was restored from a backup): each got the server's state from a snapshot."}),
 		connsDesc: prometheus.NewDesc("hills_server_connections", "Client connections open, handshaking ones included.", nil, nil),
 		clients: prometheus.NewDesc("hills_server_clients",
 			"Clients by state: connected (with a session now), enrolled (not revoked), pending (unexpired enrollment tokens not yet redeemed), revoked.",
@@ -92,7 +95,7 @@ func newServerMetrics(s *Server, reg prometheus.Registerer) (*serverMetrics, err
 		heldDesc: prometheus.NewDesc("hills_server_checkouts", "Records checked out now.", nil, nil),
 		waitDesc: prometheus.NewDesc("hills_server_checkout_waiters", "Clients waiting in check-out queues behind a record's holder.", nil, nil),
 	}
-	for _, c := range []prometheus.Collector{m.changes, m.refusals, m.fsync, m.bytesIn, m.bytesOut, (*stateCollector)(m)} {
+	for _, c := range []prometheus.Collector{m.changes, m.refusals, m.fsync, m.bytesIn, m.bytesOut, m.resyncs, (*stateCollector)(m)} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("netsync: register metrics: %w", err)
 		}
@@ -154,6 +157,13 @@ func (m *serverMetrics) refused(a *authority, code uint16, client, msg string, a
 func (m *serverMetrics) refusedConn(code uint16) {
 	if m != nil {
 		m.refusals.WithLabelValues(codeName(code)).Inc()
+	}
+}
+
+// restoredClient counts a session of a replica that applied another log.
+func (m *serverMetrics) restoredClient() {
+	if m != nil {
+		m.resyncs.Inc()
 	}
 }
 

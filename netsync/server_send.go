@@ -45,14 +45,18 @@ func (c *sconn) write(w *bufio.Writer, from, upto uint64, resnap bool) error {
 // sendSnapshot sends every tree declaration and record the client may
 // read, as they are, standing for the log up to upto.
 func (c *sconn) sendSnapshot(w *bufio.Writer, upto uint64) error {
-	if err := wire.Write(w, wire.TSnapshot, &wire.Snapshot{Seq: upto}); err != nil {
-		return err
-	}
-	err := c.s.a.snapshotFrames(c, func(e *wire.Entries) error { return wire.Write(w, wire.TEntries, e) })
+	sum, err := c.s.a.sumAt(upto)
 	if err != nil {
 		return err
 	}
-	return wire.Write(w, wire.TSnapshot, &wire.Snapshot{Seq: upto, Done: true})
+	if err := wire.Write(w, wire.TSnapshot, &wire.Snapshot{Seq: upto, Sum: sum}); err != nil {
+		return err
+	}
+	err = c.s.a.snapshotFrames(c, func(e *wire.Entries) error { return wire.Write(w, wire.TEntries, e) })
+	if err != nil {
+		return err
+	}
+	return wire.Write(w, wire.TSnapshot, &wire.Snapshot{Seq: upto, Done: true, Sum: sum})
 }
 
 // sendLog sends the log entries in (from, upto] the client may read.
@@ -161,7 +165,7 @@ func (c *sconn) framesFor(entries []logEntry) []frame {
 		if e.Origin == c.clientID && e.Kind != wire.KindTree {
 			flush()
 			out = append(out, frame{t: wire.TAck, v: &wire.Ack{Outbox: e.OriginSeq, Seq: e.Seq, Tree: e.Tree, Key: e.Key,
-				Kind: e.Kind, Record: e.Record}})
+				Kind: e.Kind, Record: e.Record, Sum: e.Sum}})
 			continue
 		}
 		run = append(run, e.Change)

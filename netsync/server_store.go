@@ -28,6 +28,7 @@ import (
 //	'l' seq             log entry
 //	'c' client id       client state
 //	'x' tree 0 id rev   tombstone of a deleted record
+//	'd' seq             digest of the log up to seq (server_lineage.go)
 //
 // Records, tree info, schemas and borrows use the shared layout.
 var (
@@ -163,6 +164,7 @@ type authority struct {
 
 	mu      sync.Mutex // validation, sequence numbers, applying batches
 	seq     uint64     // last log sequence assigned
+	sum     []byte     // the log's digest at seq (nil: none yet)
 	floor   uint64     // log entries up to floor were compacted away
 	clients map[string]*clientState
 	trees   map[string]*replica.TreeDecl
@@ -188,6 +190,9 @@ func openAuthority(dir string, log *slog.Logger, cacheSize int64) (*authority, e
 	if err != nil {
 		if errors.Is(err, ErrStoreCorrupt) {
 			return nil, err // it names the damaged file
+		}
+		if errors.Is(err, store.ErrOtherFiles) {
+			return nil, fmt.Errorf("%w: %w: nothing was written there; serve from an empty or new directory", ErrNotServerStore, err)
 		}
 		return nil, fmt.Errorf("netsync: open server store %s: %w", dir, err)
 	}
@@ -240,7 +245,13 @@ func (a *authority) load() error {
 		id = *nid
 	}
 	a.id = &id
-	return a.scan()
+	if err := a.ensureLineage(); err != nil {
+		return err
+	}
+	if err := a.scan(); err != nil {
+		return err
+	}
+	return a.loadSum()
 }
 
 func (a *authority) scan() error {

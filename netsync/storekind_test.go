@@ -3,6 +3,7 @@ package netsync_test
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -49,4 +50,22 @@ func TestStoreKindsRefused(t *testing.T) {
 		t.Fatalf("the server store after the refusals: %v", err)
 	}
 	s.Shutdown(context.Background())
+}
+
+// A directory holding other files is neither a server's store nor a
+// database: both refuse it and write nothing into it.
+func TestOtherFilesRefused(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "report.csv"), []byte("a,b\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := netsync.NewServer(dir, &netsync.ServerOptions{Logger: quiet}); !errors.Is(err, netsync.ErrNotServerStore) || !strings.Contains(err.Error(), "report.csv") {
+		t.Fatalf("NewServer on a directory of other files: %v", err)
+	}
+	if _, err := db.Open(dir, &db.Options{Logger: quiet}); !errors.Is(err, db.ErrNotDatabase) || !strings.Contains(err.Error(), "report.csv") {
+		t.Fatalf("db.Open on a directory of other files: %v", err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Fatalf("files were written: %v", entries)
+	}
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what hills needs to build and test on Debian/Ubuntu: the C
-# libraries Gio links with (cgo), Xvfb for tests that open windows,
+# libraries Gio links with (cgo), Xvfb and xdotool for tests that open
+# and click windows,
 # ImageMagick for their screenshots, and the
 # Go modules. Safe to run again: it installs only what is missing.
 set -euo pipefail
@@ -8,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 pkgs=(gcc pkg-config libwayland-dev libx11-dev libx11-xcb-dev libxkbcommon-x11-dev
   libxcursor-dev libxfixes-dev libegl1-mesa-dev libgles2-mesa-dev libvulkan-dev
-  libffi-dev libgl1-mesa-dri xvfb xauth imagemagick)
+  libffi-dev libgl1-mesa-dri xvfb xauth imagemagick xdotool)
 
 missing=()
 if command -v dpkg-query >/dev/null; then

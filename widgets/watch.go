@@ -44,6 +44,16 @@ func (w *Watcher) Notify() {
 	}
 }
 
+// Wake asks for a frame without recording a change, unless one is already
+// pending: for work of the window's own that finished in another
+// goroutine (a record it loaded), which must not look like a change of
+// the database. It never blocks.
+func (w *Watcher) Wake() {
+	if w.pending.CompareAndSwap(false, true) && w.invalidate != nil {
+		w.invalidate()
+	}
+}
+
 // Frame is called at the start of each frame, on the window's goroutine.
 // It re-arms the watcher, so the next Notify asks for a new frame, and
 // reports whether anything changed since the previous call.

@@ -315,6 +315,10 @@ func info(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(tw, "server\t%s\nfingerprint\t%s\napp id\t%s\nsequence\t%d\nlog floor\t%d\nlistening\t%s\n",
 		in.ID, in.Fingerprint, app, in.Seq, in.Floor, addr)
+	fmt.Fprintf(tw, "lineage\t%s\n", in.Lineage)
+	if in.RestoredFrom != "" {
+		fmt.Fprintf(tw, "restored\t%s from %s\n", in.RestoredAt.Format(time.RFC3339), in.RestoredFrom)
+	}
 	fmt.Fprintf(tw, "\ntrees\t%d\n", len(in.Trees))
 	if len(in.Trees) > 0 {
 		fmt.Fprintf(tw, "  NAME\tRECORDS\tVERSION\tVERSIONED\tNEXT ID\n")

@@ -89,6 +89,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return backup(ctx, rest, stdout)
 	case "compact":
 		return compact(ctx, rest, stdout)
+	case "restore":
+		return restore(ctx, rest, stdout, stderr)
 	case "clients":
 		return clients(ctx, rest, stdout, stderr)
 	case "borrows":
@@ -125,6 +127,7 @@ Usage:
   hills-server borrows return --client NAME --reason TEXT [--data DIR]
   hills-server backup --to DIR [--data DIR]
   hills-server compact --keep N [--data DIR]
+  hills-server restore --from BACKUP --data DIR [--force]
   hills-server help
 
 serve runs the server on DIR until SIGINT or SIGTERM. Defaults:
@@ -142,7 +145,8 @@ info, clients, borrows, backup and compact reach the running server through DIR/
 when no server runs they open DIR directly. backup writes a consistent copy
 of the store (a checkpoint) into a new directory while the server runs.
 compact deletes the log but its last N entries; serve --log-keep and
---log-max-age do it in the background.
+--log-max-age do it in the background. restore puts a backup in place of
+a stopped server's store, marked so that replicas notice.
 `
 
 const usageBorrows = `Usage:

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -24,6 +25,15 @@ import (
 // TestMain lets a test run the real main in a child process.
 func TestMain(m *testing.M) {
 	if os.Getenv("HILLS_SERVER_TEST_MAIN") == "1" {
+		if pause := os.Getenv("HILLS_RESTORE_PAUSE"); pause != "" {
+			// The restore stops at this stage, for the test to kill it.
+			restoreProgress = func(stage string) {
+				if stage == pause {
+					fmt.Println("paused", stage)
+					select {}
+				}
+			}
+		}
 		main()
 		return
 	}

@@ -5,7 +5,7 @@
 // live table, and shows, edits, creates, deletes, releases and checks out
 // records.
 //
-//	hills-viewer DIR                         open a local database
+//	hills-viewer DIR                         open a local database (-create: make it)
 //	hills-viewer -server HOST:PORT [-app ID] [-token TOKEN] connect to a server
 //
 // A server that admits enrolled clients only wants the viewer's token on
@@ -18,6 +18,7 @@ import (
 	"os"
 
 	"github.com/hillsdb/hills/app"
+	"github.com/hillsdb/hills/db"
 )
 
 func main() {
@@ -47,6 +48,7 @@ func parseFlags(args []string) (app.Config, startup, error) {
 	fs.StringVar(&st.tree, "tree", "", "tree to show at start")
 	fs.StringVar(&st.key, "select", "", "key of the record to select at start (with -tree), such as 42.0")
 	fs.BoolVar(&st.json, "json", false, "show records as JSON text rather than as a form")
+	create := fs.Bool("create", false, "create the database directory when it holds no database yet")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: hills-viewer [flags] [database dir]\n")
 		fs.PrintDefaults()
@@ -66,6 +68,10 @@ func parseFlags(args []string) (app.Config, startup, error) {
 	}
 	if cfg.Dir == "" && cfg.Server == "" {
 		return cfg, st, fmt.Errorf("hills-viewer: give a database directory or -server")
+	}
+	if cfg.Server == "" && !*create {
+		// A typo in a path must not make a new, empty database.
+		cfg.DB = &db.Options{MustExist: true}
 	}
 	if cfg.Server != "" && cfg.Dir == "" {
 		base, err := os.UserCacheDir()

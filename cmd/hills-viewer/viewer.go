@@ -326,7 +326,9 @@ func (v *viewer) read() {
 		v.mu.Lock()
 		v.rec = r
 		v.mu.Unlock()
-		v.w.Notify()
+		// Not Notify: a record loaded is no change of the database, and
+		// reloadIfChanged would load it again, frame after frame.
+		v.w.Wake()
 	}()
 }
 

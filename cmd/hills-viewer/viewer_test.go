@@ -3,6 +3,7 @@ package main
 import (
 	"image"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/hillsdb/hills/db"
 	"github.com/hillsdb/hills/internal/demo"
 	"github.com/hillsdb/hills/internal/testkit"
+	"github.com/hillsdb/hills/widgets"
 )
 
 // frames drives the viewer without a window.
@@ -114,6 +116,50 @@ func TestViewerWritesLocal(t *testing.T) {
 	f.draw()
 	if v.table.Len() != 1 {
 		t.Fatalf("filter 00001: %d rows", v.table.Len())
+	}
+}
+
+// TestViewerIdle: once a record is shown, nothing asks for frames any
+// more. A record's load finishing is no change of the database: it used
+// to count as one, so each frame loaded the record again and asked for
+// the next, and the viewer drew about 55 frames a second doing nothing.
+func TestViewerIdle(t *testing.T) {
+	a, err := app.Open(app.Config{Dir: t.TempDir(), Name: "ana"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := demo.Seed(a.DB, 3); err != nil {
+		t.Fatal(err)
+	}
+	var asked atomic.Int64
+	a.Watcher.Close()
+	a.Watcher = widgets.NewWatcher(func() { asked.Add(1) })
+	v := newViewer(a)
+	defer func() { v.Close(); a.Close() }()
+	f := &frames{v: v}
+	f.until(t, "the tree list", func() bool { v.mu.Lock(); defer v.mu.Unlock(); return len(v.items) == 2 })
+	v.openTree("parts")
+	f.until(t, "the table", func() bool { return v.table.Len() == 3 })
+	if err := v.selectKey("1.0"); err != nil {
+		t.Fatal(err)
+	}
+	f.until(t, "the record shown", func() bool { return !v.reading && v.shown.key == v.sel && v.shown.text != "" })
+
+	// Draw as a window does: a frame each time one is asked for.
+	drawAsked := func(d time.Duration) int {
+		drawn, seen := 0, asked.Load()
+		for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+			if n := asked.Load(); n != seen {
+				seen = n
+				f.draw()
+				drawn++
+			}
+		}
+		return drawn
+	}
+	drawAsked(300 * time.Millisecond) // settle
+	if n := drawAsked(2 * time.Second); n != 0 {
+		t.Fatalf("the idle viewer drew %d frames in 2 s, want 0", n)
 	}
 }
 

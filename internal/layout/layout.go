@@ -72,6 +72,9 @@ type Change struct {
 	Key    uint64 `msgpack:"key"`    // packed id and revision
 	Kind   uint8  `msgpack:"kind"`   // db.EventKind, or KindDelta
 	Record []byte `msgpack:"record"` // stored form (package record); nil for a delete; a Delta for KindDelta
+	// Sum is set by the server on a log entry: the digest of the log up to
+	// and including it (netsync). Nil elsewhere.
+	Sum []byte `msgpack:"sum,omitempty"`
 }
 
 // KindDelta is the Change.Kind of a counter delta (Tree.Add): Record

@@ -24,21 +24,32 @@ type Link interface {
 	SyncState(name string) ([]byte, error)
 	// SetSyncState durably writes a named piece of sync state.
 	SetSyncState(name string, v []byte) error
-	// LastSeq is the last server log sequence applied.
-	LastSeq() uint64
+	// Position is the last server log sequence applied, and the log's
+	// digest there (nil when unknown).
+	Position() Pos
 	// Apply applies changes from the server, in order, as one batch that
-	// also records lastSeq. Subscribers see them with Remote set.
-	Apply(changes []layout.Change, lastSeq uint64) error
+	// also records the position at. Subscribers see them with Remote set.
+	Apply(changes []layout.Change, at Pos) error
 	// ApplyAnswer applies the record the server answered the outbox
 	// change outbox with (accepted or not) while later changes of the
-	// record are still pending here: on a tree with counters the record
-	// is rebased onto them (counters: the server's plus the pending
-	// deltas; other fields: this replica's while its edits are pending);
-	// on other trees it does nothing.
-	ApplyAnswer(ch layout.Change, seq, outbox uint64) error
+	// record are still pending here, and records the position at: on a
+	// tree with counters the record is rebased onto them (counters: the
+	// server's plus the pending deltas; other fields: this replica's
+	// while its edits are pending); on other trees it does nothing.
+	ApplyAnswer(ch layout.Change, at Pos, outbox uint64) error
 	// Prune ends a snapshot catch-up: it deletes every record not in keep,
-	// but those with changes still in the outbox, and records lastSeq.
-	Prune(keep map[string]map[uint64]bool, lastSeq uint64) error
+	// but those with changes still in the outbox, and records the position
+	// at. With lost set, each record it deletes is first kept as a
+	// Recovered (the server does not have it); it returns how many.
+	Prune(keep map[string]map[uint64]bool, at Pos, lost *Note) (int, error)
+	// Preserve keeps, as a Recovered, the replica's copy of each record
+	// of chs that differs from the change's and has no change in the
+	// outbox: the server's version is about to replace it. It returns how
+	// many it kept.
+	Preserve(chs []layout.Change, n Note) (int, error)
+	// KeepRanges drops the ids of the replica's ranges that the server's
+	// ranges (per tree) do not hold: a restored server does not know them.
+	KeepRanges(server map[string][]layout.Range) error
 	// ApplyTree records a tree declared on the server (versioning, schema
 	// version, schema).
 	ApplyTree(t TreeDecl) error
@@ -48,10 +59,10 @@ type Link interface {
 	Outbox(after uint64, max int) ([]layout.Change, error)
 	// OutboxLen counts the changes not yet acknowledged.
 	OutboxLen() int
-	// Ack drops the outbox entries up to outbox and, when lastSeq is not
-	// 0, records it as the last log sequence applied. Not synced: a lost
-	// ack makes the change be sent again, and the server knows it.
-	Ack(outbox, lastSeq uint64) error
+	// Ack drops the outbox entries up to outbox and, when at.Seq is not
+	// 0, records it as the position. Not synced: a lost ack makes the
+	// change be sent again, and the server knows it.
+	Ack(outbox uint64, at Pos) error
 	// PendingAfter reports whether the outbox holds a change of the record
 	// later than outbox sequence after.
 	PendingAfter(tree string, key uint64, after uint64) bool
@@ -101,6 +112,13 @@ type Remote interface {
 	Notify()
 	CheckOut(ctx context.Context, tree string, key uint64) error
 	CheckIn(ctx context.Context, tree string, key uint64) error
+}
+
+// Pos is a replica's position in the server's log: the last sequence
+// applied and the log's digest there (nil when the server sent none).
+type Pos struct {
+	Seq uint64
+	Sum []byte
 }
 
 // TreeDecl declares a tree: what every replica must agree on.

@@ -40,6 +40,59 @@ type Options struct {
 	// Corrupt is the sentinel every error about damaged files wraps.
 	// Required.
 	Corrupt error
+	// MustExist refuses a directory that holds no store yet (ErrNoStore)
+	// rather than create one. Default false.
+	MustExist bool
+}
+
+// ErrNoStore: the directory holds no store, and Options.MustExist was
+// set.
+var ErrNoStore = errors.New("store: no store in the directory")
+
+// ErrOtherFiles: the directory holds files but no store: it is not one of
+// hills's, and Open writes nothing into it.
+var ErrOtherFiles = errors.New("store: the directory holds other files, not a store")
+
+// ownFiles are the names a store's directory holds beside Pebble's own
+// (which are checked by their patterns): the server's admin socket and
+// pid file.
+var ownFiles = []string{"admin.sock", "hills-server.pid"}
+
+// pebbleFile reports whether name is one Pebble writes in a store's
+// directory.
+func pebbleFile(name string) bool {
+	for _, p := range []string{"LOCK", "CURRENT", "MANIFEST-*", "OPTIONS-*", "*.log", "*.sst", "*.blob", "marker.*", "temporary.*", "archive", "*.dbtmp"} {
+		if ok, _ := filepath.Match(p, name); ok {
+			return true
+		}
+	}
+	return slices.Contains(ownFiles, name)
+}
+
+// checkDir refuses a directory that is not a store's: one holding files
+// that none of Pebble writes (nothing is written into it), and, with
+// mustExist, one holding no store (missing, empty, or never finished).
+func checkDir(dir string, mustExist bool) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	manifest := false
+	for _, e := range entries {
+		if !pebbleFile(e.Name()) {
+			return fmt.Errorf("%w: %s holds %s", ErrOtherFiles, dir, e.Name())
+		}
+		if strings.HasPrefix(e.Name(), "MANIFEST-") {
+			manifest = true
+		}
+	}
+	if mustExist && !manifest {
+		if len(entries) == 0 {
+			return fmt.Errorf("%w: %s is missing or empty", ErrNoStore, dir)
+		}
+		return fmt.Errorf("%w: %s", ErrNoStore, dir)
+	}
+	return nil
 }
 
 // Store is an open Pebble store. The embedded *pebble.DB is used directly
@@ -59,6 +112,9 @@ type Store struct {
 // file) wraps o.Corrupt and names the file; any other error of Pebble is
 // returned as it is, to be told apart with errors.Is.
 func Open(dir string, o Options) (_ *Store, err error) {
+	if err := checkDir(dir, o.MustExist); err != nil {
+		return nil, err
+	}
 	s := &Store{dir: dir, corrupt: o.Corrupt}
 	s.cache = pebble.NewCache(o.CacheSize)
 	popts := &pebble.Options{

@@ -215,3 +215,55 @@ func Windows(t testing.TB) int {
 	}
 	return int(binary.LittleEndian.Uint16(reply[16:]))
 }
+
+// SignalStops starts the program newCmd makes, n times, on the display
+// Display set up: each time it waits for the program's window, clicks at
+// each point of clicks (with xdotool, when installed), sends SIGTERM, and
+// fails the test unless the program exits with status 0 within 2 s and
+// left its window nowhere, with nothing on stderr from the display
+// libraries (Wayland or XDG_RUNTIME_DIR complaints on X11).
+func SignalStops(t *testing.T, n int, newCmd func() *exec.Cmd, clicks ...[2]int) {
+	t.Helper()
+	xdotool, _ := exec.LookPath("xdotool")
+	for i := range n {
+		cmd := newCmd()
+		stderr := &LockedBuffer{}
+		cmd.Stderr = stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		Until(t, "the program's window", func() bool {
+			select {
+			case err := <-exited:
+				t.Fatalf("run %d: the program exited before its window opened: %v\n%s", i, err, stderr)
+			default:
+			}
+			return Windows(t) > 0
+		})
+		for _, p := range clicks {
+			if xdotool != "" {
+				exec.Command(xdotool, "mousemove", strconv.Itoa(p[0]), strconv.Itoa(p[1]), "click", "1").Run()
+			}
+		}
+		start := time.Now()
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-exited:
+			if err != nil {
+				t.Fatalf("run %d: after SIGTERM: %v\n%s", i, err, stderr)
+			}
+			if d := time.Since(start); d > 2*time.Second {
+				t.Fatalf("run %d: the program took %v to stop", i, d)
+			}
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			t.Fatalf("run %d: the program did not stop on SIGTERM within 10 s\n%s", i, stderr)
+		}
+		if s := stderr.String(); strings.Contains(s, "XDG_RUNTIME_DIR") || strings.Contains(s, "wayland") {
+			t.Fatalf("run %d: display noise on stderr:\n%s", i, s)
+		}
+		Until(t, "no window left", func() bool { return Windows(t) == 0 })
+	}
+}

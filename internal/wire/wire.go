@@ -87,6 +87,14 @@ type Hello struct {
 	Name     string `msgpack:"name"`
 	LastSeq  uint64 `msgpack:"last_seq"`        // last log sequence the client applied
 	Token    string `msgpack:"token,omitempty"` // the enrollment token, on first contact only
+	// LastSum is the digest of the log up to LastSeq as the client applied
+	// it (the Sum of that entry); Lineage the server's lineage the client
+	// knows. Either differing from the server's means the server was
+	// restored from a backup. Resync asks for a snapshot: the client has
+	// not finished taking in a restored server's state.
+	LastSum []byte `msgpack:"last_sum,omitempty"`
+	Lineage string `msgpack:"lineage,omitempty"`
+	Resync  bool   `msgpack:"resync,omitempty"`
 }
 
 // Welcome accepts a session and tells the client who the server knows it
@@ -98,6 +106,14 @@ type Welcome struct {
 	ClientID string  `msgpack:"client"` // the client's id on the server
 	Name     string  `msgpack:"name"`   // the client's name on the server (enrolled, or its own in open mode)
 	Grants   []Grant `msgpack:"grants"`
+	// Lineage is the server store's lineage id: a restore changes it.
+	// Restored: the log the client applied up to Hello.LastSeq is not this
+	// server's (restored from a backup); a snapshot follows.
+	Lineage  string `msgpack:"lineage,omitempty"`
+	Restored bool   `msgpack:"restored,omitempty"`
+	// Ranges are the id ranges the server knows it granted this client,
+	// per tree: the client drops any other it holds.
+	Ranges map[string][]layout.Range `msgpack:"ranges,omitempty"`
 }
 
 // Grant is one entry of a client's permissions: a tree name or "*", and
@@ -143,6 +159,7 @@ type Ack struct {
 	Key    uint64 `msgpack:"key,omitempty"`
 	Record []byte `msgpack:"record,omitempty"`
 	Kind   uint8  `msgpack:"kind,omitempty"` // of an accepted change: db.EventKind
+	Sum    []byte `msgpack:"sum,omitempty"`  // of an accepted change: the log's digest at Seq
 }
 
 // IDRequest asks for N ids of Tree.
@@ -321,4 +338,5 @@ type Forced struct {
 type Snapshot struct {
 	Seq  uint64 `msgpack:"seq"`
 	Done bool   `msgpack:"done"`
+	Sum  []byte `msgpack:"sum,omitempty"` // the log's digest at Seq
 }

@@ -24,7 +24,7 @@ type Part struct {
 	// stock while a person holds the part to fix its description. The
 	// server keeps it from going below 0.
 	Quantity int    `msgpack:"quantity" hills:"counter,min=0"`
-	Location     string `msgpack:"location"` // shelf and bin
+	Location string `msgpack:"location"` // shelf and bin
 }
 
 // Line is one line of a bill of materials.
