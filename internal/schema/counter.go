@@ -50,7 +50,7 @@ func parseHillsTag(tag, path string, t reflect.Type) (hillsTag, error) {
 }
 
 // checkCounter checks a field's counter marks: a counter is a top-level
-// (path "") signed or unsigned integer, and its floor fits its type; min
+// (path "") signed or unsigned integer, or a named integer type (Enum), and its floor fits its type; min
 // needs counter.
 func checkCounter(f *Field, path string) error {
 	if !f.Counter {
@@ -62,25 +62,26 @@ func checkCounter(f *Field, path string) error {
 	if path != "" {
 		return errors.New("a counter must be a field of the record itself, not of a nested struct")
 	}
-	if f.Type.Kind != Int && f.Type.Kind != Uint {
+	if f.Type.Kind != Int && f.Type.Kind != Uint && f.Type.Kind != Enum {
 		return fmt.Errorf("a counter must be an integer, not %s", f.Type.String())
 	}
 	if f.Min != nil {
 		lo, hi := intRange(&f.Type)
-		if *f.Min > hi || f.Type.Kind == Int && *f.Min < lo {
+		if *f.Min > hi || signed(&f.Type) && *f.Min < lo {
 			return fmt.Errorf("counter floor %d does not fit %s", *f.Min, f.Type.String())
 		}
 	}
 	return nil
 }
 
-// intRange is the range of values an Int or Uint type holds, cut to int64.
+// intRange is the range of values an integer type (Int, Uint, Enum)
+// holds, cut to int64.
 func intRange(t *Type) (lo, hi int64) {
 	bits := int(t.Bits)
 	if bits == 0 || bits > 64 {
 		bits = 64
 	}
-	if t.Kind == Uint {
+	if !signed(t) {
 		if bits == 64 {
 			return 0, math.MaxInt64
 		}
@@ -349,7 +350,7 @@ func (f *Field) AddDelta(cur, delta int64) (int64, error) {
 	}
 	next := cur + delta
 	if delta < 0 && next < lo {
-		if f.Min == nil && f.Type.Kind == Int {
+		if f.Min == nil && signed(&f.Type) {
 			return 0, fmt.Errorf("%w: %s would be %d, below %d", ErrOverflow, f.Name, next, lo)
 		}
 		return 0, fmt.Errorf("%w: %s would be %d, below %d", ErrFloor, f.Name, next, lo)

@@ -9,10 +9,13 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 )
 
+type pieces int32
+
 type counted struct {
 	Name  string `msgpack:"name"`
 	Stock int64  `msgpack:"stock" hills:"counter,min=0"`
 	Used  uint16 `msgpack:"used" hills:"counter"`
+	Bins  pieces `msgpack:"bins" hills:"counter,min=-5"`
 }
 
 func TestCounterReflectEncodeDecode(t *testing.T) {
@@ -41,6 +44,19 @@ func TestCounterReflectEncodeDecode(t *testing.T) {
 	}
 	if lo, hi := used.Bounds(); lo != 0 || hi != math.MaxUint16 {
 		t.Fatalf("used bounds %d..%d", lo, hi)
+	}
+	bins, err := s.Type.Counter("bins")
+	if err != nil {
+		t.Fatalf("a named integer type as a counter: %v", err)
+	}
+	if lo, hi := bins.Bounds(); lo != -5 || hi != math.MaxInt32 {
+		t.Fatalf("bins bounds %d..%d", lo, hi)
+	}
+	if _, err := bins.AddDelta(0, -6); !errors.Is(err, ErrFloor) {
+		t.Fatalf("bins below its floor: %v", err)
+	}
+	if _, err := used.AddDelta(0, -1); !errors.Is(err, ErrFloor) {
+		t.Fatalf("an unsigned counter below 0: %v", err)
 	}
 	if _, err := s.Type.Counter("name"); !errors.Is(err, ErrNotCounter) {
 		t.Fatalf("name: %v", err)
