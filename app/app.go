@@ -277,6 +277,9 @@ func (a *App) Loop(ctx context.Context, ui UI) error {
 				// DestroyEvent would carry.
 				return nil
 			}
+			if err := setWindowIcon(e); err != nil && a.Config.Logger != nil {
+				a.Config.Logger.Warn("window icon", "err", err)
+			}
 		case gioapp.DestroyEvent:
 			if e.Err != nil && !framed {
 				return displayError(e.Err)

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -56,6 +57,9 @@ type core struct {
 	mu      sync.RWMutex
 	m       entryMap              // published entries, read without a lock
 	order   *btree.BTreeG[*entry] // published entries in key order
+	// sorted holds order as a slice, for All and Keys, until order next
+	// changes (nil: not made since). Written with mu held.
+	sorted atomic.Pointer[[]*entry]
 	bad     map[uint64]error      // records whose bytes could not be decoded
 	borrows map[uint64]borrow     // known borrow state by record key
 
@@ -185,6 +189,7 @@ func (c *core) load() error {
 					continue
 				}
 				c.order.ReplaceOrInsert(e)
+				c.sorted.Store(nil)
 				n++
 			}
 			chunks = append(chunks, ch)
@@ -369,6 +374,26 @@ func (c *core) fillPublicMeta(m *Meta, e *entry) {
 
 // published returns the published entry of key, or nil.
 func (c *core) published(key uint64) *entry { return c.m.get(key) }
+
+// inOrder returns the published entries in key order: a slice shared by
+// every caller until the tree next changes, which must not be modified.
+func (c *core) inOrder() []*entry {
+	if p := c.sorted.Load(); p != nil {
+		return *p
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if p := c.sorted.Load(); p != nil {
+		return *p
+	}
+	s := make([]*entry, 0, c.order.Len())
+	c.order.Ascend(func(e *entry) bool {
+		s = append(s, e)
+		return true
+	})
+	c.sorted.Store(&s)
+	return s
+}
 
 // latest returns the newest entry of key, written or published, or nil.
 // Called with d.mu held.
@@ -635,6 +660,7 @@ func (w *dbCommit) Publish(ok bool) {
 		} else if old = c.m.del(o.key); old != nil {
 			c.order.Delete(old)
 		}
+		c.sorted.Store(nil)
 		delete(c.bad, o.key)
 		if o.kind == Deleted {
 			delete(c.borrows, o.key)

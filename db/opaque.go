@@ -113,11 +113,11 @@ func (o *opaqueTree) Len() int {
 
 func (o *opaqueTree) Keys() iter.Seq[OpaqueKey] {
 	return func(yield func(OpaqueKey) bool) {
-		c := o.c
-		c.mu.Lock()
-		snap := c.order.Clone()
-		c.mu.Unlock()
-		snap.Ascend(func(e *entry) bool { return yield(o.key(e.key)) })
+		for _, e := range o.c.inOrder() {
+			if !yield(o.key(e.key)) {
+				return
+			}
+		}
 	}
 }
 

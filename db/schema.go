@@ -293,6 +293,7 @@ func (c *core) migrateStored(ver Evolution) error {
 			c.m.set(e)
 			c.order.ReplaceOrInsert(e)
 		}
+		c.sorted.Store(nil)
 		c.mu.Unlock()
 		old = old[n:]
 	}

@@ -189,6 +189,7 @@ func (c *core) reload() error {
 	c.mu.Lock()
 	c.m.reset(0)
 	c.order.Clear(false)
+	c.sorted.Store(nil)
 	c.bad = map[uint64]error{}
 	c.mu.Unlock()
 	return c.load()
@@ -249,16 +250,15 @@ func copyValue[T any](v *T) (*T, error) {
 
 // All yields the records in key order, with values shared as in View: do
 // not modify or keep them. It walks a snapshot taken when iteration
-// starts, so the loop body may write to the tree.
+// starts (kept for later calls until the tree changes), so the loop body
+// may write to the tree.
 func (t *Tree[T]) All() iter.Seq2[Key[T], *T] {
 	return func(yield func(Key[T], *T) bool) {
-		c := t.c
-		c.mu.Lock()
-		snap := c.order.Clone()
-		c.mu.Unlock()
-		snap.Ascend(func(e *entry) bool {
-			return yield(unpackKey[T](e.key), e.val.(*T))
-		})
+		for _, e := range t.c.inOrder() {
+			if !yield(unpackKey[T](e.key), e.val.(*T)) {
+				return
+			}
+		}
 	}
 }
 

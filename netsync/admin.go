@@ -15,6 +15,7 @@ package netsync
 //	POST /v1/clients/revoke  {"name"} → {}
 //	POST /v1/clients/return  {"name", "reason", "by"} → {"returned": n}
 //	POST /v1/compact         {"keep": n} → CompactResult
+//	POST /v1/history         {"tree", "key", "after"} → {"changes": []Change, "next": after}
 //
 // Errors answer with a non-2xx status and {"error": text, "code": kind},
 // kind one of "no_tree", "not_found", "invalid_key", "not_checked_out",
@@ -436,6 +437,8 @@ func (s *Server) adminHandler() http.Handler {
 	})
 	s.clientsHandlers(mux)
 	s.compactHandlers(mux)
+	s.historyHandlers(mux)
+	s.importHandlers(mux) // admin_import.go
 	return mux
 }
 
@@ -571,6 +574,7 @@ var adminCodes = []struct {
 	{"not_checked_out", http.StatusConflict, db.ErrNotCheckedOut},
 	{"closed", http.StatusServiceUnavailable, ErrStoreClosed},
 	{"unknown_client", http.StatusNotFound, ErrUnknownClient},
+	{"import_refused", http.StatusConflict, ErrImport},
 }
 
 func adminError(w http.ResponseWriter, err error) {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/quic-go/quic-go"
 	"github.com/vmihailenco/msgpack/v5"
 
@@ -268,7 +269,11 @@ func sampleRecord(b testing.TB) []byte {
 
 // rawWriter connects a protocol-level client with ids for tree.
 func rawWriter(b testing.TB, addr, id, tree string, n uint32) (*rawClient, uint32) {
-	c := hello(b, addr, id)
+	return hello(b, addr, id).writerIDs(b, tree, n)
+}
+
+// writerIDs declares tree and asks n ids of it, for a writer.
+func (c *rawClient) writerIDs(b testing.TB, tree string, n uint32) (*rawClient, uint32) {
 	c.send(b, wire.TTree, &wire.Tree{Decl: replicaDecl(tree)})
 	c.send(b, wire.TIDRequest, &wire.IDRequest{Tree: tree, N: n})
 	var g wire.IDGrant
@@ -277,6 +282,20 @@ func rawWriter(b testing.TB, addr, id, tree string, n uint32) (*rawClient, uint3
 		b.Fatalf("granted %d ids, want %d", g.Hi-g.Lo, n)
 	}
 	return c, g.Lo
+}
+
+// rawWriterAt is rawWriter for a client that says it applied the log up
+// to the server's sequence now: it skips the catch-up, which grows with
+// every round.
+func rawWriterAt(b testing.TB, srv *testServer, id, tree string, n uint32) (*rawClient, uint32) {
+	c, err := dialRaw(b, srv.addr, wire.ALPN)
+	if err != nil {
+		b.Fatal(err)
+	}
+	c.send(b, wire.THello, &wire.Hello{ClientID: id, Name: id, LastSeq: srv.Seq()})
+	var w wire.Welcome
+	c.next(b, wire.TWelcome, &w)
+	return c.writerIDs(b, tree, n)
 }
 
 // throughputWriters is how many protocol-level writers the throughput
@@ -317,7 +336,12 @@ func runThroughput(b *testing.B, rec []byte, connect func(i, round int) (*rawCli
 	}
 }
 
-// BenchmarkServerThroughput: 16 writers pushing durable creates.
+// BenchmarkServerThroughput: 16 writers pushing durable creates. "hills"
+// is the server as it starts by default (history kept, no metrics).
+// "history" and "metrics" measure an option's cost: each iteration runs
+// a round on a server with it and one on a server without it, in turns,
+// and reports both rates and their ratio (on/off), so both see the same
+// load of the machine.
 func BenchmarkServerThroughput(b *testing.B) {
 	rec := sampleRecord(b)
 	b.Run("relay", func(b *testing.B) {
@@ -330,6 +354,34 @@ func BenchmarkServerThroughput(b *testing.B) {
 			return rawWriter(b, srv.addr, fmt.Sprintf("w%d-%d", i, round), "parts", throughputPer)
 		})
 	})
+	b.Run("history", func(b *testing.B) {
+		throughputRatio(b, rec, &netsync.ServerOptions{}, &netsync.ServerOptions{NoHistory: true})
+	})
+	b.Run("metrics", func(b *testing.B) {
+		throughputRatio(b, rec, &netsync.ServerOptions{Metrics: prometheus.NewRegistry()}, &netsync.ServerOptions{})
+	})
+}
+
+// throughputRatio runs throughput rounds on a server with options on and
+// one with off, in turns, and reports the rate of each over every round
+// and on/off.
+func throughputRatio(b *testing.B, rec []byte, on, off *netsync.ServerOptions) {
+	srvs := []*testServer{startServer(b, b.TempDir(), "", on), startServer(b, b.TempDir(), "", off)}
+	var rates [2]float64
+	round := 0
+	for b.Loop() {
+		round++
+		for j := range 2 {
+			i := (j + round) % 2 // who goes first alternates
+			srv := srvs[i]
+			rates[i] += throughputRound(b, rec, func(w int) (*rawClient, uint32) {
+				return rawWriterAt(b, srv, fmt.Sprintf("w%d-%d", w, round), "parts", throughputPer)
+			})
+		}
+	}
+	b.ReportMetric(rates[0]/float64(round), "on-changes/s")
+	b.ReportMetric(rates[1]/float64(round), "off-changes/s")
+	b.ReportMetric(rates[0]/rates[1], "on/off")
 }
 
 // BenchmarkCatchUp1M: a fresh replica catching up 1M records of ~100

@@ -126,6 +126,10 @@ type Client struct {
 	// cancelled CheckOut) without the server's answer: not its own any
 	// more, given back again on the next connection (client_checkout.go).
 	givingBack map[recKey]bool
+
+	// histories: History calls waiting for their page, by request
+	// (server_history.go).
+	histories map[uint64]chan *wire.History
 }
 
 // Connect attaches a sync client to a replica database and returns at once;
@@ -140,7 +144,7 @@ func Connect(d *db.DB, addr string, opts *ClientOptions) (*Client, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Client{d: d, link: link, addr: addr, opts: o, log: o.Logger, ctx: ctx, cancel: cancel,
 		wake: make(chan struct{}, 1), changed: make(chan struct{}),
-		replies: map[uint64]chan wire.Reply{}, pongs: map[uint64]chan uint64{}, rangeReq: map[string]bool{},
+		replies: map[uint64]chan wire.Reply{}, pongs: map[uint64]chan uint64{}, histories: map[uint64]chan *wire.History{}, rangeReq: map[string]bool{},
 		givingBack: map[recKey]bool{}}
 	c.status.Server = addr
 	pos := link.Position()

@@ -43,6 +43,7 @@ var clientHandlers = map[uint8]chandler{
 	wire.TForced:   onServer((*Client).forced),
 	wire.TRefuse:   onServer((*Client).onRefuse),
 	wire.TNotice:   onServer((*Client).onNotice),
+	wire.THistory:  onServer((*Client).onHistory), // server_history.go
 }
 
 // receive applies what the server sends until the connection ends.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -266,5 +267,29 @@ func TestCounterBelowFloorRefusedAndPutBack(t *testing.T) {
 	}
 	if got := serverStock(t, srv, k); got != 2 {
 		t.Fatalf("server stock %d, want 2", got)
+	}
+}
+
+// A delta is in the record's history as an update by the station that
+// made it, with the values before and after.
+func TestCounterDeltaInHistory(t *testing.T) {
+	_, ss, k := reelSetup(t, 5, "clerk", "picker")
+	picker := ss[1]
+	if err := picker.reels.Add(k, "stock", -2); err != nil {
+		t.Fatal(err)
+	}
+	picker.sync(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	h, err := picker.c.History(ctx, db.OpaqueKey{Tree: "reels", ID: k.ID, Rev: k.Rev})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h) < 2 {
+		t.Fatalf("history %+v", h)
+	}
+	last := h[len(h)-1]
+	if last.Kind != db.Updated || last.By != "picker" || !strings.Contains(last.Old, `"stock": 5`) || !strings.Contains(last.New, `"stock": 3`) {
+		t.Fatalf("the delta in the history: %+v", last)
 	}
 }

@@ -50,6 +50,20 @@ type ServerOptions struct {
 	// but never one of the last LogKeep. Defaults 0 and 0: keep everything.
 	LogKeep   uint64
 	LogMaxAge time.Duration
+	// NoHistory turns the history off, for measurements: accepted
+	// changes and check-out events are no longer kept (rows kept before
+	// stay; the record after the last change kept before the gap is then
+	// unknown). Default false: every record's history is kept (see
+	// server_history.go and "History" in docs/operations.md).
+	NoHistory bool
+	// HistoryKeep and HistoryMaxAge are the history's retention, applied
+	// in the background while the server listens, at start and then every
+	// 10 minutes, independent of log compaction: a record keeps at most
+	// its last HistoryKeep rows (changes and check-out events), and no row
+	// older than HistoryMaxAge. Either limit alone trims. Defaults 0 and
+	// 0: keep the whole history.
+	HistoryKeep   int
+	HistoryMaxAge time.Duration
 	// Metrics, when set, receives the server's Prometheus metrics, named
 	// hills_server_* (see "Metrics and health" in docs/operations.md).
 	// Default nil: no metrics are kept.
@@ -169,7 +183,8 @@ type Server struct {
 	storeMu     sync.RWMutex // read-held while admin reads touch the store
 	storeClosed bool
 
-	compactor *compactor // the compaction policy's run (server_compact.go)
+	compactor *periodic // the compaction policy's run (server_compact.go)
+	retainer  *periodic // the history retention's run (server_history.go)
 }
 
 // NewServer opens (creating on first start) the server's store in dir and
@@ -188,6 +203,7 @@ func NewServer(dir string, opts *ServerOptions) (*Server, error) {
 			"backup", a.id.RestoredFrom, "restored_at", time.Unix(0, a.id.RestoredAt).UTC(), "lineage", a.id.Lineage)
 	}
 	a.lim = o.Limits
+	a.history = !o.NoHistory
 	a.room = &diskRoom{dir: dir, min: o.Limits.MinFreeDisk, free: freeSpace}
 	s := &Server{opts: o, a: a, log: o.Logger, listened: make(chan struct{}), conns: map[*sconn]struct{}{},
 		perClient: map[string]int{}, limiters: map[string]*rate.Limiter{}}
@@ -261,6 +277,7 @@ func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
 	close(s.listened)
 	s.mu.Unlock()
 	s.startCompactor()
+	s.startRetainer()
 	s.log.Info("hills server listening", "addr", ln.Addr().String(), "server", s.ID(), "fingerprint", s.Fingerprint(), "open", s.opts.Open)
 	if s.opts.Open {
 		s.log.Warn("open mode: any client that reaches this address is admitted with every access; enroll clients and serve without --open outside trials")
@@ -345,6 +362,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Unlock()
 	s.stopAdmin(ctx)
 	s.stopCompactor()
+	s.stopRetainer()
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	var err error

@@ -22,8 +22,19 @@ import (
 // setQueue stores a record's queue and delivers its new state to every
 // connection. Called with a.mu held.
 func (a *authority) setQueue(b *pebble.Batch, d *delivery, k recKey, q []wire.Holder) error {
+	return a.setQueueFor(b, d, k, q, nil, false)
+}
+
+// setQueueFor is setQueue, for a force-return f or a record's delete
+// when they are the cause: the history says so.
+func (a *authority) setQueueFor(b *pebble.Batch, d *delivery, k recKey, q []wire.Holder, f *wire.Forced, deleted bool) error {
+	var oldQ []wire.Holder
 	if old := a.borrows[k]; old != nil && len(old.Queue) > 0 {
+		oldQ = old.Queue
 		a.held[old.Queue[0].ID]--
+	}
+	if err := a.historyBorrow(b, k, oldQ, q, f, deleted); err != nil {
+		return err
 	}
 	if len(q) > 0 {
 		a.held[q[0].ID]++
@@ -150,7 +161,7 @@ func (a *authority) forceReturn(tree string, key uint64, reason, by string, now 
 			return err
 		}
 		d.forced = append(d.forced, connForced{q[0].ID, f})
-		return a.setQueue(b, d, k, q[1:])
+		return a.setQueueFor(b, d, k, q[1:], &f, false)
 	})
 	return former, err
 }

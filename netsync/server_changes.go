@@ -219,7 +219,7 @@ func (a *authority) push(origin *sconn, changes []layout.Change, now int64) erro
 				continue
 			}
 			cl.LastOutbox = ch.Seq
-			rec, code, msg := a.check(b, origin, cl, &ch, now)
+			rec, old, code, msg := a.check(b, origin, cl, &ch, now)
 			if code != wire.CodeOK {
 				d.acks = append(d.acks, wire.Ack{Outbox: ch.Seq, Code: code, Msg: msg,
 					Tree: ch.Tree, Key: ch.Key, Record: a.readable(origin, b, ch.Tree, ch.Key)})
@@ -240,6 +240,9 @@ func (a *authority) push(origin *sconn, changes []layout.Change, now int64) erro
 			} else {
 				b.Set(rk, ch.Record, nil)
 			}
+			if err := a.historyChange(b, &e, origin.name, old); err != nil {
+				return err
+			}
 			d.entries = append(d.entries, e)
 		}
 		return putMsgpack(b, clientKey(cl.ID), cl)
@@ -256,8 +259,9 @@ func (a *authority) readable(c *sconn, b *pebble.Batch, tree string, key uint64)
 }
 
 // check validates one change of client cl and returns the record to store,
-// stamped by the server. Called with a.mu held.
-func (a *authority) check(b *pebble.Batch, origin *sconn, cl *clientState, ch *layout.Change, now int64) ([]byte, uint16, string) {
+// stamped by the server, and the record stored before (nil: none). Called
+// with a.mu held.
+func (a *authority) check(b *pebble.Batch, origin *sconn, cl *clientState, ch *layout.Change, now int64) (rec, cur []byte, code uint16, msg string) {
 	p := &pushed{a: a, b: b, origin: origin, cl: cl, ch: ch, kind: db.EventKind(ch.Kind)}
 	p.id, p.rev = layout.Unpack(ch.Key)
 	p.where = fmt.Sprintf("%s/%d.%d", ch.Tree, p.id, p.rev)
@@ -265,26 +269,26 @@ func (a *authority) check(b *pebble.Batch, origin *sconn, cl *clientState, ch *l
 		return p.checkDelta(now)
 	}
 	if code, msg := p.load(); code != wire.CodeOK {
-		return nil, code, msg
+		return nil, nil, code, msg
 	}
 	if p.kind == db.Created {
 		if code, msg := p.checkCreate(); code != wire.CodeOK {
-			return nil, code, msg
+			return nil, nil, code, msg
 		}
 		if code, msg := p.checkFloors(); code != wire.CodeOK {
-			return nil, code, msg
+			return nil, nil, code, msg
 		}
-		return stamp(&p.newMeta, nil, p.newData, origin.name, cl.ID, now), wire.CodeOK, ""
+		return stamp(&p.newMeta, nil, p.newData, origin.name, cl.ID, now), nil, wire.CodeOK, ""
 	}
 	if p.kind != db.Deleted {
 		if code, msg := p.keepCounters(); code != wire.CodeOK {
-			return nil, code, msg
+			return nil, nil, code, msg
 		}
 	}
 	if code, msg := p.checkChange(); code != wire.CodeOK || p.kind == db.Deleted {
-		return nil, code, msg
+		return nil, p.cur, code, msg
 	}
-	return stamp(&p.newMeta, &p.curMeta, p.newData, origin.name, cl.ID, now), wire.CodeOK, ""
+	return stamp(&p.newMeta, &p.curMeta, p.newData, origin.name, cl.ID, now), p.cur, wire.CodeOK, ""
 }
 
 // pushed is one pushed change under check.
@@ -487,7 +491,7 @@ func (a *authority) endBorrow(b *pebble.Batch, d *delivery, k recKey) error {
 	if a.borrows[k] == nil {
 		return nil
 	}
-	return a.setQueue(b, d, k, nil)
+	return a.setQueueFor(b, d, k, nil, nil, true)
 }
 
 // validateValue checks a record's value against its type.

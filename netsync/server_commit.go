@@ -21,11 +21,12 @@ type stepCommit struct {
 // commit's ticket.
 func (c *stepCommit) Prepare(b *pebble.Batch) error {
 	a := c.a
-	seq0, sum0 := a.seq, a.sum
+	seq0, sum0, hpos0 := a.seq, a.sum, a.hpos
 	if err := c.step(b, c.d); err != nil {
-		a.seq, a.sum = seq0, sum0
+		a.seq, a.sum, a.hpos = seq0, sum0, hpos0
 		return err
 	}
+	a.saveHistoryPos(b)
 	ver := a.pipe.Next() + 1 // 0 means unversioned
 	for i := range c.d.borrows {
 		c.d.borrows[i].Ver = ver
@@ -65,5 +66,9 @@ func (c *stepCommit) Publish(ok bool) {
 // ErrStoreCorrupt and names the file.
 func (a *authority) loadStore() (err error) {
 	defer a.pdb.Guard(&err, "loading the server store")
-	return a.pdb.Check(a.load(), "loading the server store")
+	err = a.load()
+	if err == nil {
+		err = a.loadHistory()
+	}
+	return a.pdb.Check(err, "loading the server store")
 }

@@ -129,10 +129,51 @@ func (s *Server) acceptedBefore(cutoff int64, limit uint64) (uint64, error) {
 	return last, it.Error()
 }
 
-// compactor is the background run of the compaction policy.
-type compactor struct {
+// periodic is a background run of a policy: the compaction's, the
+// history retention's.
+type periodic struct {
 	cancel context.CancelFunc
 	done   chan struct{}
+}
+
+// startPeriodic runs fn in the background into *slot: at once, then
+// every every, until stopPeriodic. Nothing starts once the server closes.
+func (s *Server) startPeriodic(slot **periodic, every time.Duration, fn func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &periodic{cancel: cancel, done: make(chan struct{})}
+	s.mu.Lock()
+	if s.closing || *slot != nil {
+		s.mu.Unlock()
+		cancel()
+		return
+	}
+	*slot = p
+	s.mu.Unlock()
+	go func() {
+		defer close(p.done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			fn()
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+}
+
+// stopPeriodic stops the run in *slot and waits for fn in progress.
+func (s *Server) stopPeriodic(slot **periodic) {
+	s.mu.Lock()
+	p := *slot
+	s.mu.Unlock()
+	if p == nil {
+		return
+	}
+	p.cancel()
+	<-p.done
 }
 
 // startCompactor starts applying the compaction policy, when there is
@@ -145,49 +186,16 @@ func (s *Server) startCompactor() {
 	if d := time.Duration(compactEvery.Load()); d > 0 {
 		every = d
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	c := &compactor{cancel: cancel, done: make(chan struct{})}
-	s.mu.Lock()
-	if s.closing || s.compactor != nil {
-		s.mu.Unlock()
-		cancel()
-		return
-	}
-	s.compactor = c
-	s.mu.Unlock()
-	go func() {
-		defer close(c.done)
-		s.compactLoop(ctx, every)
-	}()
-}
-
-func (s *Server) compactLoop(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
+	s.startPeriodic(&s.compactor, every, func() {
 		if _, err := s.compactPolicy(time.Now()); err != nil {
 			s.log.Warn("log compaction failed; trying again later", "err", err)
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+	})
 }
 
 // stopCompactor stops the compaction policy and waits for a compaction in
 // progress.
-func (s *Server) stopCompactor() {
-	s.mu.Lock()
-	c := s.compactor
-	s.mu.Unlock()
-	if c == nil {
-		return
-	}
-	c.cancel()
-	<-c.done
-}
+func (s *Server) stopCompactor() { s.stopPeriodic(&s.compactor) }
 
 // compactHandlers serves POST /v1/compact: the call of AdminClient.Compact.
 func (s *Server) compactHandlers(mux *http.ServeMux) {

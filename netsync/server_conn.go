@@ -313,6 +313,8 @@ var handlers = map[uint8]handler{
 	wire.TCancel:     on((*sconn).onCancel),
 	wire.TForcedSeen: on((*sconn).onForcedSeen),
 	wire.TPing:       on((*sconn).onPing),
+	// server_history.go
+	wire.THistoryRequest: on((*sconn).onHistoryRequest),
 }
 
 // read handles the client's messages in order until the stream ends.
@@ -337,8 +339,9 @@ func (c *sconn) read(r *bufio.Reader) error {
 		if err := c.pace(t); err != nil {
 			return err
 		}
-		if t != wire.TPing {
-			// Everything but a ping may write: not while the disk is full.
+		if t != wire.TPing && t != wire.THistoryRequest {
+			// Everything but a ping or a read may write: not while the
+			// disk is full.
 			if err := c.s.a.room.check(); err != nil {
 				return err
 			}

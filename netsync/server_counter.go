@@ -23,59 +23,59 @@ import (
 const maxDelta = 64 + schema.MaxName
 
 // checkDelta validates a counter delta and returns the record it makes,
-// stamped by the server; on success ch becomes that update. Called with
-// a.mu held.
-func (p *pushed) checkDelta(now int64) ([]byte, uint16, string) {
+// stamped by the server, and the record it changes; on success ch becomes
+// that update. Called with a.mu held.
+func (p *pushed) checkDelta(now int64) (rec, cur []byte, code uint16, msg string) {
 	ch := p.ch
 	if !p.origin.may(ch.Tree, Adjust) {
-		return nil, wire.CodePermission, fmt.Sprintf("%s: a counter delta needs %s (grants: %s)", p.where, Adjust, p.origin.accessText(ch.Tree))
+		return nil, nil, wire.CodePermission, fmt.Sprintf("%s: a counter delta needs %s (grants: %s)", p.where, Adjust, p.origin.accessText(ch.Tree))
 	}
 	if p.decl = p.a.trees[ch.Tree]; p.decl == nil {
-		return nil, wire.CodeBadTree, "undeclared tree " + ch.Tree
+		return nil, nil, wire.CodeBadTree, "undeclared tree " + ch.Tree
 	}
 	if len(ch.Record) > maxDelta {
-		return nil, wire.CodeBadRecord, fmt.Sprintf("%s: delta of %d bytes", p.where, len(ch.Record))
+		return nil, nil, wire.CodeBadRecord, fmt.Sprintf("%s: delta of %d bytes", p.where, len(ch.Record))
 	}
 	field, delta, err := schema.ParseDelta(ch.Record)
 	if err != nil {
-		return nil, wire.CodeBadRecord, fmt.Sprintf("%s: malformed delta: %v", p.where, err)
+		return nil, nil, wire.CodeBadRecord, fmt.Sprintf("%s: malformed delta: %v", p.where, err)
 	}
 	sc := p.a.schemas[ch.Tree]
 	if sc == nil {
-		return nil, wire.CodeBadRecord, fmt.Sprintf("%s: tree %s has no schema, so no counters", p.where, ch.Tree)
+		return nil, nil, wire.CodeBadRecord, fmt.Sprintf("%s: tree %s has no schema, so no counters", p.where, ch.Tree)
 	}
 	f, err := sc.Type.Counter(field)
 	if err != nil {
-		return nil, wire.CodeBadRecord, fmt.Sprintf("%s: %v", p.where, err)
+		return nil, nil, wire.CodeBadRecord, fmt.Sprintf("%s: %v", p.where, err)
 	}
 	if p.cur = p.a.current(p.b, ch.Tree, ch.Key); p.cur == nil {
-		return nil, wire.CodeNotFound, p.where
+		return nil, nil, wire.CodeNotFound, p.where
 	}
 	m, data, err := record.Decode(p.cur, nil)
 	if err != nil {
-		return nil, wire.CodeInternal, p.where + ": stored record: " + err.Error()
+		return nil, nil, wire.CodeInternal, p.where + ": stored record: " + err.Error()
 	}
 	if m.Major != sc.Major {
-		return nil, wire.CodeBadRecord, fmt.Sprintf("%s: the record is of schema %d.%d, the counters of %d.%d", p.where, m.Major, m.Minor, sc.Major, sc.Minor)
+		return nil, nil, wire.CodeBadRecord, fmt.Sprintf("%s: the record is of schema %d.%d, the counters of %d.%d", p.where, m.Major, m.Minor, sc.Major, sc.Minor)
 	}
 	v, err := schema.ReadInt(data, field)
 	if err != nil {
-		return nil, wire.CodeInternal, p.where + ": stored record: " + err.Error()
+		return nil, nil, wire.CodeInternal, p.where + ": stored record: " + err.Error()
 	}
 	next, err := f.AddDelta(v, delta)
 	switch {
 	case errors.Is(err, schema.ErrFloor):
-		return nil, wire.CodeBelowFloor, fmt.Sprintf("%s: %v", p.where, err)
+		return nil, nil, wire.CodeBelowFloor, fmt.Sprintf("%s: %v", p.where, err)
 	case err != nil:
-		return nil, wire.CodeBadRecord, fmt.Sprintf("%s: %v", p.where, err)
+		return nil, nil, wire.CodeBadRecord, fmt.Sprintf("%s: %v", p.where, err)
 	}
 	newData, err := schema.SetInts(data, map[string]int64{field: next})
 	if err != nil {
-		return nil, wire.CodeInternal, p.where + ": stored record: " + err.Error()
+		return nil, nil, wire.CodeInternal, p.where + ": stored record: " + err.Error()
 	}
 	newMeta := m
 	ch.Kind = uint8(db.Updated)
-	return stamp(&newMeta, &m, newData, p.origin.name, p.cl.ID, now), wire.CodeOK, ""
+	return stamp(&newMeta, &m, newData, p.origin.name, p.cl.ID, now), p.cur, wire.CodeOK, ""
 }
 
 // keepCounters gives a pushed update or meta change the stored record's

@@ -29,6 +29,8 @@ import (
 //	'c' client id       client state
 //	'x' tree 0 id rev   tombstone of a deleted record
 //	'd' seq             digest of the log up to seq (server_lineage.go)
+//	'h' tree 0 key pos  a row of the record's history (server_history.go)
+//	'H'                 the last history position given
 //
 // Records, tree info, schemas and borrows use the shared layout.
 var (
@@ -179,6 +181,11 @@ type authority struct {
 	lim         Limits
 	room        *diskRoom
 	metrics     *serverMetrics // nil: none (server_metrics.go)
+	// history: every change and borrow event is kept (server_history.go);
+	// hpos is the last history position given, hposSaved the last stored.
+	history         bool
+	hpos, hposSaved uint64
+	hkey, hrow      []byte // buffers of addHistory
 
 	pubMu  sync.Mutex // delivery in ticket order
 	pubSeq uint64     // last sequence delivered

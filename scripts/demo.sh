@@ -28,7 +28,8 @@ cleanup() {
   echo "demo: stopped; removed $work"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+# Ctrl-C or SIGTERM is how the demo is meant to stop: a clean exit.
+trap 'exit 0' INT TERM
 
 echo "demo: building into $work/bin"
 go build -o "$work/bin/" ./cmd/hills-server ./cmd/hills-viewer ./examples/inventory
@@ -74,6 +75,25 @@ wins+=($!)
 "$work/bin/hills-viewer" "${common[@]}" -data "$work/viewer" -name viewer -token "$viewer_token" &
 wins+=($!)
 pids+=("${wins[@]}")
+
+# Lay the windows out side by side: alice and bob on the top half of the
+# screen, the viewer below. Without a window manager they would all open
+# at the top left, on top of each other. X11 only, with xdotool.
+place() {
+  local name=$1 x=$2 y=$3 w=$4 h=$5 win
+  win=$(timeout 60 xdotool search --sync --name "$name" 2>/dev/null | head -1) || return 0
+  [ -n "$win" ] && xdotool windowsize "$win" "$w" "$h" windowmove "$win" "$x" "$y" 2>/dev/null || true
+}
+if [ -n "${DISPLAY:-}" ] && command -v xdotool >/dev/null; then
+  read -r sw sh < <(xdotool getdisplaygeometry)
+  (
+    place 'Inventory.*alice$' 0 0 $((sw / 2)) $((sh / 2))
+    place 'Inventory.*bob$' $((sw / 2)) 0 $((sw - sw / 2)) $((sh / 2))
+    place '^hills viewer$' 0 $((sh / 2)) "$sw" $((sh - sh / 2))
+    echo "demo: windows laid out on the ${sw}x${sh} screen"
+  ) &
+  pids+=($!)
+fi
 echo "demo: opened the windows of alice, bob and the viewer. alice holds STM32F103C8T6:"
 echo "demo: bob's window shows it locked; save an edit in alice's and it appears in bob's."
 echo "demo: the viewer may only read; see the grants with: $work/bin/hills-server clients list --data $work/server"

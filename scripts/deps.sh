@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # Installs what hills needs to build and test on Debian/Ubuntu: the C
-# libraries Gio links with (cgo), Xvfb and xdotool for tests that open
-# and click windows,
-# ImageMagick for their screenshots, and the
-# Go modules. Safe to run again: it installs only what is missing.
+# libraries Gio links with (cgo), Xvfb, xdotool and x11-utils (xprop,
+# xwininfo) for tests that open, click and inspect windows, ImageMagick and
+# tesseract for their screenshots (the demo's test reads the parts off the
+# screen), PostgreSQL for the mirror's tests (they start a throw-away
+# cluster of their own; the package's own cluster is not used), and the Go
+# modules. Safe to run again: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 pkgs=(gcc pkg-config libwayland-dev libx11-dev libx11-xcb-dev libxkbcommon-x11-dev
   libxcursor-dev libxfixes-dev libegl1-mesa-dev libgles2-mesa-dev libvulkan-dev
-  libffi-dev libgl1-mesa-dri xvfb xauth imagemagick xdotool)
+  libffi-dev libgl1-mesa-dri xvfb xauth x11-utils imagemagick xdotool
+  tesseract-ocr tesseract-ocr-eng postgresql)
 
 missing=()
 if command -v dpkg-query >/dev/null; then

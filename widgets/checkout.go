@@ -172,5 +172,5 @@ func (c *CheckOut) Layout(gtx layout.Context, th *Theme) layout.Dimensions {
 	b.TextSize = th.TextSize
 	b.CornerRadius = 4
 	b.Inset = layout.Inset{Top: 7, Bottom: 7, Left: 14, Right: 14}
-	return b.Layout(gtx)
+	return Focused(gtx, th, gtx.Focused(&c.btn), b.Layout)
 }

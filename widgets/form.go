@@ -748,13 +748,15 @@ func textField(gtx layout.Context, th *Theme, ed *widget.Editor, hint string, re
 	if readOnly {
 		bg = th.Stripe
 	}
-	return border(gtx, th, bg, func(gtx layout.Context) layout.Dimensions {
-		return layout.Inset{Top: 5, Bottom: 5, Left: 8, Right: 8}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
-			gtx.Constraints.Min.X = gtx.Constraints.Max.X
-			e := material.Editor(th.Theme, ed, hint)
-			e.TextSize = th.TextSize
-			e.HintColor = th.Muted
-			return e.Layout(gtx)
+	return Focused(gtx, th, gtx.Focused(ed), func(gtx layout.Context) layout.Dimensions {
+		return border(gtx, th, bg, func(gtx layout.Context) layout.Dimensions {
+			return layout.Inset{Top: 5, Bottom: 5, Left: 8, Right: 8}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
+				gtx.Constraints.Min.X = gtx.Constraints.Max.X
+				e := material.Editor(th.Theme, ed, hint)
+				e.TextSize = th.TextSize
+				e.HintColor = th.Muted
+				return e.Layout(gtx)
+			})
 		})
 	})
 }
@@ -777,7 +779,7 @@ func checkBox(gtx layout.Context, th *Theme, b *widget.Bool, label string, readO
 	if readOnly {
 		gtx = gtx.Disabled()
 	}
-	return c.Layout(gtx)
+	return c.Layout(gtx) // material's check box shows its own focus
 }
 
 // smallButton is a compact outlined button.
@@ -788,5 +790,5 @@ func smallButton(gtx layout.Context, th *Theme, c *widget.Clickable, label strin
 	b.Background = th.Header
 	b.Color = th.Fg
 	b.CornerRadius = 4
-	return b.Layout(gtx)
+	return Focused(gtx, th, gtx.Focused(c), b.Layout)
 }

@@ -78,3 +78,25 @@ func mustDemo(t testing.TB, n int, opts *db.Options) (*db.DB, *db.Tree[demo.Part
 	}
 	return d, pt
 }
+
+// tab presses Tab (Shift+Tab when back) as a window does: a widget that
+// takes Tab gets it, and otherwise the focus moves to the next (or
+// previous) focusable widget.
+func (u *ui) tab(back bool) {
+	e := key.Event{Name: key.NameTab, State: key.Press}
+	dir := key.FocusForward
+	if back {
+		e.Modifiers, dir = key.ModShift, key.FocusBackward
+	}
+	u.r.WakeupTime() // forget the wakeups frames asked for (a caret's blink)
+	u.r.Queue(input.SystemEvent{Event: e})
+	if _, handled := u.r.WakeupTime(); !handled {
+		u.r.MoveFocus(dir)
+	}
+}
+
+// shortcut presses Ctrl (Command on macOS) with name.
+func (u *ui) shortcut(name key.Name) {
+	u.r.Queue(key.Event{Name: name, Modifiers: key.ModShortcut, State: key.Press},
+		key.Event{Name: name, Modifiers: key.ModShortcut, State: key.Release})
+}

@@ -72,6 +72,10 @@ func IndexPrefixKeys[T any, K ~string](ix *db.Index[T, K], p *string) func() ite
 	}
 }
 
+// Focus gives the list the keyboard focus at its next Layout (and
+// selects the first row when none is).
+func (l *List[T]) Focus() { l.focusNext = true }
+
 // Refresh makes the list rebuild its keys in the next frame.
 func (l *List[T]) Refresh() { l.built = false }
 
@@ -132,6 +136,7 @@ func (l *List[T]) selectIndex(i int) {
 // changed since the last call. Layout calls it too.
 func (l *List[T]) Update(gtx layout.Context) bool {
 	l.sync()
+	l.takeFocus(gtx, l, len(l.keys), l.selectIndex)
 	l.navigate(gtx, l, l.list.Position, len(l.keys), l.selectIndex)
 	c := l.changed
 	l.changed = false
@@ -150,6 +155,9 @@ func (l *List[T]) Layout(gtx layout.Context, th *Theme, row RowFunc[T]) layout.D
 	l.visible = (gtx.Constraints.Max.Y + l.rowPx - 1) / l.rowPx
 	defer clip.Rect{Max: gtx.Constraints.Max}.Push(gtx.Ops).Pop()
 	event.Op(gtx.Ops, l)
+	if gtx.Focused(l) {
+		defer FocusRing(gtx, th, gtx.Constraints.Max)
+	}
 	return material.List(th.Theme, &l.list).Layout(gtx, len(l.keys), func(gtx layout.Context, i int) layout.Dimensions {
 		gtx.Constraints.Min.Y, gtx.Constraints.Max.Y = l.rowPx, l.rowPx
 		gtx.Constraints.Min.X = gtx.Constraints.Max.X

@@ -3,6 +3,7 @@ package widgets
 import (
 	"strings"
 
+	"gioui.org/io/key"
 	"gioui.org/layout"
 	"gioui.org/widget"
 
@@ -18,6 +19,9 @@ type SearchBox[T any, K ~string] struct {
 	Hint  string
 	// Limit is the most results kept; default 1000.
 	Limit int
+	// Next takes the focus on Down (the list of results, say); nil: Down
+	// does nothing. Escape clears the text.
+	Next Focuser
 
 	ed      widget.Editor
 	query   string
@@ -56,10 +60,22 @@ func (s *SearchBox[T, K]) run(q string) {
 	s.results = db.IndexSearch(s.Index, q, limit)
 }
 
-// Update handles edits and reports whether the results changed.
+// Update handles edits and keys and reports whether the results
+// changed.
 func (s *SearchBox[T, K]) Update(gtx layout.Context) bool {
 	s.ed.SingleLine = true
 	changed := false
+	switch fieldKeys(gtx, &s.ed) {
+	case key.NameDownArrow:
+		if s.Next != nil {
+			s.Next.Focus()
+		}
+	case key.NameEscape:
+		if s.ed.Text() != "" {
+			s.ed.SetText("")
+			changed = true
+		}
+	}
 	for {
 		e, ok := s.ed.Update(gtx)
 		if !ok {
@@ -91,10 +107,32 @@ func (s *SearchBox[T, K]) Layout(gtx layout.Context, th *Theme) layout.Dimension
 }
 
 // FilterBox is a text field for Table.SetFilter: the table is filtered
-// when the text changes (in the table's goroutine).
+// when the text changes (in the table's goroutine). Ctrl+F (Command+F on
+// macOS) focuses it from anywhere in the window, Down moves the focus to
+// the table, and Escape clears the filter (from the box, or from anywhere
+// the focused widget does not take Escape itself).
 type FilterBox struct {
-	Hint string
-	ed   widget.Editor
+	Hint  string
+	ed    widget.Editor
+	focus bool
+}
+
+// Focus gives the box the keyboard focus at its next Layout.
+func (f *FilterBox) Focus() { f.focus = true }
+
+// fieldKeys takes Down and Escape from a focused one-line editor before
+// the editor sees them, and returns the one pressed ("" when none).
+func fieldKeys(gtx layout.Context, ed *widget.Editor) key.Name {
+	var got key.Name
+	for {
+		ev, ok := gtx.Event(key.Filter{Focus: ed, Name: key.NameDownArrow}, key.Filter{Focus: ed, Name: key.NameEscape})
+		if !ok {
+			return got
+		}
+		if e, ok := ev.(key.Event); ok && e.State == key.Press {
+			got = e.Name
+		}
+	}
 }
 
 // Text returns the filter text.
@@ -106,6 +144,36 @@ func (f *FilterBox) SetText(s string) { f.ed.SetText(s) }
 // Layout draws the field and applies a changed text to t.
 func (f *FilterBox) Layout(gtx layout.Context, th *Theme, t *Table) layout.Dimensions {
 	f.ed.SingleLine = true
+	if Shortcut(gtx, "F") || f.focus {
+		f.focus = false
+		gtx.Execute(key.FocusCmd{Tag: &f.ed})
+		f.ed.SetCaret(f.ed.Len(), 0) // select all: typing replaces the filter
+	}
+	clear := false
+	switch fieldKeys(gtx, &f.ed) {
+	case key.NameDownArrow:
+		if t != nil {
+			t.Focus()
+		}
+	case key.NameEscape:
+		clear = true
+	}
+	// Escape from elsewhere in the window.
+	for {
+		ev, ok := gtx.Event(key.Filter{Name: key.NameEscape})
+		if !ok {
+			break
+		}
+		if e, ok := ev.(key.Event); ok && e.State == key.Press {
+			clear = true
+		}
+	}
+	if clear && f.ed.Text() != "" {
+		f.ed.SetText("")
+		if t != nil {
+			t.SetFilter("")
+		}
+	}
 	for {
 		e, ok := f.ed.Update(gtx)
 		if !ok {

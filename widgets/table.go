@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"image"
+	"image/color"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"gioui.org/gesture"
 	"gioui.org/io/event"
@@ -36,16 +38,25 @@ const (
 // Column is one column of a Table.
 type Column struct {
 	Title string
-	Width unit.Dp // resized by dragging the header's right edge
+	// Width is the column's width. It grows to fit the widest cell of the
+	// rows shown (up to a cap per kind of column) until the user drags
+	// the header's right edge; from then on it is the user's.
+	Width unit.Dp
+	// Pinned columns (the key and the first two text fields) stay at the
+	// left edge when the table scrolls sideways.
+	Pinned bool
 
 	kind  int
 	field int // index into the schema's fields, for colField
 	typ   *db.Type
+	auto  bool // Width follows the content
 
-	sortBtn widget.Clickable
-	drag    gesture.Drag
-	dragX   float32
-	dragW   unit.Dp
+	// A click sorts. Not a widget.Clickable: the headers stay out of the
+	// Tab order, which goes from the filter straight to the rows.
+	sortClick gesture.Click
+	drag      gesture.Drag
+	dragX     float32
+	dragW     unit.Dp
 }
 
 type tableRow struct {
@@ -96,6 +107,10 @@ type Table struct {
 	sortCol int // -1: key order
 	desc    bool
 
+	shaped   cellCache
+	pinnedPx int // width of the pinned columns, this frame
+	hover    hoverState
+
 	// Shared with the subscription and the rebuild goroutine.
 	mu       sync.Mutex
 	events   []db.OpaqueKey
@@ -142,33 +157,80 @@ func NewTable(t db.OpaqueTree, w *Watcher) *Table {
 	return tb
 }
 
+// pinnedTextFields is how many text fields are pinned after the key.
+const pinnedTextFields = 2
+
+// setColumns makes the columns from the schema: the key, the pinned text
+// fields, the other fields in schema order, then the meta columns. Widths
+// start at the header's and grow to the content (see fitColumns).
 func (t *Table) setColumns() {
 	s := t.Tree.Schema()
 	t.fields, t.evo = s.Fields(), s.Evolution
 	t.Columns = t.Columns[:0]
-	t.Columns = append(t.Columns, &Column{Title: "Key", Width: 70, kind: colKey})
+	t.Columns = append(t.Columns, &Column{Title: "Key", Width: 50, kind: colKey, Pinned: true, auto: true})
+	var rest []*Column
+	texts := 0
 	for i := range t.fields {
 		f := &t.fields[i]
-		w := unit.Dp(140)
-		switch f.Type.Kind {
-		case db.KindBool, db.KindInt, db.KindUint, db.KindEnum, db.KindRef:
-			w = 90
-		case db.KindFloat:
-			w = 100
-		case db.KindTime:
-			w = 150
-		}
 		title := f.Name
 		if f.Counter {
 			title += " ±" // a counter: it changes by deltas (OpaqueTree.Add)
 		}
-		t.Columns = append(t.Columns, &Column{Title: title, Width: w, kind: colField, field: i, typ: &f.Type})
+		c := &Column{Title: title, Width: 50, kind: colField, field: i, typ: &f.Type, auto: true}
+		if f.Type.Kind == db.KindString && texts < pinnedTextFields {
+			texts++
+			c.Pinned = true
+			t.Columns = append(t.Columns, c)
+			continue
+		}
+		rest = append(rest, c)
 	}
-	t.Columns = append(t.Columns,
-		&Column{Title: "State", Width: 60, kind: colState},
-		&Column{Title: "Version", Width: 105, kind: colVersion},
-		&Column{Title: "Modified", Width: 150, kind: colModified},
-		&Column{Title: "By", Width: 110, kind: colBy})
+	t.Columns = append(t.Columns, rest...)
+	for _, c := range []*Column{
+		{Title: "State", kind: colState}, {Title: "Version", kind: colVersion},
+		{Title: "Modified", kind: colModified}, {Title: "By", kind: colBy},
+	} {
+		c.Width, c.auto = 50, true
+		t.Columns = append(t.Columns, c)
+	}
+}
+
+// maxWidth is the widest a column grows to fit its content.
+func (c *Column) maxWidth() unit.Dp {
+	switch {
+	case c.kind == colKey:
+		return 140
+	case c.kind == colField && c.typ.Kind == db.KindString:
+		return 280
+	}
+	return 200
+}
+
+// cellPad is the space left and right of a cell's text.
+const cellPad = 8
+
+// fitColumns widens the columns that follow their content to the widest
+// of their header and of the cells of rows first to first+n, and reports
+// whether a width changed. Widths only grow while a tree is shown, so
+// scrolling does not make the columns jump back and forth.
+func (t *Table) fitColumns(gtx layout.Context, th *Theme, first, n int) bool {
+	pad := gtx.Dp(2 * cellPad)
+	changed := false
+	for ci, c := range t.Columns {
+		if !c.auto {
+			continue
+		}
+		capPx := gtx.Dp(c.maxWidth())
+		want := t.shaped.shape(gtx, th, c.Title, true, capPx).width + gtx.Dp(14) // room for ▲
+		for i := first; i < min(len(t.keys), first+n); i++ {
+			want = max(want, t.shaped.shape(gtx, th, t.row(t.keys[i]).cells[ci], false, capPx).width)
+		}
+		w := unit.Dp(float32(min(capPx, want+pad)) / gtx.Metric.PxPerDp)
+		if w > c.Width {
+			c.Width, changed = w, true
+		}
+	}
+	return changed
 }
 
 // Close stops the table's subscription and background work.
@@ -738,7 +800,7 @@ func (t *Table) row(k db.OpaqueKey) *tableRow {
 func (t *Table) Update(gtx layout.Context) bool {
 	t.sync()
 	for i, c := range t.Columns {
-		if c.sortBtn.Clicked(gtx) {
+		if sortClicked(gtx, &c.sortClick) {
 			switch {
 			case t.sortCol != i:
 				t.SortBy(i, false)
@@ -758,7 +820,7 @@ func (t *Table) Update(gtx layout.Context) bool {
 				c.dragX, c.dragW = e.Position.X, c.Width
 			case pointer.Drag:
 				d := unit.Dp((e.Position.X - c.dragX) / gtx.Metric.PxPerDp)
-				c.Width = max(30, c.dragW+d)
+				c.Width, c.auto = max(30, c.dragW+d), false
 			}
 		}
 	}
@@ -767,7 +829,9 @@ func (t *Table) Update(gtx layout.Context) bool {
 	d := t.hscroll.Update(gtx.Metric, gtx.Source, gtx.Now, gesture.Horizontal,
 		pointer.ScrollRange{Min: -t.scrollX, Max: maxX - t.scrollX}, pointer.ScrollRange{})
 	t.scrollX = max(0, min(maxX, t.scrollX+d))
+	t.takeFocus(gtx, t, len(t.keys), t.selectIndex)
 	t.navigate(gtx, t, t.list.Position, len(t.keys), t.selectIndex)
+	t.hover.update(gtx, t.list.Position, t.rowPx)
 	c := t.changed
 	t.changed = false
 	return c
@@ -776,9 +840,16 @@ func (t *Table) Update(gtx layout.Context) bool {
 // Layout handles input and lays out the header and the visible rows.
 func (t *Table) Layout(gtx layout.Context, th *Theme) layout.Dimensions {
 	t.Update(gtx)
-	t.widthPx = 0
+	// Fit the columns to the rows about to show (as of the last frame's
+	// scroll position; the rows' layout below checks the rest).
+	rowPx := max(1, gtx.Dp(th.RowHeight))
+	t.fitColumns(gtx, th, t.list.Position.First, gtx.Constraints.Max.Y/rowPx+1)
+	t.widthPx, t.pinnedPx = 0, 0
 	for _, c := range t.Columns {
 		t.widthPx += gtx.Dp(c.Width)
+		if c.Pinned {
+			t.pinnedPx += gtx.Dp(c.Width)
+		}
 	}
 	t.viewPx = gtx.Constraints.Max.X
 	if d := t.hbar.ScrollDistance(); d != 0 {
@@ -787,6 +858,7 @@ func (t *Table) Layout(gtx layout.Context, th *Theme) layout.Dimensions {
 	t.scrollX = max(0, min(t.scrollX, t.widthPx-t.viewPx))
 	defer clip.Rect{Max: gtx.Constraints.Max}.Push(gtx.Ops).Pop()
 	t.hscroll.Add(gtx.Ops)
+	defer t.layoutTooltip(gtx, th)
 	return layout.Flex{Axis: layout.Vertical}.Layout(gtx,
 		layout.Rigid(func(gtx layout.Context) layout.Dimensions { return t.layoutHeader(gtx, th) }),
 		layout.Rigid(func(gtx layout.Context) layout.Dimensions { return Divider(gtx, th.Border) }),
@@ -812,26 +884,23 @@ func (t *Table) layoutHeader(gtx layout.Context, th *Theme) layout.Dimensions {
 		i, x := sp.col, sp.x
 		c := t.Columns[i]
 		w := gtx.Dp(c.Width)
+		cl := t.clipScrolled(gtx, c, h)
 		st := op.Offset(image.Pt(x, 0)).Push(gtx.Ops)
 		cg := gtx
 		cg.Constraints = layout.Exact(image.Pt(w, h))
-		c.sortBtn.Layout(cg, func(gtx layout.Context) layout.Dimensions {
-			title := c.Title
-			if t.sortCol == i {
-				if t.desc {
-					title += " ▼"
-				} else {
-					title += " ▲"
-				}
+		title := c.Title
+		if t.sortCol == i {
+			if t.desc {
+				title += " ▼"
+			} else {
+				title += " ▲"
 			}
-			return layout.Inset{Left: 8, Right: 8}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
-				return layout.W.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
-					l := th.Label(title)
-					l.Font.Weight = 600
-					return l.Layout(gtx)
-				})
-			})
-		})
+		}
+		ca := clip.Rect{Max: image.Pt(w, h)}.Push(gtx.Ops)
+		c.sortClick.Add(gtx.Ops)
+		pointer.CursorPointer.Add(gtx.Ops)
+		ca.Pop()
+		t.drawCell(cg, th, title, true, 0, w, h, th.Fg)
 		// The resize grip on the right edge, with a separator line.
 		gs := op.Offset(image.Pt(w-grip, 0)).Push(gtx.Ops)
 		gr := clip.Rect{Max: image.Pt(grip, h)}.Push(gtx.Ops)
@@ -843,27 +912,65 @@ func (t *Table) layoutHeader(gtx layout.Context, th *Theme) layout.Dimensions {
 		rect(gtx, th.Border, image.Pt(1, h-gtx.Dp(10)))
 		ls.Pop()
 		st.Pop()
+		cl.Pop()
 	}
 	return layout.Dimensions{Size: size}
 }
 
-// visibleColumns returns the columns that show within width, given the
-// sideways scroll, with their left edges in pixels. The slice is reused by
-// the next call.
+// visibleColumns returns the columns that show within width, with their
+// left edges in pixels: the pinned ones from the left edge, then the
+// others shifted by the sideways scroll (they pass under the pinned ones;
+// see clipScrolled). The slice is reused by the next call.
 func (t *Table) visibleColumns(gtx layout.Context, width int) []colSpan {
 	t.spans = t.spans[:0]
-	x := -t.scrollX
+	x := 0
 	for i, c := range t.Columns {
+		if c.Pinned {
+			t.spans = append(t.spans, colSpan{i, x})
+			x += gtx.Dp(c.Width)
+		}
+	}
+	x -= t.scrollX
+	for i, c := range t.Columns {
+		if c.Pinned {
+			continue
+		}
 		if x >= width {
 			break
 		}
 		w := gtx.Dp(c.Width)
-		if x+w > 0 {
+		if x+w > t.pinnedPx {
 			t.spans = append(t.spans, colSpan{i, x})
 		}
 		x += w
 	}
 	return t.spans
+}
+
+// clipScrolled clips what follows to the right of the pinned columns when
+// column c scrolls; pop it after drawing c.
+func (t *Table) clipScrolled(gtx layout.Context, c *Column, h int) clip.Stack {
+	x0 := 0
+	if !c.Pinned {
+		x0 = t.pinnedPx
+	}
+	return clip.Rect{Min: image.Pt(x0, 0), Max: image.Pt(gtx.Constraints.Max.X, h)}.Push(gtx.Ops)
+}
+
+// drawCell draws txt in a cell of width w and height h at x, vertically
+// centred, truncated with "…" where it does not fit, and reports whether
+// it was truncated.
+func (t *Table) drawCell(gtx layout.Context, th *Theme, txt string, bold bool, x, w, h int, col color.NRGBA) bool {
+	if txt == "" {
+		return false
+	}
+	pad := gtx.Dp(cellPad)
+	sc := t.shaped.shape(gtx, th, txt, bold, max(1, w-2*pad))
+	if len(sc.glyphs) == 0 {
+		return sc.truncated
+	}
+	t.shaped.draw(gtx, sc, x+pad, (h-sc.height)/2, col)
+	return sc.truncated
 }
 
 // colSpan is a column on screen: its index and left edge in pixels.
@@ -874,6 +981,8 @@ func (t *Table) layoutRows(gtx layout.Context, th *Theme) layout.Dimensions {
 	t.visible = (gtx.Constraints.Max.Y + t.rowPx - 1) / t.rowPx
 	defer clip.Rect{Max: gtx.Constraints.Max}.Push(gtx.Ops).Pop()
 	event.Op(gtx.Ops, t)
+	event.Op(gtx.Ops, &t.hover)
+	t.hover.cell, t.hover.cut = "", false
 	if len(t.keys) == 0 {
 		return layout.Inset{Top: 12, Left: 12}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
 			msg := "No records."
@@ -885,6 +994,9 @@ func (t *Table) layoutRows(gtx layout.Context, th *Theme) layout.Dimensions {
 			return th.MutedLabel(msg).Layout(gtx)
 		})
 	}
+	if gtx.Focused(t) {
+		defer FocusRing(gtx, th, gtx.Constraints.Max)
+	}
 	return material.List(th.Theme, &t.list).Layout(gtx, len(t.keys), func(gtx layout.Context, i int) layout.Dimensions {
 		size := image.Pt(gtx.Constraints.Max.X, t.rowPx)
 		k := t.keys[i]
@@ -895,6 +1007,7 @@ func (t *Table) layoutRows(gtx layout.Context, th *Theme) layout.Dimensions {
 			rect(gtx, th.Stripe, size)
 		}
 		r := t.row(k)
+		hoverRow := t.hover.in && t.hover.row == i
 		for _, sp := range t.visibleColumns(gtx, size.X) {
 			ci, x := sp.col, sp.x
 			c := t.Columns[ci]
@@ -903,23 +1016,25 @@ func (t *Table) layoutRows(gtx layout.Context, th *Theme) layout.Dimensions {
 			if ci == 1 && r.err != nil {
 				txt = "(" + r.err.Error() + ")"
 			}
-			if txt != "" {
-				st := op.Offset(image.Pt(x+gtx.Dp(8), 0)).Push(gtx.Ops)
-				cg := gtx
-				cg.Constraints = layout.Exact(image.Pt(max(0, w-gtx.Dp(16)), t.rowPx))
-				layout.W.Layout(cg, func(gtx layout.Context) layout.Dimensions {
-					l := th.Label(txt)
-					if c.kind != colField {
-						l.Color = th.Muted
-					}
-					return l.Layout(gtx)
-				})
-				st.Pop()
+			col := th.Fg
+			if c.kind != colField {
+				col = th.Muted
+			}
+			cl := t.clipScrolled(gtx, c, t.rowPx)
+			cut := t.drawCell(gtx, th, txt, false, x, w, t.rowPx, col)
+			cl.Pop()
+			if hoverRow && t.hover.x >= max(x, t.pinnedPx*b2i(!c.Pinned)) && t.hover.x < x+w {
+				t.hover.cell, t.hover.cut = txt, cut || len(txt) > 0 && strings.HasSuffix(txt, "…")
 			}
 		}
 		return layout.Dimensions{Size: size}
 	})
 }
+
+// Focus gives the table the keyboard focus at its next Layout (and
+// selects the first row when none is): the arrow keys then move the
+// selection and Enter opens the row (Activated).
+func (t *Table) Focus() { t.focusNext = true }
 
 // Cells returns the rendered cells of row i as of the last frame, for
 // tools and tests. It reads the record (from the cache when it can).
@@ -928,4 +1043,113 @@ func (t *Table) Cells(i int) []string {
 		return nil
 	}
 	return slices.Clone(t.row(t.keys[i]).cells)
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// hoverState follows the pointer over the rows, for the tooltip that
+// shows the full text of a cut cell.
+type hoverState struct {
+	in    bool
+	x, y  int // pointer position in the rows area, pixels
+	row   int
+	since time.Time // when the pointer came to rest on this cell
+	// Set by the rows' layout: the text under the pointer, and whether
+	// it was cut.
+	cell string
+	cut  bool
+	last string // the cell of the previous frame
+}
+
+// tooltipDelay is how long the pointer rests on a cut cell before its
+// full text shows.
+const tooltipDelay = 400 * time.Millisecond
+
+func (h *hoverState) update(gtx layout.Context, pos layout.Position, rowPx int) {
+	for {
+		ev, ok := gtx.Event(pointer.Filter{Target: h, Kinds: pointer.Move | pointer.Enter | pointer.Leave | pointer.Cancel})
+		if !ok {
+			break
+		}
+		e, ok := ev.(pointer.Event)
+		if !ok {
+			continue
+		}
+		switch e.Kind {
+		case pointer.Leave, pointer.Cancel:
+			h.in = false
+		default:
+			h.in = true
+			h.x, h.y = int(e.Position.X), int(e.Position.Y)
+			h.row = pos.First + (h.y+pos.Offset)/max(1, rowPx)
+			h.since = gtx.Now
+		}
+	}
+}
+
+// layoutTooltip draws the full text of the cut cell under the pointer
+// over everything else, once the pointer has rested on it a moment.
+func (t *Table) layoutTooltip(gtx layout.Context, th *Theme) {
+	h := &t.hover
+	if h.cell != h.last {
+		h.last, h.since = h.cell, gtx.Now
+	}
+	if !h.in || !h.cut || h.cell == "" {
+		return
+	}
+	if wait := h.since.Add(tooltipDelay); gtx.Now.Before(wait) {
+		gtx.Execute(op.InvalidateCmd{At: wait})
+		return
+	}
+	m := op.Record(gtx.Ops)
+	maxW := min(gtx.Dp(420), gtx.Constraints.Max.X)
+	tg := gtx
+	tg.Constraints = layout.Constraints{Max: image.Pt(maxW, gtx.Constraints.Max.Y)}
+	dims := Background(tg, th.Header, func(gtx layout.Context) layout.Dimensions {
+		return widget.Border{Color: th.Border, Width: 1}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
+			return layout.UniformInset(6).Layout(gtx, func(gtx layout.Context) layout.Dimensions {
+				l := material.Body2(th.Theme, h.cell)
+				l.TextSize = th.TextSize
+				return l.Layout(gtx)
+			})
+		})
+	})
+	call := m.Stop()
+	// Below and right of the pointer, kept inside the table.
+	x := min(h.x+gtx.Dp(12), gtx.Constraints.Max.X-dims.Size.X)
+	y := h.y + gtx.Dp(th.RowHeight) + gtx.Dp(18)
+	if y+dims.Size.Y > gtx.Constraints.Max.Y {
+		y = max(0, h.y+gtx.Dp(th.RowHeight)-dims.Size.Y-gtx.Dp(4))
+	}
+	st := op.Offset(image.Pt(max(0, x), y)).Push(gtx.Ops)
+	op.Defer(gtx.Ops, call)
+	st.Pop()
+}
+
+// Tooltip returns the text the tooltip shows (or would show once the
+// pointer rests), "" when the pointer is on no cut cell; for tests.
+func (t *Table) Tooltip() string {
+	if !t.hover.in || !t.hover.cut {
+		return ""
+	}
+	return t.hover.cell
+}
+
+// sortClicked reports whether a header was clicked since the last frame.
+func sortClicked(gtx layout.Context, c *gesture.Click) bool {
+	hit := false
+	for {
+		e, ok := c.Update(gtx.Source)
+		if !ok {
+			return hit
+		}
+		if e.Kind == gesture.KindClick {
+			hit = true
+		}
+	}
 }

@@ -188,3 +188,91 @@ func TestTableScrollsSideways(t *testing.T) {
 		t.Fatalf("scrollX past the end: %d, want %d", tb.scrollX, want)
 	}
 }
+
+// The columns grow to the widest cell of the rows shown: no pinned cell
+// is cut, and the key and the first two text fields are pinned.
+func TestTableColumnsFitContent(t *testing.T) {
+	tb, _, u, draw := newTestTable(t, 20)
+	draw()
+	th := NewTheme()
+	for i, c := range tb.Columns[:3] {
+		if !c.Pinned {
+			t.Fatalf("column %d (%s) is not pinned", i, c.Title)
+		}
+	}
+	if tb.Columns[1].Title != "number" || tb.Columns[2].Title != "name" || tb.Columns[3].Pinned {
+		t.Fatalf("pinned columns: %s, %s; next %s pinned %v", tb.Columns[1].Title, tb.Columns[2].Title, tb.Columns[3].Title, tb.Columns[3].Pinned)
+	}
+	u.frame(func(gtx layout.Context) {
+		for i := range tb.Len() {
+			cells := tb.Cells(i)
+			for ci, c := range tb.Columns {
+				avail := gtx.Dp(c.Width) - 2*gtx.Dp(cellPad)
+				if sc := tb.shaped.shape(gtx, th, cells[ci], false, avail); sc.truncated || sc.width > avail {
+					t.Errorf("row %d, %s: %q is cut at width %v", i, c.Title, cells[ci], c.Width)
+				}
+			}
+		}
+	})
+	// Fitted, not the starting widths.
+	if w := tb.Columns[2].Width; w <= 60 {
+		t.Fatalf("name column %v wide", w)
+	}
+}
+
+// Scrolled sideways to the end, the pinned columns stay at the left edge
+// and the others pass under them.
+func TestTablePinnedColumnsStay(t *testing.T) {
+	tb, _, u, draw := newTestTable(t, 5)
+	u.size.X = 500
+	draw()
+	draw()
+	u.r.Queue(pointer.Event{Kind: pointer.Scroll, Position: f32.Pt(300, 100), Scroll: f32.Pt(5000, 0), Source: pointer.Mouse})
+	draw()
+	draw()
+	if tb.scrollX == 0 {
+		t.Fatal("no sideways scroll")
+	}
+	u.frame(func(gtx layout.Context) {
+		spans := tb.visibleColumns(gtx, u.size.X)
+		x := 0
+		for i := range 3 {
+			if spans[i].col != i || spans[i].x != x {
+				t.Fatalf("span %d: %+v, want column %d at %d", i, spans[i], i, x)
+			}
+			x += gtx.Dp(tb.Columns[i].Width)
+		}
+		last := spans[len(spans)-1]
+		if last.col != len(tb.Columns)-1 || last.x+gtx.Dp(tb.Columns[last.col].Width) != u.size.X {
+			t.Fatalf("last span %+v: the last column does not end at the right edge", last)
+		}
+	})
+}
+
+// Resting the pointer on a cut cell shows its whole text.
+func TestTableTooltipOnCutCell(t *testing.T) {
+	tb, _, u, draw := newTestTable(t, 5)
+	draw()
+	name := colIndex(t, tb, "name")
+	edge := colX(tb, name) + float32(tb.Columns[name].Width)/2 - 2
+	u.drag(edge, edge-float32(tb.Columns[name].Width)+45, 14)
+	draw()
+	if tb.Columns[name].Width > 50 {
+		t.Fatalf("name column still %v wide", tb.Columns[name].Width)
+	}
+	draw()
+	x := colX(tb, name)
+	u.r.Queue(pointer.Event{Kind: pointer.Move, Position: f32.Pt(x, 28+28+10), Source: pointer.Mouse})
+	draw()
+	draw()
+	if got, want := tb.Tooltip(), tb.Cells(1)[name]; got != want || got == "" {
+		t.Fatalf("tooltip %q, want the cut cell's text %q", got, want)
+	}
+	// On a cell that fits, none.
+	u.r.Queue(pointer.Event{Kind: pointer.Move, Position: f32.Pt(colX(tb, 0), 28+28+10), Source: pointer.Mouse})
+	draw()
+	draw()
+	if got := tb.Tooltip(); got != "" {
+		t.Fatalf("tooltip %q over the key", got)
+	}
+}

@@ -4,13 +4,15 @@ import (
 	"image"
 	"image/color"
 
-	"gioui.org/font/gofont"
+	"gioui.org/font"
 	"gioui.org/layout"
 	"gioui.org/op/clip"
 	"gioui.org/op/paint"
 	"gioui.org/text"
 	"gioui.org/unit"
 	"gioui.org/widget/material"
+
+	"github.com/hillsdb/hills/assets"
 )
 
 // Theme is the look shared by the widgets: Gio's material theme plus the
@@ -27,12 +29,18 @@ type Theme struct {
 	Error     color.NRGBA // error text
 	Good      color.NRGBA // "mine", connected
 	Warn      color.NRGBA // "held by another", waiting
+	Focus     color.NRGBA // the ring around the focused widget
+	// Mono is the monospace typeface, for JSON text and keys; the UI
+	// typeface is material.Theme's Face.
+	Mono font.Typeface
 }
 
-// NewTheme returns the default theme with the Go fonts.
+// NewTheme returns the default theme, with the fonts of package assets
+// only (no system fonts: text looks the same on every machine).
 func NewTheme() *Theme {
 	th := material.NewTheme()
-	th.Shaper = text.NewShaper(text.WithCollection(gofont.Collection()))
+	th.Shaper = text.NewShaper(text.NoSystemFonts(), text.WithCollection(assets.Fonts()))
+	th.Face = assets.UI
 	th.TextSize = 14
 	th.Palette.Fg = rgb(0x1f2328)
 	th.Palette.Bg = rgb(0xffffff)
@@ -49,6 +57,8 @@ func NewTheme() *Theme {
 		Error:     rgb(0xc0262d),
 		Good:      rgb(0x1a7f37),
 		Warn:      rgb(0x9a6700),
+		Focus:     rgb(0x2f5fb3),
+		Mono:      assets.Mono,
 	}
 }
 

@@ -77,12 +77,14 @@ type serveConfig struct {
 	data, listen, appID string
 	open                bool
 	logPolicyFlags      // compaction policy (compact.go)
+	historyFlags        // history retention (history.go)
 	observeConfig       // --log-format, --log-level, --metrics (observe.go)
 }
 
 const usageServe = `Usage:
   hills-server serve [--data DIR] [--listen ADDR] [--app-id ID] [--open]
                      [--log-keep N] [--log-max-age DUR]
+                     [--history-keep N] [--history-max-age DUR]
                      [--metrics ADDR] [--log-format text|json] [--log-level LEVEL]
 
   --data DIR      the server's store and admin socket ($HILLS_DATA, default ./hills-data)
@@ -95,6 +97,13 @@ const usageServe = `Usage:
   --log-max-age DUR
                   compact the log entries older than DUR (such as 168h), but never
                   one of the last --log-keep ($HILLS_LOG_MAX_AGE, default 0: off)
+  --history-keep N
+                  keep the last N rows of each record's history (changes and
+                  check-out events), trimmed every 10 minutes
+                  ($HILLS_HISTORY_KEEP, default 0: every row)
+  --history-max-age DUR
+                  delete history rows older than DUR, such as 8760h
+                  ($HILLS_HISTORY_MAX_AGE, default 0: keep them forever)
   --metrics ADDR  TCP host:port serving /metrics (Prometheus), /healthz and /readyz over
                   HTTP ($HILLS_METRICS, default none), such as 127.0.0.1:9447
   --log-format F  text or json, to stderr ($HILLS_LOG_FORMAT, default text)
@@ -110,6 +119,9 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 	}
 	fs.Uint64Var(&c.keep, "log-keep", p.keep, "")
 	fs.DurationVar(&c.maxAge, "log-max-age", p.maxAge, "")
+	if err := c.historyFlags.register(fs); err != nil {
+		return c, err
+	}
 	fs.StringVar(&c.data, "data", envOr("HILLS_DATA", "./hills-data"), "")
 	fs.StringVar(&c.listen, "listen", envOr("HILLS_LISTEN", "127.0.0.1:7447"), "")
 	fs.StringVar(&c.appID, "app-id", os.Getenv("HILLS_APP_ID"), "")
@@ -127,6 +139,9 @@ func parseServe(args []string, stdout io.Writer) (serveConfig, error) {
 	}
 	if c.maxAge < 0 {
 		return c, &usageError{msg: "serve: --log-max-age may not be negative", usage: usageServe}
+	}
+	if err := c.historyFlags.check(); err != nil {
+		return c, err
 	}
 	return c, c.observeConfig.check()
 }
@@ -156,7 +171,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	s, err := netsync.NewServer(c.data, &netsync.ServerOptions{AppID: c.appID, Logger: log, Open: c.open,
 		AdminSocket: filepath.Join(c.data, adminSocket), LogKeep: c.keep, LogMaxAge: c.maxAge,
-		Metrics: mx.registerer()})
+		HistoryKeep: int(c.historyKeep), HistoryMaxAge: c.historyMaxAge, Metrics: mx.registerer()})
 	if err != nil {
 		if pid := runningPID(c.data); pid != 0 {
 			return fmt.Errorf("%s is in use by another hills-server (pid %d)", c.data, pid)

@@ -78,19 +78,39 @@ type logPolicyFlags struct {
 // defaults; a value that does not parse is a usage error.
 func policyEnv() (logPolicyFlags, error) {
 	var p logPolicyFlags
-	if v := os.Getenv("HILLS_LOG_KEEP"); v != "" {
-		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			return p, &usageError{msg: fmt.Sprintf("serve: HILLS_LOG_KEEP=%q is not a count of entries", v), usage: usageServe}
-		}
-		p.keep = n
+	var err error
+	if p.keep, err = envUint("HILLS_LOG_KEEP", "a count of entries"); err != nil {
+		return p, err
 	}
-	if v := os.Getenv("HILLS_LOG_MAX_AGE"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d < 0 {
-			return p, &usageError{msg: fmt.Sprintf("serve: HILLS_LOG_MAX_AGE=%q is not a duration", v), usage: usageServe}
-		}
-		p.maxAge = d
+	p.maxAge, err = envDuration("HILLS_LOG_MAX_AGE")
+	return p, err
+}
+
+// envUint reads the environment variable name as a count (what says of
+// what), 0 when unset; a value that does not parse is serve's usage
+// error.
+func envUint(name, what string) (uint64, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return 0, nil
 	}
-	return p, nil
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return 0, &usageError{msg: fmt.Sprintf("serve: %s=%q is not %s", name, v, what), usage: usageServe}
+	}
+	return n, nil
+}
+
+// envDuration reads the environment variable name as a duration that is
+// not negative, 0 when unset.
+func envDuration(name string) (time.Duration, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0, &usageError{msg: fmt.Sprintf("serve: %s=%q is not a duration", name, v), usage: usageServe}
+	}
+	return d, nil
 }

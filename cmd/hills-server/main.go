@@ -12,6 +12,12 @@
 //	hills-server clients revoke NAME [--data DIR]
 //	hills-server backup --to DIR [--data DIR]
 //	hills-server compact --keep N [--data DIR]
+//	hills-server history TREE KEY [--json] [--data DIR]
+//	hills-server export --sqlite FILE [--tree T ...] [--data DIR]
+//	hills-server export --jsonl|--csv FILE --tree T [--data DIR]
+//	hills-server import --sqlite FILE [--tree T ...] [--data DIR]
+//	hills-server import --csv FILE --tree T [--data DIR]
+//	hills-server mirror --server ADDR --postgres URL [--token T] [--replica DIR]
 //
 // The administration commands talk to the running server through its
 // socket DIR/admin.sock; when no server runs they open the store directly.
@@ -89,8 +95,16 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return backup(ctx, rest, stdout)
 	case "compact":
 		return compact(ctx, rest, stdout)
+	case "history":
+		return history(ctx, rest, stdout)
 	case "restore":
 		return restore(ctx, rest, stdout, stderr)
+	case "export":
+		return export(ctx, rest, stdout)
+	case "import":
+		return importCmd(ctx, rest, stdout)
+	case "mirror":
+		return mirrorCmd(ctx, rest, stdout, stderr)
 	case "clients":
 		return clients(ctx, rest, stdout, stderr)
 	case "borrows":
@@ -116,6 +130,7 @@ const usage = `hills-server runs the hills sync server and administers it.
 Usage:
   hills-server serve   [--data DIR] [--listen ADDR] [--app-id ID] [--open]
                        [--log-keep N] [--log-max-age DUR]
+                       [--history-keep N] [--history-max-age DUR]
                        [--metrics ADDR] [--log-format text|json] [--log-level LEVEL]
   hills-server info    [--data DIR] [--json]
   hills-server clients add NAME --grant TREE=ACCESS[,ACCESS] ... [--ttl 24h] [--data DIR]
@@ -127,7 +142,13 @@ Usage:
   hills-server borrows return --client NAME --reason TEXT [--data DIR]
   hills-server backup --to DIR [--data DIR]
   hills-server compact --keep N [--data DIR]
+  hills-server history TREE KEY [--json] [--data DIR]
   hills-server restore --from BACKUP --data DIR [--force]
+  hills-server export --sqlite FILE [--tree T ...] [--data DIR]
+  hills-server export --jsonl|--csv FILE --tree T [--data DIR]
+  hills-server import --sqlite FILE [--tree T ...] [--data DIR]
+  hills-server import --csv FILE --tree T [--data DIR]
+  hills-server mirror --server ADDR --postgres URL [--token T] [--replica DIR]
   hills-server help
 
 serve runs the server on DIR until SIGINT or SIGTERM. Defaults:
@@ -141,12 +162,14 @@ A flag wins over its environment variable. Without --open the server
 admits only clients enrolled with clients add; --open admits anyone with
 every access, for trials.
 
-info, clients, borrows, backup and compact reach the running server through DIR/admin.sock;
+info, clients, borrows, backup, compact and history reach the running server through DIR/admin.sock;
 when no server runs they open DIR directly. backup writes a consistent copy
 of the store (a checkpoint) into a new directory while the server runs.
 compact deletes the log but its last N entries; serve --log-keep and
---log-max-age do it in the background. restore puts a backup in place of
-a stopped server's store, marked so that replicas notice.
+--log-max-age do it in the background. history shows a record's changes
+and check-outs, kept apart from the log; serve --history-keep and
+--history-max-age trim it. restore puts a backup in place of a stopped
+server's store, marked so that replicas notice.
 `
 
 const usageBorrows = `Usage:

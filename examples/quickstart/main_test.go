@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 )
@@ -19,7 +20,7 @@ func TestRun(t *testing.T) {
 		"created 1.0 RC0603FR-0710KL",
 		"created 2.0 GRM188R71H104KA93D",
 		"created 3.0 STM32F103C8T6",
-		"updated 1.0 RC0603FR-0710KL: 4750 left, changed 2 times by quickstart",
+		"updated 1.0 RC0603FR-0710KL: 4750 left, changed 2 times by bench-3",
 		"   1.0  RC0603FR-0710KL      Yageo      4750  A1",
 		"   2.0  GRM188R71H104KA93D   Murata     4000  A2",
 		"   3.0  STM32F103C8T6        ST          120  C4",
@@ -48,12 +49,18 @@ func TestRunBadFlag(t *testing.T) {
 	}
 }
 
-func TestRunTempDir(t *testing.T) {
+// Without -dir it opens parts.db in the working directory, as the
+// README's snippet does.
+func TestRunDefaultDir(t *testing.T) {
+	t.Chdir(t.TempDir())
 	var out bytes.Buffer
 	if err := run(context.Background(), nil, &out); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out.String(), "holds 0 parts") || !strings.Contains(out.String(), "created 3.0") {
+	if !strings.HasPrefix(out.String(), `opened parts.db: tree "parts" holds 0 parts`) || !strings.Contains(out.String(), "created 3.0") {
 		t.Fatalf("output:\n%s", out.String())
+	}
+	if fi, err := os.Stat("parts.db"); err != nil || !fi.IsDir() {
+		t.Fatalf("parts.db: %v", err)
 	}
 }

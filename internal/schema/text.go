@@ -24,6 +24,20 @@ var ErrText = errors.New("invalid text")
 // members sorted by key, and floats that JSON cannot hold as "NaN", "+Inf",
 // "-Inf".
 func Text(data []byte, t *Type) (string, error) {
+	compact, err := CompactText(data, t)
+	if err != nil {
+		return "", err
+	}
+	var out bytes.Buffer
+	if err := json.Indent(&out, []byte(compact), "", "  "); err != nil {
+		return "", fmt.Errorf("rendering: %v", err)
+	}
+	return out.String(), nil
+}
+
+// CompactText is Text without the indentation: the JSON on one line, as
+// compact as encoding/json.Compact makes it.
+func CompactText(data []byte, t *Type) (string, error) {
 	if err := Check(data); err != nil {
 		return "", err
 	}
@@ -32,11 +46,7 @@ func Text(data []byte, t *Type) (string, error) {
 	if err := render(&w, dec, t, ""); err != nil {
 		return "", err
 	}
-	var out bytes.Buffer
-	if err := json.Indent(&out, w.Bytes(), "", "  "); err != nil {
-		return "", fmt.Errorf("rendering: %v", err)
-	}
-	return out.String(), nil
+	return w.String(), nil
 }
 
 func writeString(w *bytes.Buffer, s string) {

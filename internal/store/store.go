@@ -43,6 +43,10 @@ type Options struct {
 	// MustExist refuses a directory that holds no store yet (ErrNoStore)
 	// rather than create one. Default false.
 	MustExist bool
+	// ReadOnly opens the store for reading only: nothing is written to
+	// its directory (a log left by a crash is replayed in memory). It
+	// still takes the directory's lock. Default false.
+	ReadOnly bool
 }
 
 // ErrNoStore: the directory holds no store, and Options.MustExist was
@@ -122,6 +126,7 @@ func Open(dir string, o Options) (_ *Store, err error) {
 		Logger:             Logger{o.Logger},
 		MemTableSize:       o.MemTableSize,
 		FormatMajorVersion: pebble.FormatNewest,
+		ReadOnly:           o.ReadOnly,
 		EventListener: &pebble.EventListener{
 			// Damage found while reading is an error of that read, not the
 			// end of the process (Pebble's default is a fatal report).

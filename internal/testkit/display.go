@@ -27,11 +27,17 @@ import (
 // environment).
 func Display(t testing.TB) string {
 	t.Helper()
+	return DisplayOfSize(t, 1280, 800)
+}
+
+// DisplayOfSize is Display with a screen of w×h pixels.
+func DisplayOfSize(t testing.TB, w, h int) string {
+	t.Helper()
 	bin, err := exec.LookPath("Xvfb")
 	if err != nil {
 		t.Skip("Xvfb is not installed (apt-get install xvfb): the test needs an X display")
 	}
-	n, exited := startXvfb(t, bin)
+	n, exited := startXvfb(t, bin, fmt.Sprintf("%dx%dx24", w, h))
 	name := ":" + strconv.Itoa(n)
 	if err := probeX(t, n, exited); err != nil {
 		t.Fatalf("X display %s: %v", name, err)
@@ -46,7 +52,7 @@ func Display(t testing.TB) string {
 // startXvfb starts Xvfb on a display number it picks itself and returns
 // the number, which Xvfb writes on a pipe (-displayfd) once it listens,
 // and a channel closed when the process ends. Cleanup stops it.
-func startXvfb(t testing.TB, bin string) (int, <-chan struct{}) {
+func startXvfb(t testing.TB, bin, screen string) (int, <-chan struct{}) {
 	t.Helper()
 	pr, pw, err := os.Pipe()
 	if err != nil {
@@ -57,7 +63,7 @@ func startXvfb(t testing.TB, bin string) (int, <-chan struct{}) {
 	// leaves, and refuses or drops connections meanwhile; the probe
 	// below, a screenshot or a closed window would each be the last
 	// client for a moment, and the next window would meet a reset.
-	cmd := exec.Command(bin, "-displayfd", "3", "-screen", "0", "1280x800x24", "-nolisten", "tcp", "-noreset")
+	cmd := exec.Command(bin, "-displayfd", "3", "-screen", "0", screen, "-nolisten", "tcp", "-noreset")
 	cmd.ExtraFiles = []*os.File{pw} // fd 3
 	stderr := &LockedBuffer{}
 	cmd.Stderr = stderr
@@ -221,7 +227,8 @@ func Windows(t testing.TB) int {
 // each point of clicks (with xdotool, when installed), sends SIGTERM, and
 // fails the test unless the program exits with status 0 within 2 s and
 // left its window nowhere, with nothing on stderr from the display
-// libraries (Wayland or XDG_RUNTIME_DIR complaints on X11).
+// libraries (Wayland or XDG_RUNTIME_DIR complaints on X11). With the race
+// detector (a program several times slower) the limit is 5 s.
 func SignalStops(t *testing.T, n int, newCmd func() *exec.Cmd, clicks ...[2]int) {
 	t.Helper()
 	xdotool, _ := exec.LookPath("xdotool")
@@ -254,7 +261,11 @@ func SignalStops(t *testing.T, n int, newCmd func() *exec.Cmd, clicks ...[2]int)
 			if err != nil {
 				t.Fatalf("run %d: after SIGTERM: %v\n%s", i, err, stderr)
 			}
-			if d := time.Since(start); d > 2*time.Second {
+			limit := 2 * time.Second
+			if Race {
+				limit = 5 * time.Second
+			}
+			if d := time.Since(start); d > limit {
 				t.Fatalf("run %d: the program took %v to stop", i, d)
 			}
 		case <-time.After(10 * time.Second):

@@ -340,3 +340,46 @@ type Snapshot struct {
 	Done bool   `msgpack:"done"`
 	Sum  []byte `msgpack:"sum,omitempty"` // the log's digest at Seq
 }
+
+// History messages. New types continue the list above.
+const (
+	THistoryRequest uint8 = iota + 23 // client → server: a record's history, a page at a time
+	THistory                          // server → client: one page of a record's history
+)
+
+// HistoryRequest asks for the history of the record Tree/Key: the rows
+// after position After (0: from the oldest kept), oldest first.
+type HistoryRequest struct {
+	Req   uint64 `msgpack:"req"`
+	Tree  string `msgpack:"tree"`
+	Key   uint64 `msgpack:"key"`
+	After uint64 `msgpack:"after,omitempty"`
+}
+
+// History answers HistoryRequest with one page of rows, oldest first. A
+// refusal (Code not CodeOK) carries nothing but Msg. More says rows are
+// left after the last one: ask again with After its Pos.
+type History struct {
+	Req     uint64          `msgpack:"req"`
+	Code    uint16          `msgpack:"code,omitempty"`
+	Msg     string          `msgpack:"msg,omitempty"`
+	Changes []HistoryChange `msgpack:"changes,omitempty"`
+	More    bool            `msgpack:"more,omitempty"`
+}
+
+// HistoryChange is one row of a record's history: an accepted change
+// (Kind a db.EventKind of a record change) or a check-out event (Kind
+// db.BorrowChanged, Borrow saying which). Old and New are the record's
+// value as JSON text before and after ("" when none).
+type HistoryChange struct {
+	Pos    uint64 `msgpack:"pos"` // the row's position in the server's history
+	Seq    uint64 `msgpack:"seq"` // the change's log sequence; of a borrow event, the last one before it
+	At     int64  `msgpack:"at"`  // server time, Unix ns
+	By     string `msgpack:"by"`
+	Kind   uint8  `msgpack:"kind"`
+	Borrow uint8  `msgpack:"borrow,omitempty"`
+	Holder string `msgpack:"holder,omitempty"`
+	Reason string `msgpack:"reason,omitempty"`
+	Old    string `msgpack:"old,omitempty"`
+	New    string `msgpack:"new,omitempty"`
+}
