@@ -226,7 +226,9 @@ func TestViewerAdjustsCounters(t *testing.T) {
 	}
 
 	// As JSON: a count taken meanwhile stays; changing the count is
-	// refused, saying why.
+	// refused, saying why. The record read after the save shows the
+	// count first.
+	f.until(t, "the record read again", func() bool { return !v.reading })
 	v.tabJSON.Click()
 	f.draw()
 	f.until(t, "the JSON", func() bool { return strings.Contains(v.jsonEd.Text(), `"R1 reel"`) })
