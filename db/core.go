@@ -452,7 +452,16 @@ type op struct {
 	e      *entry // the new entry; nil for a delete
 	data   []byte // the record's msgpack value; nil for a delete
 	remote bool   // the change came from the server
-	ixKeys []any  // index keys extracted by checkIndexes, by index position
+	// fromLog: a change from the server's log, written by another
+	// replica (not the answer to one of this replica's own); it is
+	// rebased onto this replica's pending changes (see core.rebase).
+	fromLog bool
+	// answered: the record from the server answers this replica's
+	// outbox change of that sequence, and later ones are pending; it is
+	// rebased onto those (see core.rebase).
+	answered uint64
+	delta    *layout.Delta // a counter delta (Tree.Add): the outbox gets it, not the record
+	ixKeys   []any         // index keys extracted by checkIndexes, by index position
 }
 
 // write commits one change. prepare runs with d.mu held and fills in o
@@ -490,6 +499,7 @@ type dbCommit struct {
 	// What prepare changed, for Abort to undo.
 	undos     []undo
 	outUndos  []outUndo
+	pendUndos []func() // see DB.notePending
 	pends     []*entry // the pending entry of each op
 	outboxSeq uint64
 	outboxLen int
@@ -573,6 +583,7 @@ func (w *dbCommit) write(b *pebble.Batch, i int, o *op) error {
 		if err := d.appendOutbox(b, d.outboxSeq, o, rec); err != nil {
 			return err
 		}
+		w.pendUndos = append(w.pendUndos, d.notePending(d.outboxSeq, o))
 	}
 	pend := o.e
 	if pend == nil {
@@ -611,6 +622,10 @@ func (w *dbCommit) Abort() {
 		}
 	}
 	w.outUndos = nil
+	for i := len(w.pendUndos) - 1; i >= 0; i-- {
+		w.pendUndos[i]()
+	}
+	w.pendUndos = nil
 	w.d.outboxSeq, w.d.outboxLen = w.outboxSeq, w.outboxLen
 }
 
@@ -776,7 +791,11 @@ var valueDecoders = sync.Pool{New: func() any { return new(valueDecoder) }}
 // appendOutbox adds a local change of a replica to its outbox, in the same
 // batch as the change, for the sync layer to send.
 func (d *DB) appendOutbox(b *pebble.Batch, seq uint64, o *op, rec []byte) error {
-	enc, err := msgpack.Marshal(&layout.Change{Seq: seq, Tree: o.c.name, Key: o.key, Kind: uint8(o.kind), Record: rec})
+	ch, err := outboxChange(seq, o, rec)
+	if err != nil {
+		return err
+	}
+	enc, err := msgpack.Marshal(&ch)
 	if err != nil {
 		return err
 	}

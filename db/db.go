@@ -53,6 +53,12 @@ type DB struct {
 	lastOut  map[recMark]uint64
 	remote   Remote
 	recMarks map[recMark]uint64 // last outbox sequence set aside per record (recover.go)
+	// Counter deltas not answered by the server, by outbox sequence, and
+	// their sums per record and field; the outbox sequence of each
+	// record's last change other than a delta (counter.go).
+	deltas   map[uint64]recMark
+	deltaOut map[recMark][]pendingDelta // in outbox order
+	lastEdit map[recMark]uint64
 
 	// pubMu is held while a write is published, in ticket order; it
 	// guards what publication changes (indexes, see index.go).
@@ -80,7 +86,8 @@ func Open(dir string, opts *Options) (*DB, error) {
 	if !claimDir(abs) {
 		return nil, fmt.Errorf("%w: %s is open in this process", ErrInUse, dir)
 	}
-	d := &DB{dir: abs, opts: *o, trees: map[string]*core{}, lastOut: map[recMark]uint64{}}
+	d := &DB{dir: abs, opts: *o, trees: map[string]*core{}, lastOut: map[recMark]uint64{},
+		deltas: map[uint64]recMark{}, deltaOut: map[recMark][]pendingDelta{}, lastEdit: map[recMark]uint64{}}
 	d.settled = sync.NewCond(&d.mu)
 	d.wsync = pebble.Sync
 	if o.Durability == NoSync {
@@ -192,6 +199,10 @@ func (d *DB) scanOutbox() error {
 			return fmt.Errorf("%w: outbox entry %x: %w", ErrCorrupt, k, err)
 		}
 		d.lastOut[recMark{ch.Tree, ch.Key}] = d.outboxSeq
+		ch.Seq = d.outboxSeq
+		if err := d.scanPending(&ch); err != nil {
+			return err
+		}
 	}
 	if err := it.Error(); err != nil {
 		return d.storeErr("reading the outbox", err)

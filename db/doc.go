@@ -34,6 +34,14 @@
 // and the edits are kept aside: DB.Recovered lists them, an
 // EditsRecovered event announces them.
 //
+// # Counters
+//
+// A top-level integer field tagged `hills:"counter"` (or
+// `hills:"counter,min=0"`) changes only by Tree.Add, which needs no
+// check-out, works on released records, and on a replica is applied by
+// the server to its own value in order (refused below the floor:
+// ErrBelowFloor). Update never changes a counter (ErrCounterField).
+//
 // # Schemas and evolution
 //
 // A tree's Go type is reflected into a Schema stored with the tree, so

@@ -62,6 +62,17 @@ var (
 	ErrPermission = errors.New("db: permission denied")
 	// ErrOffline: a replica needs its server for this and has none attached.
 	ErrOffline = errors.New("db: not connected to a server")
+	// ErrCounterField: an Update changed a counter field, which changes
+	// only by Tree.Add; nothing was written.
+	ErrCounterField = errors.New("db: counter field changed by Update")
+	// ErrBelowFloor: a delta would take a counter below its minimum
+	// (`hills:"counter,min=N"`), here or on the server.
+	ErrBelowFloor = errors.New("db: counter below its minimum")
+	// ErrNotCounter: Add named a field that is not a counter.
+	ErrNotCounter = errors.New("db: not a counter field")
+	// ErrCounterRange: a delta would take a counter past the range of its
+	// integer type.
+	ErrCounterRange = errors.New("db: counter out of range")
 )
 
 // Errors that never leave the package.

@@ -52,8 +52,13 @@ type OpaqueTree interface {
 	// Update replaces the record's data with JSON text checked as by
 	// Create. Fields of the stored record the schema does not know are
 	// kept byte for byte; the text may repeat them only unchanged. So
-	// Update(k, Text(k)) changes no field.
+	// Update(k, Text(k)) changes no field. Counter fields (Field.Counter)
+	// change only by Add: a counter the text leaves out keeps its value,
+	// one it changes is ErrCounterField.
 	Update(k OpaqueKey, text string) error
+	// Add adds delta to the counter field (its msgpack name) without a
+	// check-out, as Tree.Add.
+	Add(k OpaqueKey, field string, delta int64) error
 	Delete(k OpaqueKey) error
 	CheckOut(ctx context.Context, k OpaqueKey) error
 	CheckIn(ctx context.Context, k OpaqueKey) error
@@ -227,12 +232,23 @@ func (o *opaqueTree) Update(k OpaqueKey, text string) error {
 		if err != nil {
 			return nil, nil, Evolution{}, textError(c.name, err)
 		}
+		if data, err = keepCounters(text, data, old, &s.Type); err != nil {
+			return nil, nil, Evolution{}, c.errKey(err, key)
+		}
 		ver := Evolution{s.Major, s.Minor}
 		if m.Major == s.Major && m.Minor > s.Minor {
 			ver.Minor = m.Minor
 		}
 		return data, nil, ver, nil
 	})
+}
+
+func (o *opaqueTree) Add(k OpaqueKey, field string, delta int64) error {
+	key, err := o.pack(k)
+	if err != nil {
+		return err
+	}
+	return o.c.add(key, field, delta)
 }
 
 func (o *opaqueTree) Delete(k OpaqueKey) error {

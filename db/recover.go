@@ -211,7 +211,7 @@ func (d *DB) recoverLocked(tree string, key, upto uint64, n replica.Note) (bool,
 	var last *layout.Change
 	for i := range chs {
 		ch := &chs[i]
-		if ch.Tree == tree && ch.Key == key && ch.Seq <= upto && ch.Seq > mark {
+		if ch.Tree == tree && ch.Key == key && ch.Seq <= upto && ch.Seq > mark && ch.Kind != layout.KindDelta {
 			last = ch
 		}
 	}

@@ -91,6 +91,12 @@ func (d *DB) remoteCore(name string) (*core, error) {
 // before it is published: a crash loses at most changes the replica
 // fetches again, because the sequence is lost with them.
 func (l link) Apply(changes []layout.Change, at replica.Pos) error {
+	return l.apply(changes, at, 0)
+}
+
+// apply applies changes from the server; answered, when not 0, is the
+// outbox sequence of this replica's change they answer (see ApplyAnswer).
+func (l link) apply(changes []layout.Change, at replica.Pos, answered uint64) error {
 	d := l.d
 	ops := make([]*op, 0, len(changes))
 	var pc personCache
@@ -101,7 +107,7 @@ func (l link) Apply(changes []layout.Change, at replica.Pos) error {
 			d.mu.Unlock()
 			return err
 		}
-		o := &op{c: c, kind: EventKind(ch.Kind), key: ch.Key, remote: true}
+		o := &op{c: c, kind: EventKind(ch.Kind), key: ch.Key, remote: true, fromLog: ch.Seq != 0, answered: answered}
 		if ch.Record != nil {
 			m, data, err := record.Decode(ch.Record, nil)
 			if err != nil {
@@ -133,7 +139,12 @@ func (l link) Apply(changes []layout.Change, at replica.Pos) error {
 			}
 		}
 	}
-	return d.commit(ops, func(b *pebble.Batch) error { return setPosition(b, at) }, pebble.NoSync)
+	return d.commit(ops, func(b *pebble.Batch) error {
+		if err := rebaseAll(ops); err != nil {
+			return err
+		}
+		return setPosition(b, at)
+	}, pebble.NoSync)
 }
 
 func (l link) ApplyTree(t replica.TreeDecl) error {
@@ -268,6 +279,7 @@ func (l link) Ack(outbox uint64, at replica.Pos) error {
 		}
 		for ok := it.First(); ok; ok = it.Next() {
 			b.Delete(it.Key(), nil)
+			d.dropPending(layout.ItemID(it.Key()))
 			gone++
 		}
 		if err := it.Close(); err != nil {
@@ -289,6 +301,7 @@ func (l link) Ack(outbox uint64, at replica.Pos) error {
 	d.outboxLen -= gone
 	if d.outboxLen == 0 && len(d.lastOut) > 0 {
 		clear(d.lastOut) // every change is acknowledged
+		clear(d.lastEdit)
 	}
 	return nil
 }

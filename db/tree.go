@@ -316,6 +316,9 @@ func (c *core) create(data []byte, val any, ver Evolution) (uint64, error) {
 		if c.latest(o.key) != nil {
 			return c.errKey(ErrExists, o.key)
 		}
+		if err := c.checkFloors(o.key, data); err != nil {
+			return err
+		}
 		if err := c.typedValue(&val, ver, data); err != nil {
 			return err
 		}
@@ -350,6 +353,9 @@ func (t *Tree[T]) encode(v *T) ([]byte, any, error) {
 // minor version) are kept byte for byte, and the record keeps that newer
 // version in its Meta.Evolution; otherwise it gets the tree's version. A
 // record of an older major version is read through its migration.
+//
+// Counter fields (`hills:"counter"`) change only by Add: an fn that
+// changes one makes Update return ErrCounterField, and nothing is written.
 func (t *Tree[T]) Update(k Key[T], fn func(v *T) error) error {
 	c := t.c
 	return c.update(k.pack(), func(m record.Meta, data []byte) ([]byte, any, Evolution, error) {
@@ -422,6 +428,9 @@ func (c *core) update(key uint64, change func(m record.Meta, data []byte) ([]byt
 			}
 			if cur != prev {
 				return errStale
+			}
+			if err := c.checkCounters(key, m.Major, data, newData); err != nil {
+				return err
 			}
 			if err := c.typedValue(&val, ver, newData); err != nil {
 				return err

@@ -160,26 +160,13 @@ func TestCheckOutExclusiveUnderChurn(t *testing.T) {
 			}
 		})
 	}
-	// Chaos: drop clients' connections and restart the server.
 	wg.Go(func() {
-		rng := rand.New(rand.NewPCG(99, 1))
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(time.Duration(100+rng.IntN(300)) * time.Millisecond):
-			}
-			if rng.IntN(4) == 0 {
-				srv.stop(t)
-				time.Sleep(time.Duration(rng.IntN(100)) * time.Millisecond)
-				srv = startServer(t, sdir, addr, nil)
-				continue
-			}
+		chaos(t, stop, rand.New(rand.NewPCG(99, 1)), &srv, sdir, 300, func(rng *rand.Rand) {
 			connMu.Lock()
 			r := rs[rng.IntN(nClients)]
 			r.reconnect(t, addr)
 			connMu.Unlock()
-		}
+		})
 	})
 	time.Sleep(dur)
 	close(stop)
@@ -215,6 +202,27 @@ func TestCheckOutExclusiveUnderChurn(t *testing.T) {
 		for _, rec := range r.d.Recovered() {
 			t.Errorf("%s set edits aside: %+v", r.d.Name(), rec)
 		}
+	}
+}
+
+// chaos drops connections (drop) and restarts the server *srv (its store
+// in sdir, on the same address) at random, every 100 ms to 100+spread ms,
+// until stop closes.
+func chaos(t *testing.T, stop <-chan struct{}, rng *rand.Rand, srv **testServer, sdir string, spread int, drop func(rng *rand.Rand)) {
+	addr := (*srv).addr
+	for {
+		select {
+		case <-stop:
+			return
+		case <-time.After(time.Duration(100+rng.IntN(spread)) * time.Millisecond):
+		}
+		if rng.IntN(4) == 0 {
+			(*srv).stop(t)
+			time.Sleep(time.Duration(rng.IntN(100)) * time.Millisecond)
+			*srv = startServer(t, sdir, addr, nil)
+			continue
+		}
+		drop(rng)
 	}
 }
 

@@ -410,11 +410,15 @@ func (c *Client) ack(m *wire.Ack) error {
 	if err := c.takeServers(m, later); err != nil {
 		return err
 	}
+	if m.Code != wire.CodeOK {
+		// Before the outbox entry goes: a WaitSynced that sees the
+		// outbox acknowledged sees the rejection in Status().Err too.
+		c.reportRejected(m)
+	}
 	if err := c.link.Ack(m.Outbox, replica.Pos{Seq: m.Seq, Sum: m.Sum}); err != nil {
 		return err
 	}
 	if m.Code != wire.CodeOK {
-		c.reportRejected(m)
 		return nil
 	}
 	if m.Seq != 0 {
@@ -429,11 +433,15 @@ func (c *Client) ack(m *wire.Ack) error {
 // and when are the server's word). This also brings back a change this
 // replica made and then lost in a crash before it was durable here.
 func (c *Client) takeAccepted(m *wire.Ack, later bool) error {
-	if m.Seq == 0 || m.Code != wire.CodeOK || m.Kind == 0 || later {
+	if m.Seq == 0 || m.Code != wire.CodeOK || m.Kind == 0 {
 		return nil
 	}
-	return c.applyOrSetAside(layout.Change{Tree: m.Tree, Key: m.Key, Kind: m.Kind, Record: m.Record},
-		replica.Pos{Seq: m.Seq, Sum: m.Sum}, m.Seq)
+	ch := layout.Change{Tree: m.Tree, Key: m.Key, Kind: m.Kind, Record: m.Record}
+	at := replica.Pos{Seq: m.Seq, Sum: m.Sum}
+	if later {
+		return c.rebaseAnswer(ch, at, m.Outbox)
+	}
+	return c.applyOrSetAside(ch, at, m.Seq)
 }
 
 // keepRefused sets aside the edits of a change the server refused for
@@ -460,7 +468,7 @@ func (c *Client) keepRefused(m *wire.Ack) error {
 // takeServers puts the local copy back to the server's version after a
 // rejection, or a duplicate whose outcome was lost.
 func (c *Client) takeServers(m *wire.Ack, later bool) error {
-	if m.Seq != 0 || m.Tree == "" || later {
+	if m.Seq != 0 || m.Tree == "" {
 		return nil
 	}
 	ch := layout.Change{Tree: m.Tree, Key: m.Key, Kind: uint8(db.Updated), Record: m.Record}
@@ -470,7 +478,21 @@ func (c *Client) takeServers(m *wire.Ack, later bool) error {
 	c.mu.Lock()
 	at := c.posLocked()
 	c.mu.Unlock()
+	if later {
+		if m.Record == nil {
+			return nil
+		}
+		return c.rebaseAnswer(ch, at, m.Outbox)
+	}
 	return c.applyOrSetAside(ch, at, 0)
+}
+
+// rebaseAnswer applies the server's answer to outbox change outbox while
+// later changes of the record are pending here: on a tree with counters
+// the replica rebases it onto them (so a refused delta is taken back at
+// once); elsewhere the later answers bring the record.
+func (c *Client) rebaseAnswer(ch layout.Change, at replica.Pos, outbox uint64) error {
+	return c.keepOrFail(ch, 0, c.link.ApplyAnswer(ch, at, outbox))
 }
 
 // applyOrSetAside applies one change at the replica's position at; one

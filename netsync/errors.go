@@ -130,6 +130,8 @@ func codeError(code uint16) error {
 		return ErrSchema
 	case wire.CodeUnavailable:
 		return ErrServerUnavailable
+	case wire.CodeBelowFloor:
+		return db.ErrBelowFloor
 	}
 	return fmt.Errorf("netsync: server error %d", code)
 }

@@ -265,6 +265,9 @@ func (a *authority) check(b *pebble.Batch, origin *sconn, cl *clientState, ch *l
 	p := &pushed{a: a, b: b, origin: origin, cl: cl, ch: ch, kind: db.EventKind(ch.Kind)}
 	p.id, p.rev = layout.Unpack(ch.Key)
 	p.where = fmt.Sprintf("%s/%d.%d", ch.Tree, p.id, p.rev)
+	if isDelta(ch) {
+		return p.checkDelta(now)
+	}
 	if code, msg := p.load(); code != wire.CodeOK {
 		return nil, nil, code, msg
 	}
@@ -272,7 +275,15 @@ func (a *authority) check(b *pebble.Batch, origin *sconn, cl *clientState, ch *l
 		if code, msg := p.checkCreate(); code != wire.CodeOK {
 			return nil, nil, code, msg
 		}
+		if code, msg := p.checkFloors(); code != wire.CodeOK {
+			return nil, nil, code, msg
+		}
 		return stamp(&p.newMeta, nil, p.newData, origin.name, cl.ID, now), nil, wire.CodeOK, ""
+	}
+	if p.kind != db.Deleted {
+		if code, msg := p.keepCounters(); code != wire.CodeOK {
+			return nil, nil, code, msg
+		}
 	}
 	if code, msg := p.checkChange(); code != wire.CodeOK || p.kind == db.Deleted {
 		return nil, p.cur, code, msg

@@ -39,6 +39,7 @@ var codeNames = [...]string{
 	wire.CodeLimit:         "Limit",
 	wire.CodeBadSchema:     "BadSchema",
 	wire.CodeUnavailable:   "Unavailable",
+	wire.CodeBelowFloor:    "BelowFloor",
 }
 
 // codeName names a wire code; a code newer than this table is "Code<N>".

@@ -59,7 +59,7 @@ enroll() {
   for g in "$@"; do grants+=(--grant "$g"); done
   "$work/bin/hills-server" clients add "$name" "${grants[@]}" --data "$work/server"
 }
-work_grants=('parts=read,create,edit' 'boms=read,create,edit,release' 'movements=read,create')
+work_grants=('parts=read,create,edit,adjust' 'boms=read,create,edit,release' 'movements=read,create')
 seeder_token=$(enroll seeder "${work_grants[@]}")
 alice_token=$(enroll alice "${work_grants[@]}")
 bob_token=$(enroll bob "${work_grants[@]}")

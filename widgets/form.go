@@ -40,6 +40,17 @@ type Form struct {
 	DB *db.DB
 	// ReadOnly shows the values without letting them change.
 	ReadOnly bool
+	// OnAdd, when set, gives each counter field (Field.Counter) a − and a
+	// + button, also when the form is ReadOnly (a delta needs no
+	// check-out): a click calls it with the field's name and -1 or +1.
+	// It is called on the window's goroutine and must not block: run the
+	// write (OpaqueTree.Add) elsewhere and show the record again with
+	// SetCounters. Counter fields are never edited as text.
+	OnAdd func(field string, delta int64)
+	// OmitCounters leaves the counter fields out of Text, for an update:
+	// the record keeps its counters (see OpaqueTree.Update). A new record
+	// needs them (false, the default).
+	OmitCounters bool
 
 	root   *node
 	list   widget.List
@@ -59,6 +70,9 @@ type node struct {
 
 	add, remove, pickBtn widget.Clickable
 	parent               *node
+
+	counter     *db.Field // a counter field of the record
+	minus, plus widget.Clickable
 }
 
 type extraMember struct {
@@ -126,7 +140,11 @@ func (f *Form) buildStruct(n *node, raw json.RawMessage, isNull bool) {
 	}
 	for i := range n.typ.Fields {
 		fl := &n.typ.Fields[i]
-		n.kids = append(n.kids, f.build(fl.Name, &fl.Type, m[fl.Name], n))
+		k := f.build(fl.Name, &fl.Type, m[fl.Name], n)
+		if fl.Counter && n.parent == nil {
+			k.counter = fl
+		}
+		n.kids = append(n.kids, k)
 		delete(m, fl.Name)
 	}
 	for k, v := range m {
@@ -310,15 +328,20 @@ func (f *Form) encode(b *bytes.Buffer, n *node) int {
 func (f *Form) encodeStruct(b *bytes.Buffer, n *node) int {
 	bad := 0
 	b.WriteByte('{')
-	for i, k := range n.kids {
-		if i > 0 {
+	written := 0
+	for _, k := range n.kids {
+		if k.counter != nil && f.OmitCounters {
+			continue
+		}
+		if written > 0 {
 			b.WriteByte(',')
 		}
+		written++
 		writeMemberName(b, k.name)
 		bad += f.encode(b, k)
 	}
 	for i, e := range n.extra {
-		if i > 0 || len(n.kids) > 0 {
+		if i > 0 || written > 0 {
 			b.WriteByte(',')
 		}
 		writeMemberName(b, e.name)
@@ -502,6 +525,14 @@ func (f *Form) update(gtx layout.Context) {
 // updateRow handles the add, remove and pick buttons and the check box
 // of one row.
 func (f *Form) updateRow(gtx layout.Context, n *node) {
+	if n.counter != nil && f.OnAdd != nil {
+		if n.minus.Clicked(gtx) {
+			f.OnAdd(n.name, -1)
+		}
+		if n.plus.Clicked(gtx) {
+			f.OnAdd(n.name, 1)
+		}
+	}
 	if n.add.Clicked(gtx) && !f.ReadOnly {
 		n.kids = append(n.kids, f.build("", n.typ.Elem, nil, n))
 	}
@@ -557,6 +588,9 @@ func (f *Form) Layout(gtx layout.Context, th *Theme) layout.Dimensions {
 func (f *Form) layoutRow(gtx layout.Context, th *Theme, r formRow) layout.Dimensions {
 	n := r.n
 	label := n.name
+	if n.counter != nil {
+		label += " ±"
+	}
 	if r.elem >= 0 {
 		label = fmt.Sprintf("[%d]", r.elem)
 	}
@@ -634,6 +668,9 @@ func (f *Form) layoutControl(gtx layout.Context, th *Theme, n *node) layout.Dime
 	case db.KindPointer:
 		return checkBox(gtx, th, &n.check, "set ("+t.String()+")", f.ReadOnly)
 	}
+	if n.counter != nil {
+		return f.layoutCounter(gtx, th, n)
+	}
 	hint := t.String()
 	if t.Kind == db.KindTime {
 		hint = "2026-01-02T15:04:05Z"
@@ -653,6 +690,47 @@ func (f *Form) layoutControl(gtx layout.Context, th *Theme, n *node) layout.Dime
 			})
 		}),
 	)
+}
+
+// layoutCounter shows a counter's value, never editable as text, with
+// its − and + buttons when the form has OnAdd.
+func (f *Form) layoutCounter(gtx layout.Context, th *Theme, n *node) layout.Dimensions {
+	hint := "counter"
+	if n.counter.Min != nil {
+		hint = fmt.Sprintf("counter, at least %d", *n.counter.Min)
+	}
+	field := func(gtx layout.Context) layout.Dimensions { return textField(gtx, th, &n.ed, hint, true) }
+	if f.OnAdd == nil {
+		return field(gtx)
+	}
+	return layout.Flex{Alignment: layout.Middle}.Layout(gtx,
+		layout.Flexed(1, field),
+		layout.Rigid(func(gtx layout.Context) layout.Dimensions {
+			return layout.Inset{Left: 6}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
+				return smallButton(gtx, th, &n.minus, "−")
+			})
+		}),
+		layout.Rigid(func(gtx layout.Context) layout.Dimensions {
+			return layout.Inset{Left: 4}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
+				return smallButton(gtx, th, &n.plus, "+")
+			})
+		}),
+	)
+}
+
+// SetCounters shows the counter values of a record's JSON text, keeping
+// every other field as it is (and may be being edited).
+func (f *Form) SetCounters(text string) error {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(text), &m); err != nil {
+		return fmt.Errorf("widgets: record text: %w", err)
+	}
+	for _, k := range f.root.kids {
+		if k.counter != nil {
+			k.ed.SetText(scalarText(m[k.name]))
+		}
+	}
+	return nil
 }
 
 func structTitle(t *db.Type) string {

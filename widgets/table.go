@@ -172,7 +172,11 @@ func (t *Table) setColumns() {
 	texts := 0
 	for i := range t.fields {
 		f := &t.fields[i]
-		c := &Column{Title: f.Name, Width: 50, kind: colField, field: i, typ: &f.Type, auto: true}
+		title := f.Name
+		if f.Counter {
+			title += " ±" // a counter: it changes by deltas (OpaqueTree.Add)
+		}
+		c := &Column{Title: title, Width: 50, kind: colField, field: i, typ: &f.Type, auto: true}
 		if f.Type.Kind == db.KindString && texts < pinnedTextFields {
 			texts++
 			c.Pinned = true

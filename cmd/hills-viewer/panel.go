@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"image"
@@ -72,10 +74,20 @@ func (v *viewer) showForm() {
 // showJSON switches to the JSON editor with the form's text, when the
 // form is valid (otherwise with the text it had).
 func (v *viewer) showJSON() {
+	omit := v.form.OmitCounters
+	v.form.OmitCounters = false // the JSON shows the counters too
 	if text, err := v.form.Text(); err == nil {
-		v.jsonEd.SetText(text)
+		v.setJSON(text)
 	}
+	v.form.OmitCounters = omit
 	v.jsonMode = true
+}
+
+// setJSON shows text in the JSON editor; an update of the record leaves
+// out the counters the user kept as text shows them (untouchedCounters).
+func (v *viewer) setJSON(text string) {
+	v.jsonEd.SetText(text)
+	v.jsonBase = text
 }
 
 // save creates the new record or updates the selected one with the edited
@@ -98,8 +110,45 @@ func (v *viewer) save() {
 		})
 	default:
 		k := v.sel
+		if v.jsonMode {
+			text = untouchedCounters(text, v.jsonBase, t.Schema())
+		}
 		v.do("save "+k.String(), func() (*db.OpaqueKey, error) { return nil, t.Update(k, text) })
 	}
+}
+
+// untouchedCounters leaves out of an update's JSON text the counters the
+// user did not change from the record as shown: the record keeps its own
+// values, which deltas may have moved meanwhile (see OpaqueTree.Update).
+// A counter the user changed stays, and the update says it may not.
+func untouchedCounters(text, shown string, s db.Schema) string {
+	var edited, was map[string]json.RawMessage
+	if json.Unmarshal([]byte(text), &edited) != nil || json.Unmarshal([]byte(shown), &was) != nil {
+		return text
+	}
+	dropped := false
+	for _, f := range s.Fields() {
+		if f.Counter && edited[f.Name] != nil && bytes.Equal(compact(edited[f.Name]), compact(was[f.Name])) {
+			delete(edited, f.Name)
+			dropped = true
+		}
+	}
+	if !dropped {
+		return text
+	}
+	out, err := json.Marshal(edited)
+	if err != nil {
+		return text
+	}
+	return string(out)
+}
+
+func compact(raw json.RawMessage) []byte {
+	var b bytes.Buffer
+	if json.Compact(&b, raw) != nil {
+		return raw
+	}
+	return b.Bytes()
 }
 
 func (v *viewer) deleteRecord() {

@@ -75,6 +75,7 @@ type viewer struct {
 	reading   bool
 	form      *widgets.Form
 	jsonEd    widget.Editor
+	jsonBase  string // the text the program last put in jsonEd (setJSON)
 	jsonMode  bool
 	// startMsg says why the tree the flags name is not shown; pending is
 	// what the flags asked for, until the tree arrives.
@@ -313,6 +314,7 @@ func (v *viewer) selectRecord(k db.OpaqueKey, ok bool) {
 	if ok {
 		// The schema may have changed since the tree was opened.
 		v.form = widgets.NewForm(v.tree.Schema(), v.d)
+		v.adjustCounters(k)
 		v.checkout.Record = widgets.OpaqueBorrower(v.tree, k)
 		v.read()
 	} else {
@@ -387,11 +389,15 @@ func (v *viewer) showRecord(rec *loaded) {
 	old := v.shown
 	v.shown = *rec
 	if keep {
-		// Keep the user's edits; only the meta is refreshed.
+		// Keep the user's edits; only the meta and the counters
+		// (which the edits leave out) are refreshed.
 		v.shown.text = old.text
+		if rec.err == nil {
+			_ = v.form.SetCounters(rec.text)
+		}
 	} else if rec.err == nil {
 		_ = v.form.SetText(rec.text)
-		v.jsonEd.SetText(rec.text)
+		v.setJSON(rec.text)
 		v.stateEd.SetText(strconv.FormatUint(uint64(rec.meta.State), 10))
 	}
 }
@@ -412,6 +418,19 @@ func (v *viewer) finishWrite(res *opResult) {
 		// Refresh the meta; the fields keep what the user sees
 		// (and may already be editing again).
 		v.read()
+	}
+}
+
+// adjustCounters lets the form change the counters of record k with −
+// and +, without a check-out, and leaves them out of its updates.
+func (v *viewer) adjustCounters(k db.OpaqueKey) {
+	t := v.tree
+	v.form.OmitCounters = true
+	v.form.OnAdd = func(field string, delta int64) {
+		if v.busy {
+			return
+		}
+		v.do(fmt.Sprintf("%s %+d", field, delta), func() (*db.OpaqueKey, error) { return nil, t.Add(k, field, delta) })
 	}
 }
 
@@ -474,7 +493,7 @@ func (v *viewer) layoutTop(gtx layout.Context, th *widgets.Theme) layout.Dimensi
 		v.checkout.Record = nil
 		v.creating, v.hasSel = true, false
 		v.form = widgets.NewForm(v.tree.Schema(), v.d)
-		v.jsonEd.SetText("{}")
+		v.setJSON("{}")
 		v.shown = loaded{}
 		v.msg = "new record: fill in the fields and save"
 		v.msgErr = false

@@ -37,6 +37,7 @@ type UI struct {
 	partCO            widgets.CheckOut
 	shown             db.Key[stock.Part] // the part in the editor
 	shownChanges      uint32
+	shownQty          int // the quantity the editor showed when the part was loaded
 	hasShown          bool
 	desc, qty, loc    widget.Editor
 	save, take        widget.Clickable
@@ -230,22 +231,31 @@ func (u *UI) load(k db.Key[stock.Part]) {
 	u.shown, u.hasShown, u.shownChanges = k, true, m.Changes
 	u.desc.SetText(p.Description)
 	u.qty.SetText(strconv.Itoa(p.Quantity))
+	u.shownQty = p.Quantity
 	u.loc.SetText(p.Location)
 	u.partCO.Cancel()
 	u.partCO.Record = widgets.TreeBorrower(u.s.Parts, k)
 }
 
 // Save writes the editor's fields to the shown part; the part must be
-// checked out by this client.
+// checked out by this client. A changed quantity is a count of the
+// shelf: the difference is added to the counter (stations may have taken
+// stock meanwhile, and their deltas stay).
 func (u *UI) Save() error {
 	n, err := strconv.Atoi(strings.TrimSpace(u.qty.Text()))
 	if err != nil || n < 0 {
 		return fmt.Errorf("quantity %q: not a whole number ≥ 0", u.qty.Text())
 	}
-	return u.s.Parts.Update(u.shown, func(p *stock.Part) error {
-		p.Description, p.Quantity, p.Location = u.desc.Text(), n, u.loc.Text()
+	var was int
+	err = u.s.Parts.Update(u.shown, func(p *stock.Part) error {
+		was = p.Quantity
+		p.Description, p.Location = u.desc.Text(), u.loc.Text()
 		return nil
 	})
+	if err != nil || n == u.shownQty {
+		return err
+	}
+	return u.s.Restock(context.Background(), u.shown, n-was, u.a.DB.Name(), "counted in the inventory window")
 }
 
 func (u *UI) layoutEditor(gtx layout.Context) layout.Dimensions {

@@ -1,9 +1,11 @@
 // Command station is a headless shop-floor client of the inventory: a
 // pick-and-place station that, for each board it builds, takes the parts
 // it placed from stock. It keeps a replica of the inventory, syncs it with
-// the server, finds parts by part number through an index, checks each
-// part out, lowers its quantity, records a stock movement and checks the
-// part in again, so that no two stations or people change a part at once.
+// the server, finds parts by part number through an index, lowers each
+// part's quantity (a counter: no check-out, so it never waits for a
+// person editing the part, and two stations on one reel do not queue) and
+// records a stock movement. The server applies the deltas in order and
+// refuses one that would take the quantity below 0.
 //
 //	station -server 127.0.0.1:7500 -name smt-line-1 -pick RC0603FR-0710KL=4,STM32G031K8T6=1 -boards 3
 //

@@ -70,11 +70,22 @@ type Change struct {
 	Seq    uint64 `msgpack:"seq"` // outbox sequence of the writer
 	Tree   string `msgpack:"tree"`
 	Key    uint64 `msgpack:"key"`    // packed id and revision
-	Kind   uint8  `msgpack:"kind"`   // db.EventKind
-	Record []byte `msgpack:"record"` // stored form (package record); nil for a delete
+	Kind   uint8  `msgpack:"kind"`   // db.EventKind, or KindDelta
+	Record []byte `msgpack:"record"` // stored form (package record); nil for a delete; a Delta for KindDelta
 	// Sum is set by the server on a log entry: the digest of the log up to
 	// and including it (netsync). Nil elsewhere.
 	Sum []byte `msgpack:"sum,omitempty"`
+}
+
+// KindDelta is the Change.Kind of a counter delta (Tree.Add): Record
+// holds a msgpack Delta, not a record. It travels only from a replica to
+// the server; the server logs the record the delta made, as an update.
+const KindDelta uint8 = 5
+
+// Delta is a change of a counter field by an amount.
+type Delta struct {
+	Field string `msgpack:"field"` // the counter's msgpack name
+	Delta int64  `msgpack:"delta"`
 }
 
 // TreeKey is the key of a tree's info.

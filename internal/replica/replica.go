@@ -30,6 +30,13 @@ type Link interface {
 	// Apply applies changes from the server, in order, as one batch that
 	// also records the position at. Subscribers see them with Remote set.
 	Apply(changes []layout.Change, at Pos) error
+	// ApplyAnswer applies the record the server answered the outbox
+	// change outbox with (accepted or not) while later changes of the
+	// record are still pending here, and records the position at: on a
+	// tree with counters the record is rebased onto them (counters: the
+	// server's plus the pending deltas; other fields: this replica's
+	// while its edits are pending); on other trees it does nothing.
+	ApplyAnswer(ch layout.Change, at Pos, outbox uint64) error
 	// Prune ends a snapshot catch-up: it deletes every record not in keep,
 	// but those with changes still in the outbox, and records the position
 	// at. With lost set, each record it deletes is first kept as a

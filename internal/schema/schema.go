@@ -75,6 +75,14 @@ type Field struct {
 	GoName    string `msgpack:"go,omitempty"`
 	OmitEmpty bool   `msgpack:"omitempty,omitempty"`
 	Type      Type   `msgpack:"type"`
+	// Counter marks a top-level integer field tagged `hills:"counter"`:
+	// it changes only by deltas (see Tree.Add), never by an update.
+	// Schemas stored before counters existed decode with it false.
+	Counter bool `msgpack:"counter,omitempty"`
+	// Min is a counter's floor (`hills:"counter,min=N"`): a delta that
+	// would take the value below it is refused. nil: no floor but the
+	// integer type's own.
+	Min *int64 `msgpack:"min,omitempty"`
 }
 
 // Schema is the stored description of one tree's records.
@@ -345,19 +353,19 @@ func (r *reflector) fields(st *Type, t reflect.Type, path string) error {
 		if _, dup := st.Field(name); dup {
 			continue // shadowed, as msgpack does
 		}
-		var ref string
-		if h := f.Tag.Get("hills"); h != "" {
-			for _, o := range strings.Split(h, ",") {
-				if v, ok := strings.CutPrefix(o, "ref="); ok {
-					ref = v
-				}
-			}
-		}
-		ft, err := r.typ(f.Type, join(path, name), ref)
+		ht, err := parseHillsTag(f.Tag.Get("hills"), join(path, name), f.Type)
 		if err != nil {
 			return err
 		}
-		st.Fields = append(st.Fields, Field{Name: name, GoName: f.Name, OmitEmpty: hasOpt(opts, "omitempty"), Type: ft})
+		ft, err := r.typ(f.Type, join(path, name), ht.ref)
+		if err != nil {
+			return err
+		}
+		nf := Field{Name: name, GoName: f.Name, OmitEmpty: hasOpt(opts, "omitempty"), Type: ft, Counter: ht.counter, Min: ht.min}
+		if err := checkCounter(&nf, path); err != nil {
+			return unsupported(join(path, name), f.Type, err.Error())
+		}
+		st.Fields = append(st.Fields, nf)
 	}
 	return nil
 }

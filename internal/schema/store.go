@@ -207,6 +207,9 @@ func validateFields(t *Type, path string, depth int, nodes *int) error {
 			return fmt.Errorf("%s: field %q twice", where(path), f.Name)
 		}
 		seen[f.Name] = true
+		if err := checkCounter(f, path); err != nil {
+			return fmt.Errorf("%s: %w", where(join(path, f.Name)), err)
+		}
 		if err := validate(&f.Type, join(path, f.Name), depth+1, nodes); err != nil {
 			return err
 		}
@@ -301,7 +304,8 @@ func union(n *Type, o *Type) {
 			if fn, ok := n.Field(fo.Name); ok {
 				union(&fn.Type, &fo.Type)
 			} else {
-				n.Fields = append(n.Fields, Field{Name: fo.Name, GoName: fo.GoName, OmitEmpty: fo.OmitEmpty, Type: clone(&fo.Type)})
+				n.Fields = append(n.Fields, Field{Name: fo.Name, GoName: fo.GoName, OmitEmpty: fo.OmitEmpty, Type: clone(&fo.Type),
+					Counter: fo.Counter, Min: fo.Min})
 			}
 		}
 	case n.Elem != nil && o.Elem != nil:

@@ -71,6 +71,7 @@ const (
 	CodeLimit                // the client went over one of the server's limits
 	CodeBadSchema            // a tree declaration whose schema is invalid or incompatible
 	CodeUnavailable          // the server cannot store anything now (its disk failed or is full)
+	CodeBelowFloor           // a counter delta would take the value below the counter's minimum
 )
 
 // KindTree marks a log entry that declares a tree: Record holds a

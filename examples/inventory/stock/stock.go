@@ -19,8 +19,12 @@ type Part struct {
 	MPN          string `msgpack:"mpn"` // manufacturer part number
 	Manufacturer string `msgpack:"manufacturer"`
 	Description  string `msgpack:"description"`
-	Quantity     int    `msgpack:"quantity"` // on hand
-	Location     string `msgpack:"location"` // shelf and bin
+	// Quantity on hand is a counter: it changes only by deltas
+	// (Consume, Restock), which need no check-out, so a station takes
+	// stock while a person holds the part to fix its description. The
+	// server keeps it from going below 0.
+	Quantity int    `msgpack:"quantity" hills:"counter,min=0"`
+	Location string `msgpack:"location"` // shelf and bin
 }
 
 // Line is one line of a bill of materials.
@@ -74,7 +78,9 @@ type Store struct {
 func Open(d *db.DB) (*Store, error) {
 	s := &Store{DB: d}
 	var err error
-	if s.Parts, err = db.OpenTree[Part](d, PartsTree); err != nil {
+	// Schema 1.1 made the quantity a counter: a newer minor version, so
+	// that the server records the change of the schema.
+	if s.Parts, err = db.OpenTree[Part](d, PartsTree, db.SchemaVersion(1, 1)); err != nil {
 		return nil, err
 	}
 	if s.BOMs, err = db.OpenTree[BOM](d, BOMsTree, db.Versioned()); err != nil {
@@ -108,35 +114,42 @@ func (s *Store) Search(q string, limit int) []db.Key[Part] {
 	return db.IndexSearch(s.ByMPN, q, limit)
 }
 
-// Consume takes n items of part k from stock on behalf of who: it checks
-// the part out (waiting in its queue until ctx ends), lowers the quantity,
-// records a Movement and checks the part in. It returns ErrShort, without
-// changing anything, when fewer than n are on hand.
+// Consume takes n items of part k from stock on behalf of who, without a
+// check-out: it lowers the quantity by n (Tree.Add) and records a
+// Movement. It returns ErrShort, without changing anything, when fewer
+// than n are on hand here; a server that finds fewer on hand refuses the
+// delta later and the replica puts the quantity back (see db.Tree.Add).
 func (s *Store) Consume(ctx context.Context, k db.Key[Part], n int, who, reason string) (left int, err error) {
 	if n <= 0 {
 		return 0, fmt.Errorf("stock: consume %d items: must be positive", n)
 	}
-	if err := s.Parts.CheckOut(ctx, k); err != nil {
+	if err := s.move(ctx, k, -n, who, reason); err != nil {
 		return 0, err
 	}
-	defer func() {
-		if cerr := s.Parts.CheckIn(ctx, k); cerr != nil && err == nil {
-			err = cerr
-		}
-	}()
-	err = s.Parts.Update(k, func(p *Part) error {
-		if p.Quantity < n {
-			return fmt.Errorf("%w: %s has %d, %d wanted", ErrShort, p.MPN, p.Quantity, n)
-		}
-		p.Quantity -= n
-		left = p.Quantity
+	p, _, err := s.Parts.Get(k)
+	return p.Quantity, err
+}
+
+// Restock puts n items of part k back in stock (or, n negative, takes
+// them out) on behalf of who, without a check-out, and records a
+// Movement.
+func (s *Store) Restock(ctx context.Context, k db.Key[Part], n int, who, reason string) error {
+	if n == 0 {
 		return nil
-	})
-	if err != nil {
-		return 0, err
 	}
-	_, err = s.Movements.CreateWait(ctx, Movement{Part: k, Delta: -n, Who: who, Reason: reason, At: time.Now().UTC()})
-	return left, err
+	return s.move(ctx, k, n, who, reason)
+}
+
+// move changes part k's quantity by delta and records the movement.
+func (s *Store) move(ctx context.Context, k db.Key[Part], delta int, who, reason string) error {
+	if err := s.Parts.Add(k, "quantity", int64(delta)); err != nil {
+		if errors.Is(err, db.ErrBelowFloor) {
+			return fmt.Errorf("%w: %w", ErrShort, err)
+		}
+		return err
+	}
+	_, err := s.Movements.CreateWait(ctx, Movement{Part: k, Delta: delta, Who: who, Reason: reason, At: time.Now().UTC()})
+	return err
 }
 
 // BOMParts returns the total quantity of each part needed to build count

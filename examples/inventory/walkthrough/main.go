@@ -1,7 +1,8 @@
 // Command walkthrough shows hills without a display: it starts a sync
 // server on loopback (or uses -server), seeds the inventory, connects two
 // clients, alice and bob, and prints what happens as alice checks a part
-// out, bob waits for it, alice's edit reaches bob, and bob takes stock.
+// out, bob waits for it, alice's edit reaches bob, and bob's station
+// takes stock while alice holds the part (a counter needs no check-out).
 // scripts/demo.sh runs it when there is no display.
 package main
 
@@ -126,7 +127,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		// Only enrolled clients are admitted: alice and bob get a token
 		// each, with the accesses their work needs.
 		for _, name := range []string{"alice", "bob"} {
-			tok, err := srv.AddClient(name, netsync.Grant{Tree: "*", Access: netsync.Read | netsync.Create | netsync.Edit | netsync.Release})
+			tok, err := srv.AddClient(name, netsync.Grant{Tree: "*", Access: netsync.Read | netsync.Create | netsync.Edit | netsync.Release | netsync.Adjust})
 			if err != nil {
 				return err
 			}
@@ -186,11 +187,13 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	say("7. bob asks for the check-out: he waits, number %d in the queue", bob.s.Parts.Borrow(kb).Waiting)
 
 	err = alice.s.Parts.Update(ka, func(p *stock.Part) error {
-		p.Quantity += 100
 		p.Location = "C2-07"
 		return nil
 	})
 	if err != nil {
+		return err
+	}
+	if err := alice.s.Restock(ctx, ka, 100, "alice", "shelf count"); err != nil {
 		return err
 	}
 	p, _, _ = alice.s.Parts.Get(ka)
@@ -216,17 +219,35 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 
+	// Alice holds the part to fix its description while bob's station
+	// takes stock: the quantity is a counter, which needs no check-out.
+	if err := alice.s.Parts.CheckOut(ctx, ka); err != nil {
+		return err
+	}
 	left, err := bob.s.Consume(ctx, kb, 25, "bob", "board 1 of PCB-1004")
 	if err != nil {
 		return err
 	}
-	say("11. bob's station takes 25 for a board: check out, %d left, movement recorded, check in", left)
-	if err := until(ctx, "alice to see bob's movement", func() bool {
+	say("11. alice holds the part to edit it; bob's station takes 25 for a board anyway, no check-out: %d left, movement recorded", left)
+	err = alice.s.Parts.Update(ka, func(p *stock.Part) error {
+		p.Description += " (reel of 5000)"
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := alice.s.Parts.CheckIn(ctx, ka); err != nil {
+		return err
+	}
+	if err := until(ctx, "both to see bob's delta and alice's edit", func() bool {
 		r, _, _ := alice.s.Parts.Get(ka)
-		return r.Quantity == left && alice.s.Movements.Len() > 0
+		q, _, _ := bob.s.Parts.Get(kb)
+		return r.Quantity == left && q.Quantity == left && q.Description == r.Description && alice.s.Movements.Len() > 0
 	}); err != nil {
 		return err
 	}
+	r, _, _ := alice.s.Parts.Get(ka)
+	say("    alice's edit kept bob's count: %d on hand, %q", r.Quantity, r.Description)
 	for _, mv := range alice.s.Movements.All() {
 		say("12. alice sees the new quantity %d and the movement: %+d by %s (%s)", left, mv.Delta, mv.Who, mv.Reason)
 	}
