@@ -54,14 +54,14 @@ type core struct {
 	versioned bool // fixed when the tree is created
 
 	// mu guards order, bad and borrows, and is held by m's writers.
-	mu      sync.RWMutex
-	m       entryMap              // published entries, read without a lock
-	order   *btree.BTreeG[*entry] // published entries in key order
+	mu    sync.RWMutex
+	m     entryMap              // published entries, read without a lock
+	order *btree.BTreeG[*entry] // published entries in key order
 	// sorted holds order as a slice, for All and Keys, until order next
 	// changes (nil: not made since). Written with mu held.
-	sorted atomic.Pointer[[]*entry]
-	bad     map[uint64]error      // records whose bytes could not be decoded
-	borrows map[uint64]borrow     // known borrow state by record key
+	sorted  atomic.Pointer[[]*entry]
+	bad     map[uint64]error  // records whose bytes could not be decoded
+	borrows map[uint64]borrow // known borrow state by record key
 
 	// Guarded by d.mu.
 	info    layout.TreeInfo

@@ -30,7 +30,9 @@ func (v *viewer) editedText() (string, error) {
 // handlePanel handles the record panel's buttons: the tabs always, the
 // rest when a tree is shown and no write is running; delete, release and
 // set state only with a record selected. Each button's action is a method.
+// Ctrl+S (Command+S) saves as the Save button does.
 func (v *viewer) handlePanel(gtx layout.Context) {
+	saveKey := widgets.Shortcut(gtx, "S") // read every frame, whatever follows
 	if v.tabForm.Clicked(gtx) && v.jsonMode {
 		v.showForm()
 	}
@@ -40,7 +42,7 @@ func (v *viewer) handlePanel(gtx layout.Context) {
 	if v.tree == nil || v.busy {
 		return
 	}
-	if v.saveBtn.Clicked(gtx) && v.editable() {
+	if (v.saveBtn.Clicked(gtx) || saveKey) && v.editable() {
 		v.save()
 	}
 	if v.cancelBtn.Clicked(gtx) && v.creating {

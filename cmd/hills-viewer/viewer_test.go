@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"gioui.org/io/input"
+	"gioui.org/io/key"
 	"gioui.org/layout"
 	"gioui.org/op"
 	"gioui.org/unit"
@@ -273,4 +274,34 @@ func TestViewerAdjustsCounters(t *testing.T) {
 	if r, _, _ := reels.Get(k); r.Stock != 7 {
 		t.Fatalf("stock %d after a refused JSON edit, want 7", r.Stock)
 	}
+}
+
+// Ctrl+S saves the record being edited, as the Save button does.
+func TestViewerSavesOnCtrlS(t *testing.T) {
+	a, err := app.Open(app.Config{Dir: t.TempDir(), Name: "ana"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := demo.Seed(a.DB, 3); err != nil {
+		t.Fatal(err)
+	}
+	v := newViewer(a)
+	defer func() { v.Close(); a.Close() }()
+	f := &frames{v: v}
+	v.openTree("parts")
+	f.until(t, "the table", func() bool { return v.table != nil && v.table.Len() == 3 })
+	if err := v.selectKey("1.0"); err != nil {
+		t.Fatal(err)
+	}
+	f.until(t, "the record shown", func() bool { return !v.reading && v.shown.key == v.sel && v.shown.text != "" })
+	v.checkout.Click()
+	o, _ := a.DB.Opaque("parts")
+	f.until(t, "the check-out", func() bool { return o.Borrow(v.sel).Mine && v.editable() })
+	v.form.SetField("number", "CTRL-S")
+	f.r.Queue(key.Event{Name: "S", Modifiers: key.ModShortcut, State: key.Press},
+		key.Event{Name: "S", Modifiers: key.ModShortcut, State: key.Release})
+	f.until(t, "the record saved by Ctrl+S", func() bool {
+		s, _ := o.Text(v.sel)
+		return strings.Contains(s, `"CTRL-S"`)
+	})
 }
