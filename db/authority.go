@@ -78,3 +78,18 @@ func (c *core) permit(want uint8, what string) error {
 
 // grantsText describes the accesses grants give on tree.
 func grantsText(g replica.Grants, tree string) string { return replica.AccessText(g[tree] | g["*"]) }
+
+// Allows reports whether this client's grants allow access ("read",
+// "create", "edit", "release", "adjust" or "admin") on tree, so that an
+// application can disable what would be refused: always true on a
+// standalone database and on a replica the server has not yet told its
+// grants; false for an unknown access name.
+func (d *DB) Allows(tree, access string) bool {
+	a, ok := replica.ParseAccess(access)
+	if !ok {
+		return false
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return !d.replica || d.ident == nil || d.ident.Grants.Allows(tree, a)
+}

@@ -51,11 +51,18 @@ type treeBorrower[T any] struct {
 // borrow as read in each frame: "Check out" when free, "Check in" when
 // this client holds it, "Held by NAME" (click to queue) when another
 // client does, and "Waiting: N in queue" (click to give up) while this
-// client waits. The request runs in a goroutine; its outcome asks the
+// client waits. The holder sees how many wait behind it ("Check in · 2
+// waiting"). The request runs in a goroutine; its outcome asks the
 // Watcher for a frame. Set Record when the shown record changes.
 type CheckOut struct {
 	Record  Borrower
 	Watcher *Watcher
+	// OnLeave, when set, is called on the window's goroutine when a click
+	// gives up waiting: with the borrow state as the click found it
+	// (Waiting > 0: the client left the queue; otherwise it stopped
+	// waiting for the check-out or check-in to be answered), so that the
+	// application can say so.
+	OnLeave func(s db.BorrowState)
 
 	btn  widget.Clickable
 	mu   sync.Mutex
@@ -81,6 +88,8 @@ func (c *CheckOut) Busy() bool {
 // Label returns the button's text for borrow state s.
 func (c *CheckOut) Label(s db.BorrowState) string {
 	switch {
+	case s.Mine && s.Queued > 0:
+		return fmt.Sprintf("Check in · %d waiting", s.Queued)
 	case s.Mine:
 		return "Check in"
 	case s.Waiting > 0:
@@ -109,13 +118,17 @@ func (c *CheckOut) Update(gtx layout.Context) bool {
 	}
 	s := c.Record.Borrow()
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.busy {
 		// A click while waiting leaves the queue, or stops waiting for
 		// the server's answer to a check-in.
 		c.stop()
+		c.mu.Unlock()
+		if c.OnLeave != nil {
+			c.OnLeave(s)
+		}
 		return true
 	}
+	defer c.mu.Unlock()
 	r := c.Record
 	c.err = nil
 	ctx, stop := context.WithCancel(context.Background())

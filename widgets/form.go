@@ -57,6 +57,7 @@ type Form struct {
 	rows   []formRow
 	picker *node // the reference whose picker is open
 	pick   picker
+	base   string // state() when filled, for Changed
 }
 
 type node struct {
@@ -91,6 +92,7 @@ func NewForm(s db.Schema, d *db.DB) *Form {
 	f := &Form{Schema: s, DB: d}
 	f.list.Axis = layout.Vertical
 	f.root = f.build("", &f.Schema.Type, nil, nil)
+	f.base = f.state()
 	return f
 }
 
@@ -105,7 +107,34 @@ func (f *Form) SetText(text string) error {
 	}
 	f.root = f.build("", &f.Schema.Type, raw, nil)
 	f.picker = nil
+	f.base = f.state()
 	return nil
+}
+
+// Changed reports whether the user changed a field since the form was
+// filled (NewForm or SetText). Counters, moved by deltas, do not count.
+func (f *Form) Changed() bool { return f.state() != f.base }
+
+// state writes what the user can change in the form: every field's text,
+// box and list length.
+func (f *Form) state() string {
+	var b strings.Builder
+	var walk func(n *node)
+	walk = func(n *node) {
+		switch {
+		case n.counter != nil:
+		case n.typ.Kind == db.KindBool || n.typ.Kind == db.KindPointer:
+			b.WriteString(strconv.FormatBool(n.check.Value))
+		case len(n.kids) == 0:
+			b.WriteString(n.ed.Text())
+		}
+		fmt.Fprintf(&b, "\x00%d\x00", len(n.kids))
+		for _, k := range n.kids {
+			walk(k)
+		}
+	}
+	walk(f.root)
+	return b.String()
 }
 
 // build makes the node of a value of type t from its JSON (nil or null:
@@ -125,10 +154,32 @@ func (f *Form) build(name string, t *db.Type, raw json.RawMessage, parent *node)
 		n.check.Value = string(raw) == "true"
 	case db.KindMap, db.KindRaw:
 		buildJSONText(n, raw, isNull)
+	case db.KindTime:
+		n.ed.SetText(timeText(scalarText(raw)))
 	default:
 		n.ed.SetText(scalarText(raw))
 	}
 	return n
+}
+
+// timeText is the text of a time field: the zero time is empty.
+func timeText(s string) string {
+	if tm, err := time.Parse(time.RFC3339Nano, s); err == nil && tm.IsZero() {
+		return ""
+	}
+	return s
+}
+
+// dateLayout is the plain date a time field also takes, as midnight UTC.
+const dateLayout = "2006-01-02"
+
+// timeInput is the RFC 3339 text of a time field's input: a plain date
+// is midnight UTC; anything else is left for ParseScalar to judge.
+func timeInput(s string) string {
+	if d, err := time.Parse(dateLayout, s); err == nil {
+		return d.Format(time.RFC3339)
+	}
+	return s
 }
 
 // buildStruct adds a kid per schema field and keeps the members the
@@ -406,6 +457,9 @@ func scalarJSON(t *db.Type, s string) ([]byte, error) {
 			s = zeroText(t)
 		}
 	}
+	if t.Kind == db.KindTime {
+		s = timeInput(s)
+	}
 	v, err := schema.ParseScalar(t, s)
 	if err != nil {
 		return nil, errors.New(fieldHint(t))
@@ -441,7 +495,7 @@ func fieldHint(t *db.Type) string {
 	case db.KindFloat:
 		return "not a number"
 	case db.KindTime:
-		return "not a time like 2026-01-02T15:04:05Z"
+		return "not a time like 2026-01-02T15:04:05Z or a date like 2026-01-02"
 	case db.KindRef:
 		return "not a key like 42.0"
 	case db.KindBytes:
@@ -673,7 +727,7 @@ func (f *Form) layoutControl(gtx layout.Context, th *Theme, n *node) layout.Dime
 	}
 	hint := t.String()
 	if t.Kind == db.KindTime {
-		hint = "2026-01-02T15:04:05Z"
+		hint = "2026-01-02 or 2026-01-02T15:04:05Z; empty: none"
 	}
 	field := func(gtx layout.Context) layout.Dimensions { return textField(gtx, th, &n.ed, hint, f.ReadOnly) }
 	if t.Kind != db.KindRef || f.DB == nil || t.Ref == "" {

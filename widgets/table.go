@@ -740,6 +740,10 @@ func (t *Table) reselect() {
 	t.selIdx = slices.Index(t.keys, t.Selected)
 }
 
+// SelectionShown reports whether the selected key is among the rows (a
+// filter may leave it out).
+func (t *Table) SelectionShown() bool { return t.HasSelection && t.selIdx >= 0 }
+
 // Select selects key k if it is shown and scrolls to it.
 func (t *Table) Select(k db.OpaqueKey) {
 	t.Selected, t.HasSelection = k, true

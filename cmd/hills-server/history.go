@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -126,29 +124,16 @@ func changeDetail(c netsync.Change) string {
 	case c.New == "":
 		return "was " + compactJSON(c.Old)
 	}
-	var oldF, newF map[string]json.RawMessage
-	if json.Unmarshal([]byte(c.Old), &oldF) != nil || json.Unmarshal([]byte(c.New), &newF) != nil {
+	fields := c.Fields()
+	switch {
+	case fields == nil:
 		return compactJSON(c.New)
-	}
-	var names []string
-	for n := range newF {
-		names = append(names, n)
-	}
-	for n := range oldF {
-		if _, ok := newF[n]; !ok {
-			names = append(names, n)
-		}
-	}
-	slices.Sort(names)
-	var parts []string
-	for _, n := range names {
-		o, nw := compactJSON(string(oldF[n])), compactJSON(string(newF[n]))
-		if o != nw {
-			parts = append(parts, fmt.Sprintf("%s: %s → %s", n, orNone(o), orNone(nw)))
-		}
-	}
-	if len(parts) == 0 {
+	case len(fields) == 0:
 		return "value unchanged"
+	}
+	parts := make([]string, len(fields))
+	for i, f := range fields {
+		parts[i] = fmt.Sprintf("%s: %s → %s", f.Field, orNone(f.Old), orNone(f.New))
 	}
 	return strings.Join(parts, ", ")
 }
@@ -160,13 +145,7 @@ func orNone(s string) string {
 	return s
 }
 
-func compactJSON(s string) string {
-	var b bytes.Buffer
-	if json.Compact(&b, []byte(s)) != nil {
-		return s
-	}
-	return b.String()
-}
+func compactJSON(s string) string { return netsync.CompactJSON(s) }
 
 // historyFlags reads serve's history retention: --history-keep and
 // --history-max-age, defaulting to $HILLS_HISTORY_KEEP and

@@ -27,9 +27,67 @@ func (v *viewer) editedText() (string, error) {
 	return v.form.Text()
 }
 
+// actions is what the panel's buttons may do now. A button whose action
+// is not allowed is drawn disabled and its clicks are ignored; why says
+// why the record cannot be edited.
+type actions struct {
+	save, del, release, state bool
+	why                       string
+}
+
+// allowed says which actions the panel allows: none while a write runs;
+// creating needs the create grant; the selected record's actions need its
+// check-out, the grants on the tree (edit to save and delete, release to
+// release and set the state) and a draft (to save, delete or release);
+// Save needs a change too.
+func (v *viewer) allowed() actions {
+	var a actions
+	switch {
+	case v.tree == nil:
+		return a
+	case v.creating:
+		a.save = !v.busy && v.d.Allows(v.cur, "create")
+		if !v.d.Allows(v.cur, "create") {
+			a.why = "read-only: your grants do not allow creating in " + v.cur
+		}
+		return a
+	case !v.hasSel:
+		return a
+	case !v.editable():
+		a.why = "read-only: check out to edit"
+		if !v.d.Allows(v.cur, "edit") && !v.d.Allows(v.cur, "release") {
+			a.why = "read-only: your grants allow no edits in " + v.cur
+		}
+		return a
+	}
+	draft := v.shown.meta.Version != db.Released
+	edit, release := v.d.Allows(v.cur, "edit"), v.d.Allows(v.cur, "release")
+	switch {
+	case !draft:
+		a.why = "released: only the state can change"
+	case !edit:
+		a.why = "your grants allow no edits of the data in " + v.cur
+	}
+	if v.busy {
+		return a
+	}
+	a.save = draft && edit && v.edited()
+	a.del = draft && edit
+	a.release = v.shown.meta.Version == db.Draft && release
+	a.state = release
+	return a
+}
+
+// edited reports whether the user changed the record shown.
+func (v *viewer) edited() bool {
+	if v.jsonMode {
+		return !bytes.Equal(compact(json.RawMessage(v.jsonEd.Text())), compact(json.RawMessage(v.jsonBase)))
+	}
+	return v.form.Changed()
+}
+
 // handlePanel handles the record panel's buttons: the tabs always, the
-// rest when a tree is shown and no write is running; delete, release and
-// set state only with a record selected. Each button's action is a method.
+// others when allowed (see allowed). Each button's action is a method.
 // Ctrl+S (Command+S) saves as the Save button does.
 func (v *viewer) handlePanel(gtx layout.Context) {
 	saveKey := widgets.Shortcut(gtx, "S") // read every frame, whatever follows
@@ -39,26 +97,22 @@ func (v *viewer) handlePanel(gtx layout.Context) {
 	if v.tabJSON.Clicked(gtx) && !v.jsonMode {
 		v.showJSON()
 	}
-	if v.tree == nil || v.busy {
-		return
-	}
-	if (v.saveBtn.Clicked(gtx) || saveKey) && v.editable() {
+	a := v.allowed()
+	// Every button's clicks are taken, so that one made while it was
+	// disabled is not acted upon later.
+	save, cancel, del := v.saveBtn.Clicked(gtx) || saveKey, v.cancelBtn.Clicked(gtx), v.delBtn.Clicked(gtx)
+	rel, state := v.relBtn.Clicked(gtx), v.stateBtn.Clicked(gtx)
+	switch {
+	case save && a.save:
 		v.save()
-	}
-	if v.cancelBtn.Clicked(gtx) && v.creating {
+	case cancel && v.creating && !v.busy:
 		v.creating = false
 		v.msg = ""
-	}
-	if !v.hasSel {
-		return
-	}
-	if v.delBtn.Clicked(gtx) {
+	case del && a.del:
 		v.deleteRecord()
-	}
-	if v.relBtn.Clicked(gtx) {
+	case rel && a.release:
 		v.releaseRecord()
-	}
-	if v.stateBtn.Clicked(gtx) {
+	case state && a.state:
 		v.setState()
 	}
 }
@@ -85,11 +139,27 @@ func (v *viewer) showJSON() {
 	v.jsonMode = true
 }
 
-// setJSON shows text in the JSON editor; an update of the record leaves
-// out the counters the user kept as text shows them (untouchedCounters).
+// setJSON shows text in the JSON editor, indented; an update of the
+// record leaves out the counters the user kept as text shows them
+// (untouchedCounters).
 func (v *viewer) setJSON(text string) {
+	var b bytes.Buffer
+	if json.Indent(&b, []byte(text), "", "  ") == nil {
+		text = b.String()
+	}
 	v.jsonEd.SetText(text)
 	v.jsonBase = text
+}
+
+// editState is what the user has typed, in the JSON editor or the form:
+// a save remembers it, and when the user typed nothing more by the time
+// the saved record is read back, the panel shows the record as stored.
+func (v *viewer) editState() string {
+	if v.jsonMode {
+		return "json\x00" + v.jsonEd.Text()
+	}
+	text, _ := v.form.Text()
+	return "form\x00" + text
 }
 
 // save creates the new record or updates the selected one with the edited
@@ -115,6 +185,7 @@ func (v *viewer) save() {
 		if v.jsonMode {
 			text = untouchedCounters(text, v.jsonBase, t.Schema())
 		}
+		v.saved = v.editState()
 		v.do("save "+k.String(), func() (*db.OpaqueKey, error) { return nil, t.Update(k, text) })
 	}
 }
@@ -181,15 +252,20 @@ func (v *viewer) layoutPanel(gtx layout.Context, th *widgets.Theme) layout.Dimen
 	v.handlePanel(gtx)
 	if v.tree == nil || (!v.hasSel && !v.creating) {
 		l := th.MutedLabel("Select a record.")
-		if v.msgErr && v.msg != "" {
-			l = th.Label(v.msg) // such as a -select naming no record
-			l.Color = th.Error
+		if v.msg != "" {
+			// Such as a -select naming no record, or a record filtered out.
+			l = th.Label(v.msg + "\n\nSelect a record.")
+			l.Color = th.Muted
+			if v.msgErr {
+				l.Color = th.Error
+			}
 		}
 		return layout.Inset{Top: 16, Left: 16}.Layout(gtx, l.Layout)
 	}
 	editable := v.editable()
 	v.form.ReadOnly = !editable
 	v.jsonEd.ReadOnly = !editable
+	acts := v.allowed()
 	var borrow db.BorrowState
 	if v.hasSel {
 		borrow = v.tree.Borrow(v.sel)
@@ -206,10 +282,10 @@ func (v *viewer) layoutPanel(gtx layout.Context, th *widgets.Theme) layout.Dimen
 		layout.Rigid(func(gtx layout.Context) layout.Dimensions {
 			return layout.Inset{Top: 8}.Layout(gtx, func(gtx layout.Context) layout.Dimensions { return widgets.Divider(gtx, th.Border) })
 		}),
-		layout.Rigid(func(gtx layout.Context) layout.Dimensions { return v.layoutTabs(gtx, th, editable) }),
+		layout.Rigid(func(gtx layout.Context) layout.Dimensions { return v.layoutTabs(gtx, th, editable, acts.why) }),
 		layout.Flexed(1, func(gtx layout.Context) layout.Dimensions { return v.layoutFields(gtx, th, editable) }),
 		layout.Rigid(func(gtx layout.Context) layout.Dimensions { return widgets.Divider(gtx, th.Border) }),
-		layout.Rigid(func(gtx layout.Context) layout.Dimensions { return v.layoutFooter(gtx, th, editable, borrow) }),
+		layout.Rigid(func(gtx layout.Context) layout.Dimensions { return v.layoutFooter(gtx, th, acts) }),
 	)
 }
 
@@ -239,14 +315,15 @@ func (v *viewer) layoutTitle(gtx layout.Context, th *widgets.Theme) layout.Dimen
 }
 
 // layoutTabs lays out the Form and JSON tabs and what editing is possible.
-func (v *viewer) layoutTabs(gtx layout.Context, th *widgets.Theme, editable bool) layout.Dimensions {
+func (v *viewer) layoutTabs(gtx layout.Context, th *widgets.Theme, editable bool, why string) layout.Dimensions {
 	return layout.Inset{Top: 6, Bottom: 6, Left: 14, Right: 14}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
 		return layout.Flex{Alignment: layout.Middle}.Layout(gtx,
 			layout.Rigid(func(gtx layout.Context) layout.Dimensions { return tab(gtx, th, &v.tabForm, "Form", !v.jsonMode) }),
 			layout.Rigid(func(gtx layout.Context) layout.Dimensions { return tab(gtx, th, &v.tabJSON, "JSON", v.jsonMode) }),
 			layout.Flexed(1, func(gtx layout.Context) layout.Dimensions {
-				hint := "read-only: check out to edit"
+				hint := why
 				switch {
+				case why != "":
 				case v.creating:
 					hint = "new record"
 				case editable:
@@ -275,7 +352,7 @@ func (v *viewer) layoutFields(gtx layout.Context, th *widgets.Theme, editable bo
 }
 
 // layoutFooter lays out the last message and the action buttons.
-func (v *viewer) layoutFooter(gtx layout.Context, th *widgets.Theme, editable bool, borrow db.BorrowState) layout.Dimensions {
+func (v *viewer) layoutFooter(gtx layout.Context, th *widgets.Theme, acts actions) layout.Dimensions {
 	return layout.Inset{Top: 8, Bottom: 8, Left: 14, Right: 14}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
 		return layout.Flex{Axis: layout.Vertical}.Layout(gtx,
 			layout.Rigid(func(gtx layout.Context) layout.Dimensions {
@@ -291,37 +368,31 @@ func (v *viewer) layoutFooter(gtx layout.Context, th *widgets.Theme, editable bo
 				}
 				return layout.Inset{Bottom: 6}.Layout(gtx, l.Layout)
 			}),
-			layout.Rigid(func(gtx layout.Context) layout.Dimensions { return v.layoutActions(gtx, th, editable, borrow) }),
+			layout.Rigid(func(gtx layout.Context) layout.Dimensions { return v.layoutActions(gtx, th, acts) }),
 		)
 	})
 }
 
-func (v *viewer) layoutActions(gtx layout.Context, th *widgets.Theme, editable bool, borrow db.BorrowState) layout.Dimensions {
+func (v *viewer) layoutActions(gtx layout.Context, th *widgets.Theme, a actions) layout.Dimensions {
 	gap := layout.Rigid(func(gtx layout.Context) layout.Dimensions { return layout.Dimensions{Size: image.Pt(gtx.Dp(6), 0)} })
 	if v.creating {
 		return layout.Flex{Alignment: layout.Middle}.Layout(gtx,
-			layout.Rigid(func(gtx layout.Context) layout.Dimensions { return button(gtx, th, &v.saveBtn, "Create", !v.busy) }),
+			layout.Rigid(func(gtx layout.Context) layout.Dimensions { return button(gtx, th, &v.saveBtn, "Create", a.save) }),
 			gap,
-			layout.Rigid(func(gtx layout.Context) layout.Dimensions { return button(gtx, th, &v.cancelBtn, "Cancel", true) }),
+			layout.Rigid(func(gtx layout.Context) layout.Dimensions { return button(gtx, th, &v.cancelBtn, "Cancel", !v.busy) }),
 		)
 	}
-	canWrite := editable || !v.d.IsReplica()
-	released := v.shown.meta.Version == db.Released
 	return layout.Flex{Alignment: layout.Middle}.Layout(gtx,
-		layout.Rigid(func(gtx layout.Context) layout.Dimensions {
-			return button(gtx, th, &v.saveBtn, "Save", editable && !released && !v.busy)
-		}),
+		layout.Rigid(func(gtx layout.Context) layout.Dimensions { return button(gtx, th, &v.saveBtn, "Save", a.save) }),
 		gap,
-		layout.Rigid(func(gtx layout.Context) layout.Dimensions {
-			return button(gtx, th, &v.delBtn, "Delete", canWrite && !v.busy)
-		}),
+		layout.Rigid(func(gtx layout.Context) layout.Dimensions { return button(gtx, th, &v.delBtn, "Delete", a.del) }),
 		gap,
 		layout.Rigid(func(gtx layout.Context) layout.Dimensions {
 			if v.shown.meta.Version != db.Draft {
 				return layout.Dimensions{}
 			}
 			return layout.Inset{Right: 6}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
-				return button(gtx, th, &v.relBtn, "Release", canWrite && !v.busy)
+				return button(gtx, th, &v.relBtn, "Release", a.release)
 			})
 		}),
 		layout.Flexed(1, func(gtx layout.Context) layout.Dimensions {
@@ -329,12 +400,10 @@ func (v *viewer) layoutActions(gtx layout.Context, th *widgets.Theme, editable b
 		}),
 		layout.Rigid(func(gtx layout.Context) layout.Dimensions {
 			gtx.Constraints = layout.Exact(image.Pt(gtx.Dp(70), gtx.Dp(30)))
-			return smallField(gtx, th, &v.stateEd, "state", !canWrite)
+			return smallField(gtx, th, &v.stateEd, "state", !a.state)
 		}),
 		gap,
-		layout.Rigid(func(gtx layout.Context) layout.Dimensions {
-			return button(gtx, th, &v.stateBtn, "Set state", canWrite && !v.busy)
-		}),
+		layout.Rigid(func(gtx layout.Context) layout.Dimensions { return button(gtx, th, &v.stateBtn, "Set state", a.state) }),
 	)
 }
 
@@ -344,6 +413,8 @@ func (v *viewer) layoutMeta(gtx layout.Context, th *widgets.Theme, b db.BorrowSt
 	borrow := "free"
 	bc := th.Muted
 	switch {
+	case b.Mine && b.Queued > 0:
+		borrow, bc = fmt.Sprintf("checked out by you · %s waiting for it", plural(b.Queued, "client")), th.Good
 	case b.Mine:
 		borrow, bc = "checked out by you", th.Good
 	case b.Held && b.Waiting > 0:

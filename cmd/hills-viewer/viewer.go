@@ -77,6 +77,11 @@ type viewer struct {
 	jsonEd    widget.Editor
 	jsonBase  string // the text the program last put in jsonEd (setJSON)
 	jsonMode  bool
+	// saved is editState at the last save of the record, until the
+	// record is read back: unchanged, the panel shows it as stored.
+	saved string
+	// seenFilter is the table's filter whose rows the panel followed.
+	seenFilter string
 	// startMsg says why the tree the flags name is not shown; pending is
 	// what the flags asked for, until the tree arrives.
 	startMsg  string
@@ -175,6 +180,7 @@ func (v *viewer) start() {
 	v.stateEd.SingleLine = true
 	v.sync = widgets.SyncBar{Status: v.status, Local: v.source}
 	v.checkout.Watcher = v.w
+	v.checkout.OnLeave = v.leftQueue
 	v.treeTbl = map[string]db.OpaqueTree{}
 	v.cmds = make(chan func(), 16)
 	v.stop, v.done = make(chan struct{}), make(chan struct{})
@@ -386,6 +392,10 @@ func (v *viewer) syncState() {
 func (v *viewer) showRecord(rec *loaded) {
 	v.reading = false
 	keep := v.shown.text != "" && v.editable() && v.shown.key == rec.key
+	if keep && v.saved != "" && v.saved == v.editState() {
+		keep = false // saved, nothing typed since: show the record as stored
+	}
+	v.saved = ""
 	old := v.shown
 	v.shown = *rec
 	if keep {
@@ -407,6 +417,7 @@ func (v *viewer) finishWrite(res *opResult) {
 	v.busy = false
 	if res.err != nil {
 		v.msg, v.msgErr = res.msg+" failed: "+res.err.Error(), true
+		v.saved = ""
 		return
 	}
 	v.msg, v.msgErr = res.msg+": done", false
@@ -618,6 +629,7 @@ func (v *viewer) layoutTable(gtx layout.Context, th *widgets.Theme) layout.Dimen
 	if v.table.Update(gtx) {
 		v.selectRecord(v.table.Selected, v.table.HasSelection)
 	}
+	v.followFilter()
 	return layout.Flex{Axis: layout.Vertical}.Layout(gtx,
 		layout.Flexed(1, func(gtx layout.Context) layout.Dimensions { return v.table.Layout(gtx, th) }),
 		layout.Rigid(func(gtx layout.Context) layout.Dimensions { return widgets.Divider(gtx, th.Border) }),
@@ -629,6 +641,39 @@ func (v *viewer) layoutTable(gtx layout.Context, th *widgets.Theme) layout.Dimen
 			})
 		}),
 	)
+}
+
+// followFilter deselects the record shown once a new filter's rows leave
+// it out, saying so.
+func (v *viewer) followFilter() {
+	f := v.table.Filter()
+	if f == v.seenFilter {
+		return
+	}
+	if _, _, busy := v.table.Busy(); busy {
+		return
+	}
+	v.seenFilter = f
+	if v.hasSel && !v.table.SelectionShown() {
+		k := v.sel
+		v.table.HasSelection = false
+		v.selectRecord(db.OpaqueKey{}, false)
+		v.msg, v.msgErr = fmt.Sprintf("%s/%s is filtered out: the filter %q leaves it out", v.cur, k, f), false
+	}
+}
+
+// leftQueue says that a click gave up waiting for the shown record.
+func (v *viewer) leftQueue(s db.BorrowState) {
+	what := v.cur + "/" + v.sel.String()
+	switch {
+	case s.Waiting > 0 && s.Holder != "":
+		v.msg = "left the queue for " + what + " (held by " + s.Holder + ")"
+	case s.Waiting > 0:
+		v.msg = "left the queue for " + what
+	default:
+		v.msg = "stopped waiting for the answer about " + what
+	}
+	v.msgErr = false
 }
 
 // plural2 writes a count with thousands separators and the noun.
