@@ -91,11 +91,21 @@ func (v *viewer) edited() bool {
 // Ctrl+S (Command+S) saves as the Save button does.
 func (v *viewer) handlePanel(gtx layout.Context) {
 	saveKey := widgets.Shortcut(gtx, "S") // read every frame, whatever follows
-	if v.tabForm.Clicked(gtx) && v.jsonMode {
-		v.showForm()
+	if v.tabForm.Clicked(gtx) && (v.jsonMode || v.histMode) {
+		v.histMode = false
+		if v.jsonMode {
+			v.showForm()
+		}
 	}
-	if v.tabJSON.Clicked(gtx) && !v.jsonMode {
-		v.showJSON()
+	if v.tabJSON.Clicked(gtx) && (!v.jsonMode || v.histMode) {
+		v.histMode = false
+		if !v.jsonMode {
+			v.showJSON()
+		}
+	}
+	if v.tabHist.Clicked(gtx) && !v.histMode && v.hasSel {
+		v.histMode = true
+		v.loadHistory()
 	}
 	a := v.allowed()
 	// Every button's clicks are taken, so that one made while it was
@@ -318,8 +328,18 @@ func (v *viewer) layoutTitle(gtx layout.Context, th *widgets.Theme) layout.Dimen
 func (v *viewer) layoutTabs(gtx layout.Context, th *widgets.Theme, editable bool, why string) layout.Dimensions {
 	return layout.Inset{Top: 6, Bottom: 6, Left: 14, Right: 14}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
 		return layout.Flex{Alignment: layout.Middle}.Layout(gtx,
-			layout.Rigid(func(gtx layout.Context) layout.Dimensions { return tab(gtx, th, &v.tabForm, "Form", !v.jsonMode) }),
-			layout.Rigid(func(gtx layout.Context) layout.Dimensions { return tab(gtx, th, &v.tabJSON, "JSON", v.jsonMode) }),
+			layout.Rigid(func(gtx layout.Context) layout.Dimensions {
+				return tab(gtx, th, &v.tabForm, "Form", !v.jsonMode && !v.histMode)
+			}),
+			layout.Rigid(func(gtx layout.Context) layout.Dimensions {
+				return tab(gtx, th, &v.tabJSON, "JSON", v.jsonMode && !v.histMode)
+			}),
+			layout.Rigid(func(gtx layout.Context) layout.Dimensions {
+				if !v.hasSel {
+					return layout.Dimensions{}
+				}
+				return tab(gtx, th, &v.tabHist, "History", v.histMode)
+			}),
 			layout.Flexed(1, func(gtx layout.Context) layout.Dimensions {
 				hint := why
 				switch {
@@ -339,6 +359,9 @@ func (v *viewer) layoutTabs(gtx layout.Context, th *widgets.Theme, editable bool
 // could not be read.
 func (v *viewer) layoutFields(gtx layout.Context, th *widgets.Theme, editable bool) layout.Dimensions {
 	return layout.Inset{Left: 14, Right: 6}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
+		if v.histMode && v.hasSel {
+			return v.layoutHistory(gtx, th)
+		}
 		if v.shown.err != nil && v.hasSel {
 			l := th.Label(v.shown.err.Error())
 			l.Color = th.Error

@@ -44,6 +44,7 @@ type loaded struct {
 // viewer is the whole window's state.
 type viewer struct {
 	d      *db.DB
+	client *netsync.Client // nil: a standalone database
 	w      *widgets.Watcher
 	th     *widgets.Theme
 	status func() netsync.Status
@@ -51,13 +52,15 @@ type viewer struct {
 
 	// The tree list, refreshed by a goroutine (listing trees reads the
 	// store, and opening a tree loads it).
-	mu      sync.Mutex
-	items   []*treeItem
-	stop    chan struct{}
-	done    chan struct{}
-	rec     *loaded // the last record read, for the panel
-	result  *opResult
-	treeTbl map[string]db.OpaqueTree
+	mu        sync.Mutex
+	items     []*treeItem
+	stop      chan struct{}
+	done      chan struct{}
+	rec       *loaded // the last record read, for the panel
+	result    *opResult
+	histRes   *historyLoaded // the last history read, for the panel
+	exportRes *exportDone    // the outcome of an export
+	treeTbl   map[string]db.OpaqueTree
 
 	treeList widget.List
 	cur      string
@@ -77,6 +80,10 @@ type viewer struct {
 	jsonEd    widget.Editor
 	jsonBase  string // the text the program last put in jsonEd (setJSON)
 	jsonMode  bool
+	histMode  bool // the History tab is shown (over the form or JSON)
+	hist      historyView
+	tabHist   widget.Clickable
+	export    exportForm
 	// saved is editState at the last save of the record, until the
 	// record is read back: unchanged, the panel shows it as stored.
 	saved string
@@ -165,7 +172,7 @@ func newViewer(a *app.App) *viewer {
 	if a.Config.Server != "" {
 		src = a.Config.Server
 	}
-	v := &viewer{d: a.DB, w: a.Watcher, th: a.Theme, status: a.Status(), source: src, log: a.Config.Logger}
+	v := &viewer{d: a.DB, client: a.Client, w: a.Watcher, th: a.Theme, status: a.Status(), source: src, log: a.Config.Logger}
 	if v.log == nil {
 		v.log = slog.Default()
 	}
@@ -288,6 +295,9 @@ func (v *viewer) openTree(name string) bool {
 		v.table.Close()
 	}
 	v.cur, v.tree = name, t
+	if !v.export.busy {
+		v.export.open = false // the form was for the other tree
+	}
 	v.table = widgets.NewTable(t, v.w)
 	v.table.SetFilter(v.filter.Text())
 	v.form = widgets.NewForm(t.Schema(), v.d)
@@ -316,6 +326,7 @@ func (v *viewer) selectRecord(k db.OpaqueKey, ok bool) {
 	v.checkout.Cancel()
 	v.sel, v.hasSel, v.creating = k, ok, false
 	v.shown = loaded{}
+	v.hist = historyView{}
 	v.msg = ""
 	if ok {
 		// The schema may have changed since the tree was opened.
@@ -333,6 +344,9 @@ func (v *viewer) read() {
 	t, k := v.tree, v.sel
 	v.reading = true
 	v.loadedGen = v.w.Generation()
+	if v.histMode {
+		v.loadHistory() // a change of the record is a new row
+	}
 	go func() {
 		r := &loaded{key: k}
 		r.meta, r.err = t.Meta(k)
@@ -375,9 +389,15 @@ func (v *viewer) editable() bool {
 // reload of the shown record when the database changed.
 func (v *viewer) syncState() {
 	v.mu.Lock()
-	rec, res := v.rec, v.result
-	v.rec, v.result = nil, nil
+	rec, res, hist, exp := v.rec, v.result, v.histRes, v.exportRes
+	v.rec, v.result, v.histRes, v.exportRes = nil, nil, nil, nil
 	v.mu.Unlock()
+	if exp != nil {
+		v.finishExport(exp)
+	}
+	if hist != nil {
+		v.showHistory(hist)
+	}
 	if rec != nil && rec.key == v.sel && v.hasSel {
 		v.showRecord(rec)
 	}
@@ -464,6 +484,7 @@ func (v *viewer) Layout(gtx layout.Context) layout.Dimensions {
 		(<-v.cmds)()
 	}
 	v.syncState()
+	v.handleExport(gtx)
 	if v.pending != nil && slices.Contains(v.d.Trees(), v.pending.tree) {
 		v.startTree(*v.pending)
 	}
@@ -472,6 +493,7 @@ func (v *viewer) Layout(gtx layout.Context) layout.Dimensions {
 	return layout.Flex{Axis: layout.Vertical}.Layout(gtx,
 		layout.Rigid(func(gtx layout.Context) layout.Dimensions { return v.layoutTop(gtx, th) }),
 		layout.Rigid(func(gtx layout.Context) layout.Dimensions { return widgets.Divider(gtx, th.Border) }),
+		layout.Rigid(func(gtx layout.Context) layout.Dimensions { return v.layoutExport(gtx, th) }),
 		layout.Flexed(1, func(gtx layout.Context) layout.Dimensions {
 			return layout.Flex{}.Layout(gtx,
 				layout.Rigid(func(gtx layout.Context) layout.Dimensions {
@@ -499,7 +521,7 @@ func (v *viewer) Layout(gtx layout.Context) layout.Dimensions {
 }
 
 func (v *viewer) layoutTop(gtx layout.Context, th *widgets.Theme) layout.Dimensions {
-	if v.newBtn.Clicked(gtx) && v.tree != nil {
+	if v.newBtn.Clicked(gtx) && v.tree != nil && v.d.Allows(v.cur, "create") {
 		v.checkout.Cancel()
 		v.checkout.Record = nil
 		v.creating, v.hasSel = true, false
@@ -543,7 +565,15 @@ func (v *viewer) layoutTop(gtx layout.Context, th *widgets.Theme) layout.Dimensi
 						return layout.Dimensions{}
 					}
 					return layout.Inset{Left: 8}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
-						return button(gtx, th, &v.newBtn, "New record", true)
+						return button(gtx, th, &v.newBtn, "New record", v.d.Allows(v.cur, "create"))
+					})
+				}),
+				layout.Rigid(func(gtx layout.Context) layout.Dimensions {
+					if v.tree == nil {
+						return layout.Dimensions{}
+					}
+					return layout.Inset{Left: 8}.Layout(gtx, func(gtx layout.Context) layout.Dimensions {
+						return button(gtx, th, &v.export.btn, "Export…", true)
 					})
 				}),
 			)
