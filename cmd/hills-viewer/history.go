@@ -173,6 +173,7 @@ func (v *viewer) layoutHistory(gtx layout.Context, th *widgets.Theme) layout.Dim
 		layout.Flexed(1, func(gtx layout.Context) layout.Dimensions {
 			if msg != "" {
 				l := th.Label(msg)
+				l.MaxLines = 6
 				l.Color = th.Muted
 				if isErr {
 					l.Color = th.Error
@@ -189,9 +190,13 @@ func (v *viewer) layoutHistory(gtx layout.Context, th *widgets.Theme) layout.Dim
 							return l.Layout(gtx)
 						}),
 						layout.Rigid(func(gtx layout.Context) layout.Dimensions {
+							if len(r.lines) == 0 {
+								return layout.Dimensions{}
+							}
 							l := th.Label(strings.Join(r.lines, "\n"))
 							l.Font.Typeface = "Go Mono"
 							l.TextSize = th.TextSize - 1
+							l.MaxLines = 4 * max(1, len(r.lines)) // wrapped, within reason
 							return layout.Inset{Left: 12}.Layout(gtx, l.Layout)
 						}),
 					)

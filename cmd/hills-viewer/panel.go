@@ -265,6 +265,7 @@ func (v *viewer) layoutPanel(gtx layout.Context, th *widgets.Theme) layout.Dimen
 		if v.msg != "" {
 			// Such as a -select naming no record, or a record filtered out.
 			l = th.Label(v.msg + "\n\nSelect a record.")
+			l.MaxLines = 6
 			l.Color = th.Muted
 			if v.msgErr {
 				l.Color = th.Error

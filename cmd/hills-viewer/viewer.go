@@ -688,7 +688,7 @@ func (v *viewer) followFilter() {
 		k := v.sel
 		v.table.HasSelection = false
 		v.selectRecord(db.OpaqueKey{}, false)
-		v.msg, v.msgErr = fmt.Sprintf("%s/%s is filtered out: the filter %q leaves it out", v.cur, k, f), false
+		v.msg, v.msgErr = fmt.Sprintf("%s/%s is filtered out (filter %q)", v.cur, k, f), false
 	}
 }
 
