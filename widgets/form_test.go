@@ -182,3 +182,41 @@ func TestFormScalarRulesAreTheRecordText(t *testing.T) {
 		}
 	}
 }
+
+// A time field shows the zero time empty and takes a plain date; Changed
+// follows the user's edits, not a refill.
+func TestFormTimeAndChanged(t *testing.T) {
+	d, _ := mustDemo(t, 1, nil)
+	o, err := d.Opaque("parts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := NewForm(o.Schema(), d)
+	if err := f.SetText(`{"number": "T-1", "added": "0001-01-01T00:00:00Z", "tags": ["a"]}`); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.find("added").ed.Text(); got != "" {
+		t.Fatalf("the zero time shown as %q", got)
+	}
+	if f.Changed() {
+		t.Fatal("changed right after SetText")
+	}
+	text, err := f.Text()
+	if err != nil || !strings.Contains(text, `"added": "0001-01-01T00:00:00Z"`) {
+		t.Fatalf("the empty time written as %v:\n%s", err, text)
+	}
+	f.SetField("added", "2026-03-04")
+	if !f.Changed() {
+		t.Fatal("an edited time is not a change")
+	}
+	if text, err = f.Text(); err != nil || !strings.Contains(text, `"added": "2026-03-04T00:00:00Z"`) {
+		t.Fatalf("a date written as %v:\n%s", err, text)
+	}
+	f.SetField("added", "")
+	if f.Changed() {
+		t.Fatal("an edit undone is still a change")
+	}
+	if !f.SetField("tags[0]", "x") || !f.Changed() {
+		t.Fatal("a list element edited is not a change")
+	}
+}

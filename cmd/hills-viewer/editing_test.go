@@ -15,6 +15,7 @@ import (
 	"github.com/hillsdb/hills/internal/demo"
 	"github.com/hillsdb/hills/internal/testkit"
 	"github.com/hillsdb/hills/internal/testkit/testnet"
+	"github.com/hillsdb/hills/netsync"
 )
 
 // localViewer opens a standalone database seeded with n parts and a
@@ -274,7 +275,8 @@ func TestViewerHistoryStandalone(t *testing.T) {
 // with the fields they moved and the check-outs.
 func TestViewerReplicaQueueAndHistory(t *testing.T) {
 	const appID = "hills-viewer-test"
-	addr := testnet.Server(t, appID)
+	srv, stop := testnet.Start(t, t.TempDir(), "", &netsync.ServerOptions{AppID: appID, Open: true})
+	addr := srv.Addr().String()
 	open := func(name string) *app.App {
 		a, err := app.Open(app.Config{AppID: appID, Server: addr, Dir: t.TempDir(), Name: name, Logger: quiet})
 		if err != nil {
@@ -363,4 +365,10 @@ func TestViewerReplicaQueueAndHistory(t *testing.T) {
 	if v.msg != "left the queue for parts/2.0 (held by bob)" {
 		t.Fatalf("message %q", v.msg)
 	}
+
+	// Offline: the tab says why it shows nothing.
+	stop()
+	f.until(t, "the history tab offline", func() bool {
+		return strings.Contains(v.historyUnavailable(), "this replica is offline")
+	})
 }

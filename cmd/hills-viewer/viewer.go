@@ -344,9 +344,6 @@ func (v *viewer) read() {
 	t, k := v.tree, v.sel
 	v.reading = true
 	v.loadedGen = v.w.Generation()
-	if v.histMode {
-		v.loadHistory() // a change of the record is a new row
-	}
 	go func() {
 		r := &loaded{key: k}
 		r.meta, r.err = t.Meta(k)
@@ -411,6 +408,9 @@ func (v *viewer) syncState() {
 // the user's edits when it is the record being edited.
 func (v *viewer) showRecord(rec *loaded) {
 	v.reading = false
+	if v.histMode && (rec.key != v.shown.key || rec.meta.Changes != v.shown.meta.Changes || !rec.meta.Modified.Equal(v.shown.meta.Modified)) {
+		v.loadHistory() // another record, or a change of it: a new row
+	}
 	keep := v.shown.text != "" && v.editable() && v.shown.key == rec.key
 	if keep && v.saved != "" && v.saved == v.editState() {
 		keep = false // saved, nothing typed since: show the record as stored
