@@ -372,3 +372,46 @@ func TestViewerReplicaQueueAndHistory(t *testing.T) {
 		return strings.Contains(v.historyUnavailable(), "this replica is offline")
 	})
 }
+
+// A client the server lets only read sees the record read-only, saying
+// why, and cannot start a new record.
+func TestViewerFollowsGrants(t *testing.T) {
+	const appID = "hills-viewer-grants"
+	srv := testnet.ServerWith(t, &netsync.ServerOptions{AppID: appID})
+	all := netsync.Grant{Tree: "*", Access: netsync.Read | netsync.Create | netsync.Edit | netsync.Release}
+	enroll := func(name string, g netsync.Grant) *app.App {
+		tok, err := srv.AddClient(name, g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := app.Open(app.Config{AppID: appID, Server: srv.Addr().String(), Dir: t.TempDir(), Name: name, Token: tok, Logger: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { a.Close() })
+		return a
+	}
+	writer := enroll("writer", all)
+	_, parts, err := demo.Open(writer.DB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := parts.CreateWait(testkit.Context(t), demo.NewPart(0, db.Key[demo.Supplier]{})); err != nil {
+		t.Fatal(err)
+	}
+	reader := enroll("reader", netsync.Grant{Tree: "*", Access: netsync.Read})
+	v := newViewer(reader)
+	t.Cleanup(v.Close)
+	f := &frames{v: v}
+	f.until(t, "the parts", func() bool { return v.openTree("parts") && v.tree.Len() == 1 })
+	f.until(t, "the reader's grants", func() bool { return !reader.DB.Allows("parts", "create") })
+	selectShown(t, v, f, "1.0")
+	if why := v.allowed().why; why != "read-only: your grants allow no edits in parts" {
+		t.Fatalf("why read-only: %q", why)
+	}
+	v.newBtn.Click()
+	f.draw()
+	if v.creating {
+		t.Fatal("New record opened a form for a client that may not create")
+	}
+}
