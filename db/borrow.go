@@ -1,7 +1,9 @@
 package db
 
 import (
+	"strings"
 	"context"
+	"slices"
 
 	"github.com/hillsdb/hills/internal/replica"
 )
@@ -13,6 +15,10 @@ type BorrowState struct {
 	Holder  string // the holder's readable name
 	Waiting int    // this client's place in the queue; 0: not waiting
 	Queued  int    // how many clients wait behind the holder (replicas)
+	// Waiters names those who wait behind the holder, in queue order, as
+	// text for people: "bob, carol" (replicas; "" when none). A string
+	// keeps BorrowState comparable.
+	Waiters string
 }
 
 type borrow struct {
@@ -20,10 +26,16 @@ type borrow struct {
 	mine    bool
 	waiting int
 	queued  int
+	waiters []string
+}
+
+func (b borrow) equal(o borrow) bool {
+	return b.holder == o.holder && b.mine == o.mine && b.waiting == o.waiting && b.queued == o.queued &&
+		slices.Equal(b.waiters, o.waiters)
 }
 
 func (b borrow) state() BorrowState {
-	return BorrowState{Held: b.holder != "" || b.mine, Mine: b.mine, Holder: b.holder, Waiting: b.waiting, Queued: b.queued}
+	return BorrowState{Held: b.holder != "" || b.mine, Mine: b.mine, Holder: b.holder, Waiting: b.waiting, Queued: b.queued, Waiters: strings.Join(b.waiters, ", ")}
 }
 
 // Remote is the sync layer of a replica as the database sees it: it sends

@@ -372,7 +372,7 @@ func (l link) SetBorrow(tree string, key uint64, b replica.Borrow) error {
 	if err != nil {
 		return err
 	}
-	return c.setBorrow(key, borrow{holder: b.Holder, mine: b.Mine, waiting: b.Waiting, queued: b.Queued})
+	return c.setBorrow(key, borrow{holder: b.Holder, mine: b.Mine, waiting: b.Waiting, queued: b.Queued, waiters: b.Waiters})
 }
 
 // setBorrow records a record's check-out state; what this client holds is
@@ -380,13 +380,13 @@ func (l link) SetBorrow(tree string, key uint64, b replica.Borrow) error {
 func (c *core) setBorrow(key uint64, nb borrow) error {
 	c.mu.Lock()
 	old := c.borrows[key]
-	if nb == (borrow{}) {
+	if nb.equal(borrow{}) {
 		delete(c.borrows, key)
 	} else {
 		c.borrows[key] = nb
 	}
 	c.mu.Unlock()
-	if old == nb {
+	if old.equal(nb) {
 		return nil
 	}
 	if old.mine != nb.mine {
@@ -442,7 +442,7 @@ func (l link) ResetBorrows(list map[string]map[uint64]replica.Borrow) error {
 			}
 		}
 		for k, b := range list[c.name] {
-			if err := c.setBorrow(k, borrow{holder: b.Holder, mine: b.Mine, waiting: b.Waiting, queued: b.Queued}); err != nil {
+			if err := c.setBorrow(k, borrow{holder: b.Holder, mine: b.Mine, waiting: b.Waiting, queued: b.Queued, waiters: b.Waiters}); err != nil {
 				return err
 			}
 		}
@@ -461,7 +461,7 @@ func (l link) Borrow(tree string, key uint64) replica.Borrow {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	b := c.borrows[key]
-	return replica.Borrow{Holder: b.holder, Mine: b.mine, Waiting: b.waiting, Queued: b.queued}
+	return replica.Borrow{Holder: b.holder, Mine: b.mine, Waiting: b.waiting, Queued: b.queued, Waiters: b.waiters}
 }
 
 func (l link) Attach(r replica.Remote) {

@@ -225,6 +225,7 @@ func (c *Client) borrowOf(tree string, key uint64, q []wire.Holder) replica.Borr
 		if h.ID == me {
 			b.Waiting = i + 1
 		}
+		b.Waiters = append(b.Waiters, h.Name)
 	}
 	return b
 }

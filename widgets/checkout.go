@@ -88,6 +88,8 @@ func (c *CheckOut) Busy() bool {
 // Label returns the button's text for borrow state s.
 func (c *CheckOut) Label(s db.BorrowState) string {
 	switch {
+	case s.Mine && s.Waiters != "" && s.Queued <= 2:
+		return fmt.Sprintf("Check in · %s waiting", s.Waiters)
 	case s.Mine && s.Queued > 0:
 		return fmt.Sprintf("Check in · %d waiting", s.Queued)
 	case s.Mine:
@@ -187,3 +189,4 @@ func (c *CheckOut) Layout(gtx layout.Context, th *Theme) layout.Dimensions {
 	b.Inset = layout.Inset{Top: 7, Bottom: 7, Left: 14, Right: 14}
 	return Focused(gtx, th, gtx.Focused(&c.btn), b.Layout)
 }
+

@@ -318,7 +318,10 @@ func TestViewerReplicaQueueAndHistory(t *testing.T) {
 	ctx, cancel := context.WithCancel(testkit.Context(t))
 	defer cancel()
 	go ob.CheckOut(ctx, k)
-	f.until(t, "ana told that bob waits", func() bool { return v.checkout.Label(v.tree.Borrow(k)) == "Check in · 1 waiting" })
+	f.until(t, "ana told that bob waits", func() bool { return v.checkout.Label(v.tree.Borrow(k)) == "Check in · bob waiting" })
+	if b := v.tree.Borrow(k); b.Waiters != "bob" || b.Queued != 1 {
+		t.Errorf("borrow state %+v, want bob waiting", b)
+	}
 	cancel()
 
 	// An edit, then the history.

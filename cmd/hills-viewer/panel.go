@@ -437,6 +437,8 @@ func (v *viewer) layoutMeta(gtx layout.Context, th *widgets.Theme, b db.BorrowSt
 	borrow := "free"
 	bc := th.Muted
 	switch {
+	case b.Mine && b.Waiters != "":
+		borrow, bc = "checked out by you · waiting for it: "+b.Waiters, th.Good
 	case b.Mine && b.Queued > 0:
 		borrow, bc = fmt.Sprintf("checked out by you · %s waiting for it", plural(b.Queued, "client")), th.Good
 	case b.Mine:

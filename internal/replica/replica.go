@@ -190,6 +190,8 @@ type Borrow struct {
 	Mine     bool   `msgpack:"mine"`
 	Waiting  int    `msgpack:"waiting"` // this client's place in the queue
 	Queued   int    `msgpack:"queued"`  // how many wait behind the holder
+	// Waiters are the readable names of those who wait, in queue order.
+	Waiters []string `msgpack:"waiters,omitempty"`
 }
 
 // Note says why a replica's changes were set aside.
