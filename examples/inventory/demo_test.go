@@ -19,9 +19,14 @@ import (
 // the seeded parts (read back from a screenshot with OCR), and SIGTERM
 // stops everything with status 0 and removes the demo's data. Skipped
 // with -short (it builds the programs and runs them for real).
+// HILLS_LONG=1 runs it 20 times in a row.
 func TestDemoScript(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: the demo builds and runs the programs")
+	}
+	runs := 1
+	if os.Getenv("HILLS_LONG") == "1" {
+		runs = 20
 	}
 	for _, tool := range []string{"xdotool", "tesseract", "import", "bash"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -33,6 +38,15 @@ func TestDemoScript(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	for i := range runs {
+		t.Logf("run %d", i+1)
+		runDemo(t, root)
+	}
+}
+
+// runDemo runs scripts/demo.sh once on the display and stops it.
+func runDemo(t *testing.T, root string) {
+	t.Helper()
 	cmd := exec.Command("bash", "scripts/demo.sh")
 	cmd.Dir = root
 	out := &testkit.LockedBuffer{}
