@@ -1,10 +1,14 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/hillsdb/hills/app"
 	"github.com/hillsdb/hills/internal/demo"
@@ -40,4 +44,58 @@ func TestViewerStopsOnSignal(t *testing.T) {
 		cmd.Env = append(os.Environ(), "HILLS_VIEWER_TEST_MAIN=1")
 		return cmd
 	}, [2]int{100, 80}, [2]int{600, 120})
+}
+
+// The viewer idling under a real X display, after a tree and a record were
+// clicked, takes under 2% of a core (it draws nothing without a cause).
+func TestViewerIdleCPU(t *testing.T) {
+	xdotool, err := exec.LookPath("xdotool")
+	if err != nil {
+		t.Fatal("xdotool is not installed: scripts/deps.sh installs it")
+	}
+	testkit.Display(t)
+	dir := filepath.Join(t.TempDir(), "db")
+	a, err := app.Open(app.Config{Dir: dir, Name: "seeder"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := demo.Seed(a.DB, 50); err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	cmd := exec.Command(os.Args[0], dir)
+	cmd.Env = append(os.Environ(), "HILLS_VIEWER_TEST_MAIN=1")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	testkit.Until(t, "the viewer's window", func() bool { return testkit.Windows(t) > 0 })
+	for _, p := range [][2]int{{100, 80}, {600, 120}, {1200, 700}} { // a tree, a row, away
+		time.Sleep(500 * time.Millisecond)
+		exec.Command(xdotool, "mousemove", strconv.Itoa(p[0]), strconv.Itoa(p[1]), "click", "1").Run()
+	}
+	time.Sleep(time.Second) // the clicks' frames
+	const span = 3 * time.Second
+	before := cpuTime(t, cmd.Process.Pid)
+	time.Sleep(span)
+	used := cpuTime(t, cmd.Process.Pid) - before
+	if share := float64(used) / float64(span); share >= 0.02 {
+		t.Fatalf("the idle viewer used %v of CPU in %v (%.1f%% of a core), want under 2%%", used, span, 100*share)
+	}
+}
+
+// cpuTime returns the user and system CPU time process pid used so far.
+func cpuTime(t *testing.T, pid int) time.Duration {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The fields after the command name (in parentheses, may hold
+	// spaces): utime and stime are the 12th and 13th after it, in clock
+	// ticks (100 a second on Linux).
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	ut, _ := strconv.Atoi(f[11])
+	st, _ := strconv.Atoi(f[12])
+	return time.Duration(ut+st) * 10 * time.Millisecond
 }
