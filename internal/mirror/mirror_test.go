@@ -3,6 +3,8 @@ package mirror_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"os"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -70,6 +72,9 @@ func startMirror(t testing.TB, o mirror.Options) *running {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{cancel: cancel, done: make(chan error, 1)}
 	o.Logger = testnet.Quiet
+	if os.Getenv("HILLS_MIRROR_DEBUG") != "" {
+		o.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	if o.Flushed == nil {
 		o.Flushed = func(uint64, []db.OpaqueKey) { r.flushes.Add(1) }
 	}
@@ -130,8 +135,14 @@ func rows(t *testing.T, pg *pgx.Conn) map[string]string {
 // access, which opens the parts tree, and a mirror with Read grants.
 func setup(t testing.TB) (url string, srv *netsync.Server, w *writer, parts *db.Tree[Part], mirrorToken string) {
 	t.Helper()
+	return setupWith(t, nil)
+}
+
+// setupWith is setup with the server's options.
+func setupWith(t testing.TB, opts *netsync.ServerOptions) (url string, srv *netsync.Server, w *writer, parts *db.Tree[Part], mirrorToken string) {
+	t.Helper()
 	url = testpg.Start(t)
-	srv = testnet.ServerWith(t, nil)
+	srv = testnet.ServerWith(t, opts)
 	w = newWriter(t, srv.Addr().String(), mustToken(t, srv, "w"), "w")
 	parts, err := db.OpenTree[Part](w.d, "parts")
 	if err != nil {
