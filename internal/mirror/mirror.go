@@ -108,6 +108,7 @@ type Mirror struct {
 type table struct {
 	tree    db.OpaqueTree
 	layout  *sqlmap.Layout
+	upsert  string          // the upsert of a row, in layout
 	columns map[string]bool // columns the table has
 }
 
@@ -118,7 +119,7 @@ func Run(ctx context.Context, o Options) error {
 		return errors.New("mirror: the server's address, the PostgreSQL URL and the replica directory are required")
 	}
 	if o.Flush <= 0 {
-		o.Flush = 5 * time.Millisecond
+		o.Flush = time.Millisecond
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -385,17 +386,20 @@ func (m *Mirror) write(ctx context.Context, dirty map[db.OpaqueKey]bool, trees m
 			}
 		}
 	}
+	// The records and the position in one round trip.
+	var b batch
 	if !full {
 		for _, k := range slices.SortedFunc(maps.Keys(dirty), compareKeys) {
-			if err := m.writeRecord(ctx, tx, m.tables[k.Tree], k); err != nil {
+			if err := m.queueRecord(&b, m.tables[k.Tree], k); err != nil {
 				return err
 			}
 		}
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO _hills_mirror (id, server, lineage, seq, sum) VALUES (1, $1, $2, $3, $4)
+	b.queue(db.OpaqueKey{}, `INSERT INTO _hills_mirror (id, server, lineage, seq, sum) VALUES (1, $1, $2, $3, $4)
 		ON CONFLICT (id) DO UPDATE SET server = $1, lineage = $2, seq = $3, sum = $4`,
-		pos.server, pos.lineage, int64(pos.seq), pos.sum); err != nil {
-		return fmt.Errorf("mirror: PostgreSQL: %w", err)
+		pos.server, pos.lineage, int64(pos.seq), pos.sum)
+	if err := b.send(ctx, tx); err != nil {
+		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("mirror: PostgreSQL: %w", err)
@@ -470,7 +474,7 @@ func (m *Mirror) ensureTable(ctx context.Context, tx pgx.Tx, t *table) error {
 		t.columns[c.Name] = true
 		m.log.Info("mirror: added a column", "table", sc.Tree, "column", c.Name)
 	}
-	t.layout = l
+	t.layout, t.upsert = l, upsertSQL(l)
 	return nil
 }
 
@@ -486,37 +490,70 @@ func sameFields(a, b *schema.Schema) bool {
 	return true
 }
 
-// writeRecord upserts the record k, or deletes its row when the replica
-// no longer has it.
-func (m *Mirror) writeRecord(ctx context.Context, tx pgx.Tx, t *table, k db.OpaqueKey) error {
+// queueRecord queues in b the upsert of record k, or the delete of its
+// row when the replica no longer has it.
+func (m *Mirror) queueRecord(b *batch, t *table, k db.OpaqueKey) error {
 	meta, err := t.tree.Meta(k)
 	if errors.Is(err, db.ErrNotFound) {
-		_, err := tx.Exec(ctx, fmt.Sprintf("DELETE FROM %s WHERE _id = $1 AND _rev = $2", sqlmap.Quote(k.Tree)), int64(k.ID), int64(k.Rev))
-		return err
+		b.queue(k, fmt.Sprintf("DELETE FROM %s WHERE _id = $1 AND _rev = $2", sqlmap.Quote(k.Tree)), int64(k.ID), int64(k.Rev))
+		return nil
 	}
 	if err != nil {
 		return err
 	}
 	text, err := t.tree.Text(k)
 	if errors.Is(err, db.ErrNotFound) {
-		return m.writeRecord(ctx, tx, t, k)
+		return m.queueRecord(b, t, k)
 	}
 	if err != nil {
 		return err
 	}
-	return m.upsert(ctx, tx, t, k, meta, text)
+	return queueUpsert(b, t, k, meta, text)
 }
 
-func (m *Mirror) upsert(ctx context.Context, tx pgx.Tx, t *table, k db.OpaqueKey, meta db.Meta, text string) error {
+func queueUpsert(b *batch, t *table, k db.OpaqueKey, meta db.Meta, text string) error {
 	vals, err := pgRow(t.layout, k, meta, text)
 	if err != nil {
 		return fmt.Errorf("mirror: %s/%s: %w", k.Tree, k, err)
 	}
-	_, err = tx.Exec(ctx, upsertSQL(t.layout), vals...)
-	if err != nil {
-		return fmt.Errorf("mirror: %s/%s: %w", k.Tree, k, err)
-	}
+	b.queue(k, t.upsert, vals...)
 	return nil
+}
+
+// batch is statements sent to PostgreSQL in one round trip, each with
+// the record it writes, to name in an error.
+type batch struct {
+	b    pgx.Batch
+	keys []db.OpaqueKey
+}
+
+func (b *batch) queue(k db.OpaqueKey, sql string, args ...any) {
+	b.b.Queue(sql, args...)
+	b.keys = append(b.keys, k)
+}
+
+// send runs the statements queued in tx, and empties b.
+func (b *batch) send(ctx context.Context, tx pgx.Tx) error {
+	if b.b.Len() == 0 {
+		return nil
+	}
+	br := tx.SendBatch(ctx, &b.b)
+	var err error
+	for _, k := range b.keys {
+		if _, err = br.Exec(); err != nil {
+			if k.Tree != "" {
+				err = fmt.Errorf("mirror: %s/%s: %w", k.Tree, k, err)
+			} else {
+				err = fmt.Errorf("mirror: PostgreSQL: %w", err)
+			}
+			break
+		}
+	}
+	if cerr := br.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("mirror: PostgreSQL: %w", cerr)
+	}
+	b.b, b.keys = pgx.Batch{}, nil
+	return err
 }
 
 func upsertSQL(l *sqlmap.Layout) string {
@@ -541,20 +578,30 @@ func upsertSQL(l *sqlmap.Layout) string {
 
 // reconcile makes the table hold exactly the replica's records.
 func (m *Mirror) reconcile(ctx context.Context, tx pgx.Tx, t *table) error {
+	const each = 500 // statements per round trip
+	var b batch
 	have := map[[2]int64]bool{}
 	for k := range t.tree.Keys() {
 		meta, err := t.tree.Meta(k)
 		if err != nil {
-			continue // deleted meanwhile: its event follows
+			continue // deleted meanwhile: the step that did it follows
 		}
 		text, err := t.tree.Text(k)
 		if err != nil {
 			continue
 		}
-		if err := m.upsert(ctx, tx, t, k, meta, text); err != nil {
+		if err := queueUpsert(&b, t, k, meta, text); err != nil {
 			return err
 		}
 		have[[2]int64{int64(k.ID), int64(k.Rev)}] = true
+		if b.b.Len() >= each {
+			if err := b.send(ctx, tx); err != nil {
+				return err
+			}
+		}
+	}
+	if err := b.send(ctx, tx); err != nil {
+		return err
 	}
 	rows, err := tx.Query(ctx, fmt.Sprintf("SELECT _id, _rev FROM %s", sqlmap.Quote(t.tree.Name())))
 	if err != nil {
@@ -569,10 +616,17 @@ func (m *Mirror) reconcile(ctx context.Context, tx pgx.Tx, t *table) error {
 		}
 	}
 	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("mirror: table %s: %w", t.tree.Name(), err)
+	}
 	for _, k := range gone {
-		if _, err := tx.Exec(ctx, fmt.Sprintf("DELETE FROM %s WHERE _id = $1 AND _rev = $2", sqlmap.Quote(t.tree.Name())), k[0], k[1]); err != nil {
-			return err
+		b.queue(db.OpaqueKey{Tree: t.tree.Name(), ID: uint32(k[0]), Rev: uint32(k[1])},
+			fmt.Sprintf("DELETE FROM %s WHERE _id = $1 AND _rev = $2", sqlmap.Quote(t.tree.Name())), k[0], k[1])
+		if b.b.Len() >= each {
+			if err := b.send(ctx, tx); err != nil {
+				return err
+			}
 		}
 	}
-	return nil
+	return b.send(ctx, tx)
 }
