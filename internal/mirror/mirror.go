@@ -19,10 +19,11 @@
 // (its last writes lost in a crash, or a fresh replica directory) catches
 // up while the mirror passes over the entries up to the position, which
 // PostgreSQL has. Only when PostgreSQL's position cannot be continued (no
-// position yet, another server or lineage, a digest that differs, the
-// replica took a snapshot because the log was compacted past it or the
-// server was restored from a backup) does the mirror reconcile every
-// table with the replica; a row already equal is not written even then.
+// position yet, another server or lineage, a digest that differs, a log
+// that ends before the position, the replica took a snapshot because the
+// log was compacted past it or the server was restored from a backup)
+// does the mirror reconcile every table with the replica; a row already
+// equal is not written even then.
 // A field a newer schema adds becomes a new column.
 //
 // There is one type, Mirror; Run runs it until its context ends.
@@ -256,6 +257,9 @@ func (m *Mirror) check(st netsync.Status) {
 		m.reconcileLocked("PostgreSQL's position is of server " + m.pos.server + ", the replica's server is " + st.ServerID)
 	case m.pos.lineage != "" && m.pos.lineage != st.Lineage:
 		m.reconcileLocked("the server's store has another lineage than PostgreSQL's position")
+	case m.skip != 0 && st.CaughtUp && st.ServerSeq < m.skip:
+		// A store copied back by hand keeps its lineage.
+		m.reconcileLocked(fmt.Sprintf("the server's log ends at %d, before PostgreSQL's position %d", st.ServerSeq, m.skip))
 	}
 	m.pos.server = st.ServerID
 }

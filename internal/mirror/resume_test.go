@@ -331,9 +331,10 @@ func TestMirrorFreshReplica(t *testing.T) {
 // A server restored from a backup: the mirror's replica takes its state
 // from a snapshot, and PostgreSQL ends equal to the restored server (the
 // records made after the backup are gone), whether the mirror ran
-// through the restore or was down, with its replica or a fresh one.
+// through the restore or was down, with its replica or a fresh one, and
+// when the store was copied back by hand (its lineage unchanged).
 func TestMirrorServerRestored(t *testing.T) {
-	for _, how := range []string{"running", "down", "fresh replica"} {
+	for _, how := range []string{"running", "down", "fresh replica", "copied back, fresh replica"} {
 		t.Run(how, func(t *testing.T) {
 			url := testpg.Start(t)
 			dir := t.TempDir()
@@ -379,14 +380,20 @@ func TestMirrorServerRestored(t *testing.T) {
 			}
 			stopSrv()
 			data := filepath.Join(t.TempDir(), "data")
-			if _, err := netsync.Restore(backup, data, &netsync.RestoreOptions{Logger: testnet.Quiet}); err != nil {
+			if how == "copied back, fresh replica" {
+				// By hand: the store keeps its lineage, its log ends
+				// before PostgreSQL's position.
+				if err := os.CopyFS(data, os.DirFS(backup)); err != nil {
+					t.Fatal(err)
+				}
+			} else if _, err := netsync.Restore(backup, data, &netsync.RestoreOptions{Logger: testnet.Quiet}); err != nil {
 				t.Fatal(err)
 			}
 			restored, _ := testnet.Start(t, data, addr, nil)
 			switch how {
 			case "down":
 				m = startMirror(t, mirror.Options{Server: addr, Postgres: url, Replica: rdir})
-			case "fresh replica":
+			case "fresh replica", "copied back, fresh replica":
 				m = startMirror(t, mirror.Options{Server: addr, Token: mtok2, Postgres: url, Replica: filepath.Join(t.TempDir(), "m2")})
 			}
 			equalToServer(t, restored, pg, "after the restore")
