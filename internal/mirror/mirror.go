@@ -60,7 +60,7 @@ type Options struct {
 	Name     string // the client's name in open mode; default "mirror"
 	// Flush is the longest changes gather before they are written to
 	// PostgreSQL while a burst goes on; a change that finds the mirror
-	// idle is written at once. Default 5ms.
+	// idle is written at once. Default 1ms.
 	Flush  time.Duration
 	Logger *slog.Logger // default slog.Default()
 	// Flushed, when not nil, is called after each committed flush with
