@@ -44,6 +44,12 @@ type ClientOptions struct {
 	// connections authenticate with that key pair. Default "": an open
 	// server, or a replica enrolled before.
 	Token string
+	// Applied, when not nil, is called after each step of the server's
+	// log the replica applied, in log order, with the entries' sequences
+	// and the replica's position after them (see Applied). It runs as
+	// the client receives: it must return quickly, as it holds up this
+	// client (never the server).
+	Applied func(Applied)
 }
 
 func (o *ClientOptions) withDefaults() ClientOptions {
@@ -82,6 +88,9 @@ type Status struct {
 	// raised as later entries arrive: LastSeq/ServerSeq is the progress
 	// of catching up. 0 before the first connection.
 	ServerSeq uint64
+	// Lineage is the server store's lineage, which a restore from a
+	// backup makes anew; "" before the first connection.
+	Lineage string
 }
 
 // pin is what a replica remembers of its server.

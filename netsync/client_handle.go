@@ -85,12 +85,16 @@ func (c *Client) onSnapshot(_ *session, m *wire.Snapshot) error {
 	}
 	at := replica.Pos{Seq: m.Seq, Sum: m.Sum}
 	if r != nil {
-		return c.restored(r, keep, at)
+		if err := c.restored(r, keep, at); err != nil {
+			return err
+		}
+	} else {
+		if _, err := c.link.Prune(keep, at, nil); err != nil {
+			return err
+		}
+		c.setPos(at)
 	}
-	if _, err := c.link.Prune(keep, at, nil); err != nil {
-		return err
-	}
-	c.setPos(at)
+	c.applied(nil, at, true)
 	return nil
 }
 
@@ -302,6 +306,7 @@ func (c *Client) applyTree(ch layout.Change) error {
 			return err
 		}
 		c.setPos(at)
+		c.applied([]layout.Change{ch}, at, false)
 	}
 	return nil
 }
@@ -311,7 +316,8 @@ func (c *Client) applyTree(ch layout.Change) error {
 func (c *Client) applyRecords(chs []layout.Change) error {
 	at := replica.Pos{Seq: chs[len(chs)-1].Seq, Sum: chs[len(chs)-1].Sum}
 	batch := chs
-	if at.Seq == 0 {
+	logged := at.Seq != 0
+	if !logged {
 		// A snapshot's records: the sequence moves at its end, and
 		// records with changes still in the outbox keep them.
 		pending, err := c.pendingKeys()
@@ -346,6 +352,9 @@ func (c *Client) applyRecords(chs []layout.Change) error {
 		return err
 	}
 	c.setPos(at)
+	if logged {
+		c.applied(chs, at, false)
+	}
 	return nil
 }
 
@@ -423,7 +432,13 @@ func (c *Client) ack(m *wire.Ack) error {
 		return nil
 	}
 	if m.Seq != 0 {
-		c.setPos(replica.Pos{Seq: m.Seq, Sum: m.Sum})
+		at := replica.Pos{Seq: m.Seq, Sum: m.Sum}
+		c.setPos(at)
+		var chs []layout.Change
+		if m.Tree != "" && m.Kind != 0 {
+			chs = []layout.Change{{Seq: m.Seq, Sum: m.Sum, Tree: m.Tree, Key: m.Key, Kind: m.Kind}}
+		}
+		c.applied(chs, at, false)
 	} else {
 		c.update(func(*Status) {})
 	}

@@ -236,7 +236,7 @@ func (c *Client) runSession(qc *quic.Conn, s *session, r *bufio.Reader, wm *wire
 	c.mu.Lock()
 	c.sess = s
 	c.status.Connected, c.status.ServerID, c.status.CaughtUp = true, wm.ServerID, false
-	c.status.ServerSeq = wm.Seq
+	c.status.ServerSeq, c.status.Lineage = wm.Seq, wm.Lineage
 	c.rangeReq = map[string]bool{}
 	c.changedLocked()
 	c.mu.Unlock()
