@@ -1,9 +1,9 @@
 package db
 
 import (
-	"strings"
 	"context"
 	"slices"
+	"strings"
 
 	"github.com/hillsdb/hills/internal/replica"
 )

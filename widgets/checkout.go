@@ -189,4 +189,3 @@ func (c *CheckOut) Layout(gtx layout.Context, th *Theme) layout.Dimensions {
 	b.Inset = layout.Inset{Top: 7, Bottom: 7, Left: 14, Right: 14}
 	return Focused(gtx, th, gtx.Focused(&c.btn), b.Layout)
 }
-
