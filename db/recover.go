@@ -249,10 +249,16 @@ func (l link) LastPending(tree string, key uint64) uint64 {
 	d := l.d
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if last := d.lastOut[recMark{tree, key}]; last > d.acked {
-		return last
+	if d.pendingLocked(tree, key) {
+		return d.lastOut[recMark{tree, key}]
 	}
 	return 0
+}
+
+// pendingLocked reports whether the outbox holds a change of the record.
+// Called with d.mu held.
+func (d *DB) pendingLocked(tree string, key uint64) bool {
+	return d.lastOut[recMark{tree, key}] > d.acked
 }
 
 // Exists implements replica.Link.

@@ -16,29 +16,9 @@ import (
 	"github.com/hillsdb/hills/internal/replica"
 )
 
-// pendingRecords returns the records with changes in the outbox.
-func (l link) pendingRecords() (map[string]map[uint64]bool, error) {
-	pending := map[string]map[uint64]bool{}
-	chs, err := l.Outbox(0, 1<<30)
-	if err != nil {
-		return nil, err
-	}
-	for _, ch := range chs {
-		if pending[ch.Tree] == nil {
-			pending[ch.Tree] = map[uint64]bool{}
-		}
-		pending[ch.Tree][ch.Key] = true
-	}
-	return pending, nil
-}
-
 // Prune implements replica.Link.
 func (l link) Prune(keep map[string]map[uint64]bool, at replica.Pos, lost *replica.Note) (int, error) {
 	d := l.d
-	pending, err := l.pendingRecords()
-	if err != nil {
-		return 0, err
-	}
 	var ops []*op
 	d.mu.Lock()
 	for _, name := range d.Trees() {
@@ -49,13 +29,13 @@ func (l link) Prune(keep map[string]map[uint64]bool, at replica.Pos, lost *repli
 		}
 		c.mu.RLock()
 		c.order.Ascend(func(e *entry) bool {
-			if !keep[name][e.key] && !pending[name][e.key] {
+			if !keep[name][e.key] && !d.pendingLocked(name, e.key) {
 				ops = append(ops, &op{c: c, kind: Deleted, key: e.key, remote: true})
 			}
 			return true
 		})
 		for k := range c.bad {
-			if !keep[name][k] && !pending[name][k] {
+			if !keep[name][k] && !d.pendingLocked(name, k) {
 				ops = append(ops, &op{c: c, kind: Deleted, key: k, remote: true})
 			}
 		}
@@ -82,7 +62,7 @@ func (l link) Prune(keep map[string]map[uint64]bool, at replica.Pos, lost *repli
 	if len(keeps) > 0 {
 		wo = pebble.Sync // the records kept exist nowhere else
 	}
-	err = d.commit(ops, func(b *pebble.Batch) error {
+	err := d.commit(ops, func(b *pebble.Batch) error {
 		for _, r := range keeps {
 			if err := b.Set(r.key, r.val, nil); err != nil {
 				return err
@@ -100,10 +80,6 @@ func (l link) Prune(keep map[string]map[uint64]bool, at replica.Pos, lost *repli
 // Preserve implements replica.Link.
 func (l link) Preserve(chs []layout.Change, n replica.Note) (int, error) {
 	d := l.d
-	pending, err := l.pendingRecords()
-	if err != nil {
-		return 0, err
-	}
 	var kept []*op
 	b := d.pdb.NewBatch()
 	defer b.Close()
@@ -113,7 +89,7 @@ func (l link) Preserve(chs []layout.Change, n replica.Note) (int, error) {
 		return 0, err
 	}
 	for _, ch := range chs {
-		if pending[ch.Tree][ch.Key] {
+		if d.pendingLocked(ch.Tree, ch.Key) {
 			continue
 		}
 		rec, err := d.get(layout.RecordKey(ch.Tree, ch.Key))

@@ -22,6 +22,7 @@ import (
 
 // restoring is a session taking in a restored server's state.
 type restoring struct {
+	pin     pin    // the replica's, as it was at Welcome
 	lineage string // the server's
 	reason  string
 	at      int64
@@ -47,12 +48,9 @@ func (e *RestoredError) Error() string {
 func (e *RestoredError) Unwrap() error { return ErrServerRestored }
 
 // helloLineage adds to Hello the lineage of the log the replica applied
-// and whether it is still taking in a restored server's state.
-func (c *Client) helloLineage(h *wire.Hello) error {
-	p, err := c.loadPin()
-	if err != nil {
-		return err
-	}
+// (from its pin p, nil before the first contact) and whether it is still
+// taking in a restored server's state.
+func (c *Client) helloLineage(h *wire.Hello, p *pin) error {
 	if p != nil {
 		h.Lineage = p.Lineage
 	}
@@ -65,16 +63,16 @@ func (c *Client) helloLineage(h *wire.Hello) error {
 }
 
 // meetServer compares the server's lineage and word (Welcome) with the
-// log this replica applied, and starts taking in a restored server's
-// state when they differ. It also drops the ids the server does not know
-// it granted this replica.
+// log this replica applied (its pin p), and starts taking in a restored
+// server's state when they differ. It also drops the ids the server does
+// not know it granted this replica.
 func (c *Client) meetServer(p *pin, wm *wire.Welcome) error {
 	if err := c.link.KeepRanges(wm.Ranges); err != nil {
 		return err
 	}
 	reason := ""
 	switch {
-	case p != nil && p.Lineage != "" && wm.Lineage != p.Lineage:
+	case p.Lineage != "" && wm.Lineage != p.Lineage:
 		reason = fmt.Sprintf("the server's store has lineage %s, this replica applied the log of lineage %s", wm.Lineage, p.Lineage)
 	case wm.Restored:
 		reason = "the server's log does not continue the one this replica applied"
@@ -83,7 +81,7 @@ func (c *Client) meetServer(p *pin, wm *wire.Welcome) error {
 		c.mu.Lock()
 		c.restoring = nil
 		c.mu.Unlock()
-		return c.pinLineage(wm.Lineage)
+		return c.pinLineage(p, wm.Lineage)
 	}
 	if err := c.link.SetSyncState("resync", []byte{1}); err != nil {
 		return err
@@ -91,19 +89,20 @@ func (c *Client) meetServer(p *pin, wm *wire.Welcome) error {
 	c.log.Warn("the server was restored from a backup: taking its state; records it lacks are kept in DB.Recovered",
 		"server", wm.ServerID, "reason", reason, "replica_seq", c.link.Position().Seq, "server_seq", wm.Seq)
 	c.mu.Lock()
-	c.restoring = &restoring{lineage: wm.Lineage, reason: reason, at: time.Now().UnixNano()}
+	c.restoring = &restoring{pin: *p, lineage: wm.Lineage, reason: reason, at: time.Now().UnixNano()}
 	c.mu.Unlock()
 	return nil
 }
 
-// pinLineage records the server's lineage with the pin when it changed.
-func (c *Client) pinLineage(lineage string) error {
-	p, err := c.loadPin()
-	if err != nil || p == nil || p.Lineage == lineage {
-		return err
+// pinLineage records the server's lineage with the pin p when it
+// changed.
+func (c *Client) pinLineage(p *pin, lineage string) error {
+	if p.Lineage == lineage {
+		return nil
 	}
-	p.Lineage = lineage
-	enc, err := msgpack.Marshal(p)
+	np := *p
+	np.Lineage = lineage
+	enc, err := msgpack.Marshal(&np)
 	if err != nil {
 		return err
 	}
@@ -136,7 +135,7 @@ func (c *Client) restored(r *restoring, keep map[string]map[uint64]bool, at repl
 		return err
 	}
 	r.kept += n
-	if err := c.pinLineage(r.lineage); err != nil {
+	if err := c.pinLineage(&r.pin, r.lineage); err != nil {
 		return err
 	}
 	if err := c.link.SetSyncState("resync", nil); err != nil {

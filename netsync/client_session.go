@@ -92,7 +92,7 @@ func (c *Client) session() error {
 	defer qc.CloseWithError(codeNormal, "")
 	stop := context.AfterFunc(c.ctx, func() { qc.CloseWithError(codeNormal, "client closed") })
 	defer stop()
-	s, r, wm, err := c.handshake(qc, t)
+	s, r, wm, err := c.handshake(qc, p, t)
 	if err != nil {
 		return err
 	}
@@ -150,7 +150,7 @@ func (c *Client) dial(p *pin, t *token) (*quic.Conn, string, error) {
 }
 
 // handshake opens the stream, says Hello and reads the answer.
-func (c *Client) handshake(qc *quic.Conn, t *token) (*session, *bufio.Reader, *wire.Welcome, error) {
+func (c *Client) handshake(qc *quic.Conn, p *pin, t *token) (*session, *bufio.Reader, *wire.Welcome, error) {
 	st, err := qc.OpenStreamSync(c.ctx)
 	if err != nil {
 		return nil, nil, nil, readError(err)
@@ -159,7 +159,7 @@ func (c *Client) handshake(qc *quic.Conn, t *token) (*session, *bufio.Reader, *w
 	r := bufio.NewReaderSize(st, 64<<10)
 	pos := c.link.Position()
 	h := &wire.Hello{AppID: c.opts.AppID, ClientID: c.link.ClientID(), Name: c.link.Name(), LastSeq: pos.Seq, LastSum: pos.Sum}
-	if err := c.helloLineage(h); err != nil {
+	if err := c.helloLineage(h, p); err != nil {
 		return nil, nil, nil, err
 	}
 	if t != nil {
@@ -205,7 +205,8 @@ func (c *Client) pin(p *pin, t *token, wm *wire.Welcome, fingerprint string) err
 		return fmt.Errorf("%w: server %s, the token names %s", ErrIdentity, wm.ServerID, t.Server)
 	}
 	if p == nil {
-		enc, err := msgpack.Marshal(&pin{ServerID: wm.ServerID, Fingerprint: fingerprint, AppID: wm.AppID})
+		p = &pin{ServerID: wm.ServerID, Fingerprint: fingerprint, AppID: wm.AppID, Lineage: wm.Lineage}
+		enc, err := msgpack.Marshal(p)
 		if err != nil {
 			return err
 		}

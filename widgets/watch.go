@@ -39,9 +39,7 @@ func NewWatcher(invalidate func()) *Watcher {
 // pending. It never blocks.
 func (w *Watcher) Notify() {
 	w.gen.Add(1)
-	if w.pending.CompareAndSwap(false, true) && w.invalidate != nil {
-		w.invalidate()
-	}
+	w.Wake()
 }
 
 // Wake asks for a frame without recording a change, unless one is already

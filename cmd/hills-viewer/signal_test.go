@@ -29,15 +29,7 @@ func TestMain(m *testing.M) {
 // Wayland on X11 (XDG_RUNTIME_DIR unset, as in many X sessions).
 func TestViewerStopsOnSignal(t *testing.T) {
 	testkit.Display(t)
-	dir := filepath.Join(t.TempDir(), "db")
-	a, err := app.Open(app.Config{Dir: dir, Name: "seeder"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := demo.Seed(a.DB, 5); err != nil {
-		t.Fatal(err)
-	}
-	a.Close()
+	dir := seededDir(t, 5)
 	os.Unsetenv("XDG_RUNTIME_DIR") // restored by Display's cleanup
 	testkit.SignalStops(t, 20, func() *exec.Cmd {
 		cmd := exec.Command(os.Args[0], "-tree", "parts", "-select", "1.0", dir)
@@ -54,15 +46,7 @@ func TestViewerIdleCPU(t *testing.T) {
 		t.Fatal("xdotool is not installed: scripts/deps.sh installs it")
 	}
 	testkit.Display(t)
-	dir := filepath.Join(t.TempDir(), "db")
-	a, err := app.Open(app.Config{Dir: dir, Name: "seeder"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := demo.Seed(a.DB, 50); err != nil {
-		t.Fatal(err)
-	}
-	a.Close()
+	dir := seededDir(t, 50)
 	cmd := exec.Command(os.Args[0], dir)
 	cmd.Env = append(os.Environ(), "HILLS_VIEWER_TEST_MAIN=1")
 	if err := cmd.Start(); err != nil {
@@ -82,6 +66,22 @@ func TestViewerIdleCPU(t *testing.T) {
 	if share := float64(used) / float64(span); share >= 0.02 {
 		t.Fatalf("the idle viewer used %v of CPU in %v (%.1f%% of a core), want under 2%%", used, span, 100*share)
 	}
+}
+
+// seededDir makes a standalone database of n demo parts and returns its
+// directory, closed, for a child process to open.
+func seededDir(t *testing.T, n int) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "db")
+	a, err := app.Open(app.Config{Dir: dir, Name: "seeder"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if err := demo.Seed(a.DB, n); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
 
 // cpuTime returns the user and system CPU time process pid used so far.

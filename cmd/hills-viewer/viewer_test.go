@@ -141,10 +141,7 @@ func TestViewerIdle(t *testing.T) {
 	f.until(t, "the tree list", func() bool { v.mu.Lock(); defer v.mu.Unlock(); return len(v.items) == 2 })
 	v.openTree("parts")
 	f.until(t, "the table", func() bool { return v.table.Len() == 3 })
-	if err := v.selectKey("1.0"); err != nil {
-		t.Fatal(err)
-	}
-	f.until(t, "the record shown", func() bool { return !v.reading && v.shown.key == v.sel && v.shown.text != "" })
+	selectShown(t, v, f, "1.0")
 
 	// Draw as a window does: a frame each time one is asked for.
 	drawAsked := func(d time.Duration) int {
@@ -278,22 +275,8 @@ func TestViewerAdjustsCounters(t *testing.T) {
 
 // Ctrl+S saves the record being edited, as the Save button does.
 func TestViewerSavesOnCtrlS(t *testing.T) {
-	a, err := app.Open(app.Config{Dir: t.TempDir(), Name: "ana"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := demo.Seed(a.DB, 3); err != nil {
-		t.Fatal(err)
-	}
-	v := newViewer(a)
-	defer func() { v.Close(); a.Close() }()
-	f := &frames{v: v}
-	v.openTree("parts")
-	f.until(t, "the table", func() bool { return v.table != nil && v.table.Len() == 3 })
-	if err := v.selectKey("1.0"); err != nil {
-		t.Fatal(err)
-	}
-	f.until(t, "the record shown", func() bool { return !v.reading && v.shown.key == v.sel && v.shown.text != "" })
+	a, v, f := localViewer(t, 3)
+	selectShown(t, v, f, "1.0")
 	v.checkout.Click()
 	o, _ := a.DB.Opaque("parts")
 	f.until(t, "the check-out", func() bool { return o.Borrow(v.sel).Mine && v.editable() })
