@@ -24,6 +24,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -52,6 +53,12 @@ type Options struct {
 // ErrNoStore: the directory holds no store, and Options.MustExist was
 // set.
 var ErrNoStore = errors.New("store: no store in the directory")
+
+// WrapFS, when set, wraps the file system of every store opened after:
+// crash tests set it in a child process to hold back the log's syncs, so
+// a kill loses what was not yet durable as a power cut would. Nil in
+// applications and servers.
+var WrapFS func(vfs.FS) vfs.FS
 
 // ErrOtherFiles: the directory holds files but no store: it is not one of
 // hills's, and Open writes nothing into it.
@@ -135,6 +142,9 @@ func Open(dir string, o Options) (_ *Store, err error) {
 				o.Logger.Error("store: damaged file", "file", info.Path, "err", info.Details.Error())
 			},
 		},
+	}
+	if WrapFS != nil {
+		popts.FS = WrapFS(vfs.Default)
 	}
 	for i := range popts.Levels {
 		popts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
