@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/quic-go/quic-go"
 	"github.com/vmihailenco/msgpack/v5"
@@ -128,31 +129,30 @@ func dialRelay(b testing.TB, addr string) *rawClient {
 	return c
 }
 
+// drain reads what c is sent until its connection closes.
+func drain(c *rawClient) {
+	for {
+		if _, _, err := wire.Read(c.r, wire.MaxFrame, nil); err != nil {
+			return
+		}
+	}
+}
+
+// percentiles returns the median and the 99th percentile of d, in µs.
 func percentiles(d []time.Duration) (p50, p99 float64) {
 	slices.Sort(d)
-	at := func(q float64) float64 { return float64(d[int(q*float64(len(d)-1))].Microseconds()) }
+	at := func(q float64) float64 { return float64(d[int(q*float64(len(d)-1))]) / 1e3 }
 	return at(0.50), at(0.99)
 }
 
 // BenchmarkPropagation: an update on client A until the event on client B,
-// with the change durable on A and on the server first.
+// with the change durable on the server first (and on A before Update
+// returns). Each iteration also measures the floor under the same load of
+// the machine, one after the other: a synced Pebble batch of one record in
+// a store beside the server's (sync-p50-µs), and a frame from A through the
+// raw relay to B (relay-p50-µs). x-floor is hills' p50 over their sum;
+// p99/p50 its spread.
 func BenchmarkPropagation(b *testing.B) {
-	b.Run("relay", func(b *testing.B) {
-		r := startRelay(b)
-		a, c := dialRelay(b, r.ln.Addr().String()), dialRelay(b, r.ln.Addr().String())
-		time.Sleep(50 * time.Millisecond)
-		lat := make([]time.Duration, 0, b.N)
-		for i := 0; b.Loop(); i++ {
-			start := time.Now()
-			a.send(b, wire.TPing, &wire.Ping{Nonce: uint64(i)})
-			var p wire.Ping
-			c.next(b, wire.TPing, &p)
-			lat = append(lat, time.Since(start))
-		}
-		p50, p99 := percentiles(lat)
-		b.ReportMetric(p50, "p50-µs")
-		b.ReportMetric(p99, "p99-µs")
-	})
 	b.Run("hills", func(b *testing.B) {
 		srv := startServer(b, b.TempDir(), "", nil)
 		a := newReplica(b, "a", srv.addr)
@@ -181,7 +181,8 @@ func shmDir(b *testing.B) string {
 	return dir
 }
 
-// propagate measures an update on a until its event on c.
+// propagate measures an update on a until its event on c, beside the
+// floor (see BenchmarkPropagation).
 func propagate(b *testing.B, a, c *replicaT) {
 	k := createWhenIDs(b, a, Part{Number: "R1"})
 	waitSynced(b, a)
@@ -195,17 +196,46 @@ func propagate(b *testing.B, a, c *replicaT) {
 			seen <- time.Now()
 		}
 	})
-	lat := make([]time.Duration, 0, b.N)
-	for b.Loop() {
+	r := startRelay(b)
+	ra, rc := dialRelay(b, r.ln.Addr().String()), dialRelay(b, r.ln.Addr().String())
+	go drain(ra)
+	time.Sleep(50 * time.Millisecond)
+	raw, err := pebble.Open(b.TempDir(), &pebble.Options{Logger: quietPebble{}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer raw.Close()
+	rec := sampleRecord(b)
+	n := b.N
+	lat, syncs, relays := make([]time.Duration, 0, n), make([]time.Duration, 0, n), make([]time.Duration, 0, n)
+	for i := 0; b.Loop(); i++ {
 		start := time.Now()
+		if err := raw.Set(layout.RecordKey("parts", uint64(i%64)), rec, pebble.Sync); err != nil {
+			b.Fatal(err)
+		}
+		syncs = append(syncs, time.Since(start))
+
+		start = time.Now()
+		ra.send(b, wire.TPing, &wire.Ping{Nonce: uint64(i)})
+		var p wire.Ping
+		rc.next(b, wire.TPing, &p)
+		relays = append(relays, time.Since(start))
+
+		start = time.Now()
 		if err := a.parts.Update(k, func(p *Part) error { p.Quantity++; return nil }); err != nil {
 			b.Fatal(err)
 		}
 		lat = append(lat, (<-seen).Sub(start))
 	}
 	p50, p99 := percentiles(lat)
+	s50, _ := percentiles(syncs)
+	r50, _ := percentiles(relays)
 	b.ReportMetric(p50, "p50-µs")
 	b.ReportMetric(p99, "p99-µs")
+	b.ReportMetric(s50, "sync-p50-µs")
+	b.ReportMetric(r50, "relay-p50-µs")
+	b.ReportMetric(p50/(s50+r50), "x-floor")
+	b.ReportMetric(p99/p50, "p99/p50")
 }
 
 // pushWriter is a protocol-level writer: it pushes n creates, 64 a frame,
@@ -385,14 +415,16 @@ func throughputRatio(b *testing.B, rec []byte, on, off *netsync.ServerOptions) {
 }
 
 // BenchmarkCatchUp1M: a fresh replica catching up 1M records of ~100
-// bytes, until WaitSynced returns.
+// bytes, until WaitSynced returns, beside the same replica reopened from
+// its own disk until the records are readable (Open and Opaque). x-reopen
+// is the first over the second.
 func BenchmarkCatchUp1M(b *testing.B) {
 	if testing.Short() {
 		b.Skip("builds a server of 1M records")
 	}
 	// Few writers: each gets the others' changes too, as any client.
 	const total, writers = 1_000_000, 4
-	srv := startServer(b, b.TempDir(), "", nil)
+	srv := startServer(b, b.TempDir(), "", &netsync.ServerOptions{Limits: netsync.Limits{MaxIDGrant: total / writers}})
 	rec := sampleRecord(b)
 	var wg sync.WaitGroup
 	for i := range writers {
@@ -403,7 +435,13 @@ func BenchmarkCatchUp1M(b *testing.B) {
 	if b.Failed() {
 		return
 	}
-	b.ResetTimer()
+	readable := func(d *db.DB) {
+		opq, err := d.Opaque("parts")
+		if err != nil || opq.Len() != total {
+			b.Fatalf("replica has %v records (%v), want %d", opq, err, total)
+		}
+	}
+	var catchUp, reopen time.Duration
 	for i := 0; b.Loop(); i++ {
 		dir := filepath.Join(b.TempDir(), fmt.Sprint(i))
 		start := time.Now()
@@ -420,30 +458,52 @@ func BenchmarkCatchUp1M(b *testing.B) {
 			b.Fatal(err)
 		}
 		cancel()
-		b.ReportMetric(time.Since(start).Seconds(), "s/catch-up")
-		b.StopTimer()
-		opq, err := d.Opaque("parts")
-		if err != nil || opq.Len() != total {
-			b.Fatalf("replica has %v records (%v), want %d", opq, err, total)
-		}
+		readable(d)
+		catchUp += time.Since(start)
 		c.Close()
 		d.Close()
-		b.StartTimer()
+
+		start = time.Now()
+		d, err = db.Open(dir, &db.Options{Replica: true, Name: "fresh", Logger: quiet})
+		if err != nil {
+			b.Fatal(err)
+		}
+		readable(d)
+		reopen += time.Since(start)
+		d.Close()
 	}
+	n := float64(b.N)
+	b.ReportMetric(catchUp.Seconds()/n, "s/catch-up")
+	b.ReportMetric(reopen.Seconds()/n, "s/reopen")
+	b.ReportMetric(catchUp.Seconds()/reopen.Seconds(), "x-reopen")
 }
 
-// BenchmarkFanout500: one change reaching 500 connected protocol-level
-// clients (light clients without a Pebble replica each).
-func BenchmarkFanout500(b *testing.B) {
-	const n = 500
+// BenchmarkFanout500 and BenchmarkFanout2000: one change reaching 500 or
+// 2,000 connected protocol-level clients (light clients without a Pebble
+// replica each), beside the raw relay doing the same.
+func BenchmarkFanout500(b *testing.B) { fanout(b, 500) }
+
+func BenchmarkFanout2000(b *testing.B) {
+	if testing.Short() {
+		b.Skip("connects 2,000 clients")
+	}
+	fanout(b, 2000)
+}
+
+var fanoutErr atomic.Pointer[error]
+
+func fanout(b *testing.B, n int) {
 	listen := func(b *testing.B, cs []*rawClient, typ uint8) []chan time.Time {
 		got := make([]chan time.Time, len(cs))
 		for i, c := range cs {
 			got[i] = make(chan time.Time, 16)
+			c.st.SetReadDeadline(time.Time{}) // next set one
 			go func() {
 				for {
 					t, _, err := wire.Read(c.r, wire.MaxFrame, nil)
 					if err != nil {
+						e := fmt.Errorf("client %d: %w", i, err)
+						fanoutErr.CompareAndSwap(nil, &e)
 						return
 					}
 					if t == typ {
@@ -464,7 +524,7 @@ func BenchmarkFanout500(b *testing.B) {
 				case t := <-ch:
 					lat = append(lat, t.Sub(start))
 				case <-time.After(10 * time.Second):
-					b.Fatal("a client got nothing")
+					b.Fatalf("a client got nothing (%v)", *fanoutErr.Load())
 				}
 			}
 		}

@@ -245,7 +245,7 @@ func (a *authority) push(origin *sconn, changes []layout.Change, now int64) erro
 			}
 			d.entries = append(d.entries, e)
 		}
-		return putMsgpack(b, clientKey(cl.ID), cl)
+		return b.Set(outboxMarkKey(cl.ID), binary.BigEndian.AppendUint64(nil, cl.LastOutbox), nil)
 	})
 }
 

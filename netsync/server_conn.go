@@ -35,6 +35,7 @@ type sconn struct {
 	stopped  bool
 	gone     chan struct{} // closed once the connection is served and forgotten
 	sentSeq  atomic.Uint64 // the log sequence delivered so far, for its lag metric
+	direct   []byte        // the frames sendNow writes, reused
 }
 
 // may reports whether the client's grants allow any of want on tree.

@@ -6,8 +6,12 @@ package netsync
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
+	"os"
+	"slices"
 	"sync"
+	"time"
 
 	"github.com/hillsdb/hills/internal/layout"
 	"github.com/hillsdb/hills/internal/wire"
@@ -83,8 +87,11 @@ func (c *sconn) sendLog(w *bufio.Writer, from, upto uint64) error {
 	return nil
 }
 
-// sendLive sends the connection's deliveries until it closes.
+// sendLive sends the connection's deliveries until it closes. Deliveries
+// that find it idle are written by the committing goroutine itself
+// (sendNow); it writes what they queue.
 func (c *sconn) sendLive(w *bufio.Writer) error {
+	c.out.goLive()
 	for {
 		frames, err := c.out.take()
 		if err != nil {
@@ -104,6 +111,50 @@ func (c *sconn) sendLive(w *bufio.Writer) error {
 			}
 		}
 	}
+}
+
+// directWait bounds how long a committing goroutine writes to one
+// connection's stream: a client whose stream takes longer (its flow
+// control window is full) gets the rest from its own writer, and its
+// deliveries queue until that writer has caught up.
+const directWait = 50 * time.Microsecond
+
+// sendNow writes fs to the stream from the caller's goroutine when the
+// connection's writer is idle with nothing queued, and reports whether it
+// did: a delivery then reaches the client without waking the writer. What
+// the stream does not take within directWait is queued for the writer.
+func (c *sconn) sendNow(fs []frame) bool {
+	if !c.out.claim() {
+		return false
+	}
+	buf := c.direct[:0]
+	var seq uint64
+	for _, f := range fs {
+		var err error
+		if f.raw != nil {
+			buf = append(buf, f.raw...)
+		} else if buf, err = wire.AppendFrame(buf, f.t, f.v); err != nil {
+			c.out.release(nil, err)
+			return true
+		}
+		seq = max(seq, f.seq)
+	}
+	c.direct = buf[:0]
+	c.stream.SetWriteDeadline(time.Now().Add(directWait))
+	n, err := c.stream.Write(buf)
+	c.stream.SetWriteDeadline(time.Time{})
+	var rest []frame
+	if n < len(buf) {
+		if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
+			c.out.release(nil, fmt.Errorf("netsync: writing to the client: %w", err))
+			return true
+		}
+		rest = []frame{{raw: slices.Clone(buf[n:]), seq: seq}}
+	} else if seq != 0 {
+		c.delivered(seq)
+	}
+	c.out.release(rest, nil)
+	return true
 }
 
 // mergeAcks puts the acks of rejected and duplicate changes among the
@@ -214,7 +265,7 @@ func (c *sconn) sendDelivery(d *delivery) {
 		}
 	}
 	c.markDelivery(d, fs)
-	if len(fs) > 0 {
+	if len(fs) > 0 && !c.sendNow(fs) {
 		c.out.put(fs)
 	}
 }
@@ -230,7 +281,9 @@ func (c *sconn) readsAll(entries []logEntry) bool {
 }
 
 // outq is a connection's queue of frames to send: never blocks the sender,
-// and gives up on a client that falls too far behind.
+// and gives up on a client that falls too far behind. One goroutine at a
+// time writes to the stream: the connection's writer, or a committing
+// goroutine that found it idle (see sconn.sendNow).
 type outq struct {
 	mu     sync.Mutex
 	frames []frame
@@ -238,7 +291,17 @@ type outq struct {
 	wake   chan struct{}
 	closed bool
 	slow   bool
+	err    error // of a write by a committing goroutine
+
+	live  bool  // the writer sends deliveries: the catch-up is done
+	owner uint8 // who writes to the stream now: ownerNone, ownerWriter, ownerOther
 }
+
+const (
+	ownerNone   = iota
+	ownerWriter // the connection's writer, until it finds the queue empty
+	ownerOther  // a committing goroutine, between claim and release
+)
 
 func (q *outq) init(limit int) {
 	q.limit = limit
@@ -258,32 +321,79 @@ func (q *outq) put(fs []frame) {
 		q.frames = append(q.frames, fs...)
 	}
 	q.mu.Unlock()
+	q.signal()
+}
+
+func (q *outq) signal() {
 	select {
 	case q.wake <- struct{}{}:
 	default:
 	}
 }
 
+// take returns the frames queued, waiting for some, for the writer to
+// write: it holds the stream until it comes back to find the queue empty
+// (having flushed).
 func (q *outq) take() ([]frame, error) {
 	for {
 		q.mu.Lock()
-		if q.slow {
+		switch {
+		case q.slow:
 			q.mu.Unlock()
 			return nil, errSlow
-		}
-		if len(q.frames) > 0 {
+		case q.err != nil:
+			q.mu.Unlock()
+			return nil, q.err
+		case len(q.frames) > 0 && q.owner != ownerOther:
 			fs := q.frames
 			q.frames = nil
+			q.owner = ownerWriter
 			q.mu.Unlock()
 			return fs, nil
-		}
-		if q.closed {
+		case q.closed:
 			q.mu.Unlock()
 			return nil, errQueueClosed
+		}
+		if q.owner == ownerWriter {
+			q.owner = ownerNone
 		}
 		q.mu.Unlock()
 		<-q.wake
 	}
+}
+
+// goLive says the writer is done with the catch-up.
+func (q *outq) goLive() {
+	q.mu.Lock()
+	q.live = true
+	q.mu.Unlock()
+}
+
+// claim takes the stream for a committing goroutine when the writer is
+// idle with nothing queued.
+func (q *outq) claim() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if !q.live || q.owner != ownerNone || len(q.frames) > 0 || q.closed || q.err != nil {
+		return false
+	}
+	q.owner = ownerOther
+	return true
+}
+
+// release gives the stream back after a claim: rest is what the stream
+// did not take, which the writer sends before anything queued meanwhile;
+// err ends the connection's writer.
+func (q *outq) release(rest []frame, err error) {
+	q.mu.Lock()
+	q.owner = ownerNone
+	if err != nil {
+		q.err = err
+	} else if len(rest) > 0 {
+		q.frames = append(rest, q.frames...)
+	}
+	q.mu.Unlock()
+	q.signal()
 }
 
 func (q *outq) empty() bool {
@@ -296,8 +406,5 @@ func (q *outq) close() {
 	q.mu.Lock()
 	q.closed = true
 	q.mu.Unlock()
-	select {
-	case q.wake <- struct{}{}:
-	default:
-	}
+	q.signal()
 }

@@ -1,8 +1,6 @@
 package netsync
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -41,6 +39,11 @@ var (
 
 func logKey(seq uint64) []byte   { return binary.BigEndian.AppendUint64(slices.Clone(logPrefix), seq) }
 func clientKey(id string) []byte { return append([]byte{layout.PrefixServer, 'c'}, id...) }
+
+// outboxMarkKey keys a client's last outbox sequence processed, 8 bytes:
+// a push writes it alone rather than the client's whole state. When it
+// and the state's LastOutbox differ, the greater holds.
+func outboxMarkKey(id string) []byte { return append([]byte{layout.PrefixServer, 'o'}, id...) }
 func tombKey(tree string, k uint64) []byte {
 	b := append([]byte{layout.PrefixServer, 'x'}, tree...)
 	return binary.BigEndian.AppendUint64(append(b, 0), k)
@@ -132,12 +135,11 @@ func (d *delivery) shareEntries() {
 	for i, e := range d.entries {
 		chs[i] = e.Change
 	}
-	var buf bytes.Buffer
-	w := bufio.NewWriter(&buf)
-	if wire.Write(w, wire.TEntries, &wire.Entries{Changes: chs}) != nil || w.Flush() != nil {
+	raw, err := wire.AppendFrame(nil, wire.TEntries, &wire.Entries{Changes: chs})
+	if err != nil {
 		return
 	}
-	d.shared = &frame{t: wire.TEntries, raw: buf.Bytes()}
+	d.shared = &frame{t: wire.TEntries, raw: raw}
 }
 
 type connReply struct {
@@ -289,6 +291,15 @@ func (a *authority) scan() error {
 				return err
 			}
 			a.clients[cl.ID] = cl
+			return nil
+		}},
+		{[]byte{layout.PrefixServer, 'o'}, func(k, v []byte) error {
+			if len(v) != 8 {
+				return fmt.Errorf("outbox mark %q: %d bytes", k[2:], len(v))
+			}
+			if cl := a.clients[string(k[2:])]; cl != nil {
+				cl.LastOutbox = max(cl.LastOutbox, binary.BigEndian.Uint64(v))
+			}
 			return nil
 		}},
 		{[]byte{layout.PrefixTree}, func(k, v []byte) error {

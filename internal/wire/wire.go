@@ -192,6 +192,18 @@ type Pong struct {
 	Seq   uint64 `msgpack:"seq"`
 }
 
+// AppendFrame appends the whole frame holding v as message type t to dst:
+// the bytes Write writes.
+func AppendFrame(dst []byte, t uint8, v any) ([]byte, error) {
+	body, err := msgpack.Marshal(v)
+	if err != nil {
+		return dst, err
+	}
+	dst = binary.BigEndian.AppendUint32(dst, uint32(len(body)+1))
+	dst = append(dst, t)
+	return append(dst, body...), nil
+}
+
 // Write writes one frame holding v as message type t. It does not flush.
 func Write(w *bufio.Writer, t uint8, v any) error {
 	body, err := msgpack.Marshal(v)
