@@ -68,7 +68,11 @@ type core struct {
 	pending map[uint64]*entry // written to the store, not yet published
 	typ     reflect.Type      // the Go type bound to the tree, nil if none
 	decode  func([]byte) (any, error)
-	handle  any // *Tree[T]
+	// boxes, with decode, allocates n entries and values of the Go type
+	// together, each value beside its entry: a View then finds both in
+	// neighbouring memory.
+	boxes  func(n int) ([]*entry, []any)
+	handle any // *Tree[T]
 
 	// Schema and evolution, guarded by d.mu.
 	schema   *schema.Schema                       // the stored schema; nil if none
@@ -151,6 +155,7 @@ func (c *core) load() error {
 		ready chan struct{}
 	}
 	workers := max(1, runtime.GOMAXPROCS(0))
+	boxes := c.boxes
 	work := make(chan *chunk, workers*2)
 	inOrder := make(chan *chunk, workers*4)
 	var wg sync.WaitGroup
@@ -159,14 +164,25 @@ func (c *core) load() error {
 			intern := c.d.people.internBytes()
 			var pc personCache
 			for ch := range work {
-				ch.out = make([]*entry, len(ch.keys))
 				ch.errs = make([]error, len(ch.keys))
-				block := make([]entry, len(ch.keys))
+				var vals []any
+				if boxes != nil {
+					ch.out, vals = boxes(len(ch.keys))
+				} else {
+					ch.out = make([]*entry, len(ch.keys))
+					block := make([]entry, len(ch.keys))
+					for i := range block {
+						ch.out[i] = &block[i]
+					}
+				}
 				for i, v := range ch.vals {
-					e := &block[i]
+					e := ch.out[i]
 					e.key = ch.keys[i]
-					ch.errs[i] = c.decodeInto(e, v, intern, &pc)
-					ch.out[i] = e
+					var into any
+					if vals != nil {
+						into = vals[i]
+					}
+					ch.errs[i] = c.decodeInto(e, v, into, intern, &pc)
 				}
 				ch.keys, ch.vals = nil, nil // let the arena go
 				close(ch.ready)
@@ -295,14 +311,20 @@ func (c *core) loadBorrows() (err error) {
 	return c.d.storeErr("reading the borrows of tree "+c.name, it.Error())
 }
 
-// decodeInto fills e from the stored bytes b.
-func (c *core) decodeInto(e *entry, b []byte, intern func([]byte) string, pc *personCache) error {
+// decodeInto fills e from the stored bytes b. into, when not nil, is a
+// new value of the tree's Go type for the record's (see core.boxes).
+func (c *core) decodeInto(e *entry, b []byte, into any, intern func([]byte) string, pc *personCache) error {
 	m, data, err := record.Decode(b, intern)
 	if err != nil {
 		return err
 	}
 	c.fillMeta(e, &m, pc)
-	if c.decode != nil {
+	if into != nil && m.Major == c.major {
+		if err := unmarshalValue(data, into); err != nil {
+			return err
+		}
+		e.val = into
+	} else if c.decode != nil {
 		v, err := c.decodeValue(m.Major, data)
 		if err != nil {
 			return err
@@ -365,8 +387,8 @@ func (c *core) fillPublicMeta(m *Meta, e *entry) {
 	m.Version = VersionState(e.version)
 	m.State = e.state
 	m.Evolution = Evolution{e.major, e.minor}
-	m.Created = time.Unix(0, e.created).UTC()
-	m.Modified = time.Unix(0, e.modified).UTC()
+	m.Created = time.Unix(e.created/1e9, e.created%1e9).UTC()
+	m.Modified = time.Unix(e.modified/1e9, e.modified%1e9).UTC()
 	m.CreatedBy, m.ModifiedBy = cb.name, mb.name
 	m.CreatedByID, m.ModifiedByID = cb.id, mb.id
 	m.Changes = e.changes

@@ -109,6 +109,18 @@ func openTree[T any](d *DB, name string, opts []TreeOption) (*Tree[T], error) {
 		return v, nil
 	}
 	cfg.decode = decode
+	boxes := func(n int) ([]*entry, []any) {
+		type box struct {
+			e entry
+			v T
+		}
+		block := make([]box, n)
+		es, vs := make([]*entry, n), make([]any, n)
+		for i := range block {
+			es[i], vs[i] = &block[i].e, &block[i].v
+		}
+		return es, vs
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed.Load() {
@@ -159,7 +171,7 @@ func openTree[T any](d *DB, name string, opts []TreeOption) (*Tree[T], error) {
 	if err != nil {
 		return nil, err
 	}
-	c.decode = decode
+	c.decode, c.boxes = decode, boxes
 	migrate, err := typedMigrations[T](c, &cfg)
 	if err == nil {
 		err = c.storeSchema(next)
@@ -173,7 +185,7 @@ func openTree[T any](d *DB, name string, opts []TreeOption) (*Tree[T], error) {
 		err = c.migrateStored(ver)
 	}
 	if err != nil {
-		c.decode, c.major, c.migrate = nil, 0, nil
+		c.decode, c.boxes, c.major, c.migrate = nil, nil, 0, nil
 		c.reload()
 		return nil, err
 	}
