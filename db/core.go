@@ -672,31 +672,49 @@ func (w *dbCommit) Publish(ok bool) {
 		d.settled.Broadcast()
 		return
 	}
-	for i, o := range w.ops {
-		c := o.c
+	olds := make([]*entry, len(w.ops))
+	for lo := 0; lo < len(w.ops); {
+		// A run of ops of one tree is published under one lock.
+		c := w.ops[lo].c
+		hi := lo + 1
+		for hi < len(w.ops) && w.ops[hi].c == c {
+			hi++
+		}
 		c.mu.Lock()
-		var old *entry
-		if o.e != nil {
-			old = c.m.set(o.e)
-			c.order.ReplaceOrInsert(o.e)
-		} else if old = c.m.del(o.key); old != nil {
-			c.order.Delete(old)
+		c.m.grow(hi - lo)
+		for i := lo; i < hi; i++ {
+			o := w.ops[i]
+			if o.e != nil {
+				olds[i] = c.m.set(o.e)
+				c.order.ReplaceOrInsert(o.e)
+			} else if olds[i] = c.m.del(o.key); olds[i] != nil {
+				c.order.Delete(olds[i])
+			}
+			delete(c.bad, o.key)
+			if o.kind == Deleted {
+				delete(c.borrows, o.key)
+			}
 		}
 		c.sorted.Store(nil)
-		delete(c.bad, o.key)
-		if o.kind == Deleted {
-			delete(c.borrows, o.key)
-		}
 		c.mu.Unlock()
-		c.publishIndexes(o, old)
-		d.mu.Lock()
-		if c.pending[o.key] == w.pends[i] {
+		for i := lo; i < hi; i++ {
+			c.publishIndexes(w.ops[i], olds[i])
+		}
+		lo = hi
+	}
+	d.mu.Lock()
+	for i, o := range w.ops {
+		if c := o.c; c.pending[o.key] == w.pends[i] {
 			delete(c.pending, o.key)
 			c.unreserveIndexes(o.key)
 		}
-		d.mu.Unlock()
-		d.hub.emit(rawEvent{tree: c.name, kind: o.kind, key: o.key, remote: o.remote})
 	}
+	d.mu.Unlock()
+	evs := make([]rawEvent, len(w.ops))
+	for i, o := range w.ops {
+		evs[i] = rawEvent{tree: o.c.name, kind: o.kind, key: o.key, remote: o.remote}
+	}
+	d.hub.emitAll(evs)
 	d.settled.Broadcast()
 }
 

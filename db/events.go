@@ -129,16 +129,25 @@ func (h *hub) run(s *subscriber) {
 }
 
 // emit queues ev for every matching subscriber. It never blocks on them.
-func (h *hub) emit(ev rawEvent) {
+func (h *hub) emit(ev rawEvent) { h.emitAll([]rawEvent{ev}) }
+
+// emitAll queues evs, in order, for every subscriber of their trees.
+func (h *hub) emitAll(evs []rawEvent) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for s := range h.subs {
-		if s.tree != "" && s.tree != ev.tree {
+		n := 0
+		s.mu.Lock()
+		for _, ev := range evs {
+			if s.tree == "" || s.tree == ev.tree {
+				s.queue = append(s.queue, ev)
+				n++
+			}
+		}
+		s.mu.Unlock()
+		if n == 0 {
 			continue
 		}
-		s.mu.Lock()
-		s.queue = append(s.queue, ev)
-		s.mu.Unlock()
 		select {
 		case s.wake <- struct{}{}:
 		default:

@@ -97,49 +97,121 @@ func (l link) Apply(changes []layout.Change, at replica.Pos) error {
 // apply applies changes from the server; answered, when not 0, is the
 // outbox sequence of this replica's change they answer (see ApplyAnswer).
 func (l link) apply(changes []layout.Change, at replica.Pos, answered uint64) error {
+	ops, err := l.prepare(changes, answered)
+	if err != nil {
+		return err
+	}
+	return l.applyOps(ops, at)
+}
+
+func (l link) Prepare(changes []layout.Change) (replica.Prepared, error) {
+	ops, err := l.prepare(changes, 0)
+	if err != nil {
+		return nil, err
+	}
+	return replica.PreparedOf[[]*op]{V: ops}, nil
+}
+
+func (l link) ApplyPrepared(p replica.Prepared, at replica.Pos) error {
+	ops, ok := p.(replica.PreparedOf[[]*op])
+	if !ok {
+		return fmt.Errorf("db: ApplyPrepared of %T", p)
+	}
+	return l.applyOps(ops.V, at)
+}
+
+// prepare makes the ops of changes from the server, their records and
+// values decoded. The values of a tree with a Go type are allocated
+// beside their entries (see core.boxes).
+func (l link) prepare(changes []layout.Change, answered uint64) ([]*op, error) {
 	d := l.d
+	type typed struct {
+		dec   func(uint16, []byte) (any, error)
+		boxes func(int) ([]*entry, []any)
+		major uint16
+		n     int // records of the tree among changes
+		es    []*entry
+		vs    []any
+	}
 	ops := make([]*op, 0, len(changes))
+	metas := make([]record.Meta, len(changes))
+	trees := map[*core]*typed{}
 	var pc personCache
 	d.mu.Lock()
-	for _, ch := range changes {
+	for i, ch := range changes {
 		c, err := d.remoteCore(ch.Tree)
 		if err != nil {
 			d.mu.Unlock()
-			return err
+			return nil, err
 		}
 		o := &op{c: c, kind: EventKind(ch.Kind), key: ch.Key, remote: true, fromLog: ch.Seq != 0, answered: answered}
+		tt := trees[c]
+		if tt == nil {
+			tt = &typed{dec: c.valueDecoder(), boxes: c.boxes, major: c.major}
+			trees[c] = tt
+		}
 		if ch.Record != nil {
-			m, data, err := record.Decode(ch.Record, nil)
+			metas[i], o.data, err = record.Decode(ch.Record, nil)
 			if err != nil {
 				d.mu.Unlock()
-				return c.errKey(fmt.Errorf("%w: from the server: %w", ErrCorrupt, err), ch.Key)
+				return nil, c.errKey(fmt.Errorf("%w: from the server: %w", ErrCorrupt, err), ch.Key)
 			}
-			o.e = &entry{key: ch.Key}
-			c.fillMeta(o.e, &m, &pc)
-			o.data = data
+			tt.n++
 		} else if o.kind != Deleted {
 			d.mu.Unlock()
-			return c.errKey(fmt.Errorf("%w: %v without a record from the server", ErrCorrupt, o.kind), ch.Key)
+			return nil, c.errKey(fmt.Errorf("%w: %v without a record from the server", ErrCorrupt, o.kind), ch.Key)
 		}
 		ops = append(ops, o)
 	}
+	for i, o := range ops {
+		if changes[i].Record == nil {
+			continue
+		}
+		tt := trees[o.c]
+		if tt.es == nil && tt.boxes != nil && tt.dec != nil {
+			tt.es, tt.vs = tt.boxes(tt.n)
+		}
+		if len(tt.es) > 0 {
+			o.e, tt.es = tt.es[0], tt.es[1:]
+		} else {
+			o.e = new(entry)
+		}
+		o.e.key = o.key
+		o.c.fillMeta(o.e, &metas[i], &pc)
+	}
 	d.mu.Unlock()
 	// Decode outside the lock; commit decodes what a tree typed meanwhile.
-	for _, o := range ops {
-		if o.e != nil {
-			o.c.d.mu.Lock()
-			dec := o.c.valueDecoder()
-			o.c.d.mu.Unlock()
-			if dec != nil {
-				v, err := dec(o.e.major, o.data)
-				if err != nil {
-					return o.c.errKey(fmt.Errorf("%w: from the server: %w", ErrCorrupt, err), o.key)
-				}
-				o.e.val = v
+	for _, tt := range trees {
+		tt.es = nil
+	}
+	for i, o := range ops {
+		tt := trees[o.c]
+		if o.e == nil || tt.dec == nil {
+			continue
+		}
+		var err error
+		if tt.vs != nil && metas[i].Major == tt.major {
+			into := tt.vs[0]
+			tt.vs = tt.vs[1:]
+			if err = unmarshalValue(o.data, into); err == nil {
+				o.e.val = into
 			}
+		} else {
+			if tt.vs != nil {
+				tt.vs = tt.vs[1:]
+			}
+			o.e.val, err = tt.dec(o.e.major, o.data)
+		}
+		if err != nil {
+			return nil, o.c.errKey(fmt.Errorf("%w: from the server: %w", ErrCorrupt, err), o.key)
 		}
 	}
-	return d.commit(ops, func(b *pebble.Batch) error {
+	return ops, nil
+}
+
+// applyOps commits ops made by prepare, and the position at.
+func (l link) applyOps(ops []*op, at replica.Pos) error {
+	return l.d.commit(ops, func(b *pebble.Batch) error {
 		if err := rebaseAll(ops); err != nil {
 			return err
 		}

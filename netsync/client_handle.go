@@ -30,8 +30,9 @@ func onServer[M any](fn func(c *Client, s *session, m *M) error) chandler {
 	}
 }
 
+// clientHandlers handle each message type but Entries, which readAhead
+// decodes and receive applies.
 var clientHandlers = map[uint8]chandler{
-	wire.TEntries:  onServer((*Client).onEntries),
 	wire.TAck:      onServer((*Client).onAck),
 	wire.TSnapshot: onServer((*Client).onSnapshot),
 	wire.TCaughtUp: onServer((*Client).onCaughtUp),
@@ -46,26 +47,106 @@ var clientHandlers = map[uint8]chandler{
 	wire.THistory:  onServer((*Client).onHistory), // server_history.go
 }
 
-// receive applies what the server sends until the connection ends.
+// receive applies what the server sends until the connection ends. A
+// goroutine reads ahead: it decodes the next messages, the records of
+// Entries included, while the last ones are applied.
 func (c *Client) receive(s *session, r *bufio.Reader) error {
-	var buf []byte
-	for {
-		t, body, err := wire.Read(r, c.opts.MaxFrame, buf)
+	in := make(chan inbound, 4)
+	stop := make(chan struct{})
+	defer close(stop)
+	go c.readAhead(r, in, stop)
+	for m := range in {
+		if m.err != nil {
+			return m.err
+		}
+		var err error
+		if m.entries != nil {
+			err = c.applyEntries(m.entries.Changes, m.prepared)
+		} else {
+			err = m.h(c, s, m.body)
+		}
 		if err != nil {
 			return err
 		}
-		buf = body[:0]
-		h := clientHandlers[t]
-		if h == nil {
-			return fmt.Errorf("%w: unknown message type %d", ErrProtocol, t)
+	}
+	return nil
+}
+
+// inbound is a message read ahead: Entries decoded, with their runs of
+// logged records prepared (by the index of the run's first change), or
+// another message's handler and body.
+type inbound struct {
+	entries  *wire.Entries
+	prepared map[int]replica.Prepared
+	h        chandler
+	body     []byte
+	err      error
+}
+
+// readAhead reads and decodes messages for receive until the connection
+// ends or stop is closed.
+func (c *Client) readAhead(r *bufio.Reader, in chan<- inbound, stop <-chan struct{}) {
+	defer close(in)
+	for {
+		var m inbound
+		t, body, err := wire.Read(r, c.opts.MaxFrame, nil)
+		switch {
+		case err != nil:
+			m.err = err
+		case t == wire.TEntries:
+			m.entries = new(wire.Entries)
+			if m.err = wire.Decode(body, m.entries); m.err == nil {
+				m.prepared = c.prepareRuns(m.entries.Changes)
+			}
+		default:
+			if m.h = clientHandlers[t]; m.h == nil {
+				m.err = fmt.Errorf("%w: unknown message type %d", ErrProtocol, t)
+			}
+			m.body = body
 		}
-		if err := h(c, s, body); err != nil {
-			return err
+		select {
+		case in <- m:
+		case <-stop:
+			return
+		}
+		if m.err != nil {
+			return
 		}
 	}
 }
 
-func (c *Client) onEntries(_ *session, m *wire.Entries) error { return c.applyEntries(m.Changes) }
+// prepareRuns decodes the runs of logged records among chs (see
+// applyEntries) ahead of their application. A run that does not decode
+// is left to applyRecords, which sets aside what fails.
+func (c *Client) prepareRuns(chs []layout.Change) map[int]replica.Prepared {
+	var out map[int]replica.Prepared
+	for i := 0; i < len(chs); {
+		if chs[i].Kind == wire.KindTree {
+			i++
+			continue
+		}
+		n := runLen(chs[i:])
+		if chs[i+n-1].Seq != 0 {
+			if p, err := c.link.Prepare(chs[i : i+n]); err == nil {
+				if out == nil {
+					out = map[int]replica.Prepared{}
+				}
+				out[i] = p
+			}
+		}
+		i += n
+	}
+	return out
+}
+
+// runLen is the length of the run of record changes chs starts with.
+func runLen(chs []layout.Change) int {
+	n := 1
+	for n < len(chs) && chs[n].Kind != wire.KindTree {
+		n++
+	}
+	return n
+}
 
 func (c *Client) onAck(_ *session, m *wire.Ack) error { return c.ack(m) }
 
@@ -270,23 +351,20 @@ func (c *Client) setAside(ch layout.Change, seq uint64, cause error) error {
 // applyEntries applies log entries in order: tree declarations one by
 // one, record changes in batches. A change the replica cannot apply is
 // set aside, not retried forever.
-func (c *Client) applyEntries(chs []layout.Change) error {
-	for len(chs) > 0 {
-		if chs[0].Kind == wire.KindTree {
-			if err := c.applyTree(chs[0]); err != nil {
+func (c *Client) applyEntries(chs []layout.Change, prepared map[int]replica.Prepared) error {
+	for i := 0; i < len(chs); {
+		if chs[i].Kind == wire.KindTree {
+			if err := c.applyTree(chs[i]); err != nil {
 				return err
 			}
-			chs = chs[1:]
+			i++
 			continue
 		}
-		n := 1
-		for n < len(chs) && chs[n].Kind != wire.KindTree {
-			n++
-		}
-		if err := c.applyRecords(chs[:n]); err != nil {
+		n := runLen(chs[i:])
+		if err := c.applyRecords(chs[i:i+n], prepared[i]); err != nil {
 			return err
 		}
-		chs = chs[n:]
+		i += n
 	}
 	return nil
 }
@@ -312,8 +390,9 @@ func (c *Client) applyTree(ch layout.Change) error {
 }
 
 // applyRecords applies a run of record changes as one batch; when the
-// batch fails, one by one, setting aside those that fail.
-func (c *Client) applyRecords(chs []layout.Change) error {
+// batch fails, one by one, setting aside those that fail. pre, when not
+// nil, is chs prepared by the replica (logged records only).
+func (c *Client) applyRecords(chs []layout.Change, pre replica.Prepared) error {
 	at := replica.Pos{Seq: chs[len(chs)-1].Seq, Sum: chs[len(chs)-1].Sum}
 	batch := chs
 	logged := at.Seq != 0
@@ -344,7 +423,12 @@ func (c *Client) applyRecords(chs []layout.Change) error {
 			return err
 		}
 	}
-	err := c.link.Apply(batch, at)
+	var err error
+	if logged && pre != nil {
+		err = c.link.ApplyPrepared(pre, at)
+	} else {
+		err = c.link.Apply(batch, at)
+	}
 	if err != nil && !localFailure(err) {
 		err = c.applyEach(batch, at)
 	}

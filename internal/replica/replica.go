@@ -30,6 +30,12 @@ type Link interface {
 	// Apply applies changes from the server, in order, as one batch that
 	// also records the position at. Subscribers see them with Remote set.
 	Apply(changes []layout.Change, at Pos) error
+	// Prepare decodes changes as Apply would, without applying them, so
+	// a caller can decode the next changes while earlier ones are being
+	// applied; ApplyPrepared applies what it returned, as Apply. A tree
+	// given its Go type in between gets its values decoded when applied.
+	Prepare(changes []layout.Change) (Prepared, error)
+	ApplyPrepared(p Prepared, at Pos) error
 	// ApplyAnswer applies the record the server answered the outbox
 	// change outbox with (accepted or not) while later changes of the
 	// record are still pending here, and records the position at: on a
@@ -116,6 +122,14 @@ type Remote interface {
 
 // Pos is a replica's position in the server's log: the last sequence
 // applied and the log's digest there (nil when the server sent none).
+// Prepared is changes decoded by Link.Prepare, for Link.ApplyPrepared.
+type Prepared interface{ prepared() }
+
+// PreparedOf wraps what a Link's Prepare made; the database's own type.
+type PreparedOf[T any] struct{ V T }
+
+func (PreparedOf[T]) prepared() {}
+
 type Pos struct {
 	Seq uint64
 	Sum []byte
