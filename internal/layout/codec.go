@@ -1,10 +1,8 @@
 package layout
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -183,13 +181,13 @@ func DecodeStruct(d *msgpack.Decoder, keys [][]byte, v FieldDecoder) (zero bool,
 	}
 	buf := keyBufs.Get().(*[maxKey]byte)
 	defer keyBufs.Put(buf)
+	i := -1
 	for range n {
 		key, err := decodeKey(d, buf)
 		if err != nil {
 			return false, err
 		}
-		i := slices.IndexFunc(keys, func(k []byte) bool { return bytes.Equal(k, key) })
-		if i < 0 {
+		if i = keyIndex(keys, key, i+1); i < 0 {
 			err = d.Skip()
 		} else {
 			err = v.DecodeField(d, i)

@@ -2,7 +2,6 @@ package layout
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"math"
 	"reflect"
@@ -11,18 +10,9 @@ import (
 	"testing"
 
 	"github.com/vmihailenco/msgpack/v5"
-)
 
-// reflectChange has Change's fields and tags and no methods: msgpack
-// encodes and decodes it by reflection, as it did Change before the codec.
-type reflectChange struct {
-	Seq    uint64 `msgpack:"seq"`
-	Tree   string `msgpack:"tree"`
-	Key    uint64 `msgpack:"key"`
-	Kind   uint8  `msgpack:"kind"`
-	Record []byte `msgpack:"record"`
-	Sum    []byte `msgpack:"sum,omitempty"`
-}
+	"github.com/hillsdb/hills/internal/layout/layouttest"
+)
 
 // codecChanges are values that cover the codec's edges.
 func codecChanges() []Change {
@@ -59,7 +49,7 @@ func checkChange(t *testing.T, c Change) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rc := reflectChange(c)
+	rc := layouttest.Change(c)
 	want, err := msgpack.Marshal(&rc)
 	if err != nil {
 		t.Fatal(err)
@@ -71,11 +61,11 @@ func checkChange(t *testing.T, c Change) {
 	if err := msgpack.Unmarshal(want, &back); err != nil {
 		t.Fatal(err)
 	}
-	var rback reflectChange
+	var rback layouttest.Change
 	if err := msgpack.Unmarshal(got, &rback); err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(reflectChange(back), rback) {
+	if !reflect.DeepEqual(layouttest.Change(back), rback) {
 		t.Fatalf("decoded %+v, reflection %+v", trimChange(back), trimChange(Change(rback)))
 	}
 	// The value decoded equals the one encoded, but for an omitted empty
@@ -108,16 +98,23 @@ func TestChangeDecodeForms(t *testing.T) {
 	for _, tc := range decodeForms(t) {
 		var c Change
 		err := msgpack.Unmarshal(tc.data, &c)
-		var rc reflectChange
+		var rc layouttest.Change
 		rerr := msgpack.Unmarshal(tc.data, &rc)
 		if (err == nil) != (rerr == nil) {
 			t.Fatalf("%s: error %v, reflection %v", tc.name, err, rerr)
 		}
 		if err != nil {
+			if UnmarshalChange(tc.data, &c) == nil {
+				t.Fatalf("%s: UnmarshalChange took what reflection refused", tc.name)
+			}
 			continue
 		}
-		if !reflect.DeepEqual(reflectChange(c), rc) {
+		if !reflect.DeepEqual(layouttest.Change(c), rc) {
 			t.Fatalf("%s: decoded %+v, reflection %+v", tc.name, c, rc)
+		}
+		var bc Change
+		if err := UnmarshalChange(tc.data, &bc); err != nil || !reflect.DeepEqual(bc, c) {
+			t.Fatalf("%s: read %+v (%v), decoded %+v", tc.name, bc, err, c)
 		}
 		if tc.want != nil && !reflect.DeepEqual(c, *tc.want) {
 			t.Fatalf("%s: decoded %+v, want %+v", tc.name, c, *tc.want)
@@ -229,14 +226,14 @@ func TestChangeInSlice(t *testing.T) {
 		One     *Change  `msgpack:"one"`
 	}
 	type rframe struct {
-		Changes []reflectChange `msgpack:"changes"`
-		One     *reflectChange  `msgpack:"one"`
+		Changes []layouttest.Change `msgpack:"changes"`
+		One     *layouttest.Change  `msgpack:"one"`
 	}
 	cs := codecChanges()
 	f := frame{Changes: cs, One: &cs[3]}
-	rf := rframe{One: (*reflectChange)(&cs[3])}
+	rf := rframe{One: (*layouttest.Change)(&cs[3])}
 	for _, c := range cs {
-		rf.Changes = append(rf.Changes, reflectChange(c))
+		rf.Changes = append(rf.Changes, layouttest.Change(c))
 	}
 	got, err := msgpack.Marshal(f)
 	if err != nil {
@@ -257,11 +254,11 @@ func TestChangeInSlice(t *testing.T) {
 	if err := msgpack.Unmarshal(want, &rback); err != nil {
 		t.Fatal(err)
 	}
-	if len(back.Changes) != len(rback.Changes) || !reflect.DeepEqual(reflectChange(*back.One), *rback.One) {
+	if len(back.Changes) != len(rback.Changes) || !reflect.DeepEqual(layouttest.Change(*back.One), *rback.One) {
 		t.Fatal("decoded frame differs from reflection")
 	}
 	for i := range back.Changes {
-		if !reflect.DeepEqual(reflectChange(back.Changes[i]), rback.Changes[i]) {
+		if !reflect.DeepEqual(layouttest.Change(back.Changes[i]), rback.Changes[i]) {
 			t.Fatalf("change %d decoded differs from reflection", i)
 		}
 	}
@@ -309,37 +306,30 @@ func FuzzChangeCodec(f *testing.F) {
 			record = nil
 		}
 		checkChange(t, Change{Seq: seq, Tree: tree, Key: key, Kind: kind, Record: record, Sum: sum})
-		if hugeLength(data) {
+		if layouttest.HugeLength(data) {
 			return // reflection, and msgpack's Skip of an unknown key, would allocate it
 		}
 		var c Change
 		err := msgpack.Unmarshal(data, &c)
-		var rc reflectChange
+		var rc layouttest.Change
 		rerr := msgpack.Unmarshal(data, &rc)
 		if (err == nil) != (rerr == nil) {
 			t.Fatalf("%x: error %v, reflection %v", data, err, rerr)
 		}
-		if err == nil && !reflect.DeepEqual(reflectChange(c), rc) {
+		if err == nil && !reflect.DeepEqual(layouttest.Change(c), rc) {
 			t.Fatalf("%x: decoded %+v, reflection %+v", data, c, rc)
+		}
+		var bc Change
+		berr := UnmarshalChange(data, &bc)
+		if (berr == nil) != (rerr == nil) {
+			t.Fatalf("%x: read error %v, reflection %v", data, berr, rerr)
+		}
+		if berr == nil && !reflect.DeepEqual(layouttest.Change(bc), rc) {
+			t.Fatalf("%x: read %+v, reflection %+v", data, bc, rc)
 		}
 	})
 }
 
-// hugeLength reports whether data may announce a string, bytes or ext of
-// more than 1 MiB: reflection, and msgpack's Skip, allocate what a header
-// announces, which a fuzzer's memory cannot hold. The codec's Record and
-// Sum are allocated as their bytes arrive (TestChangeHugeLength).
-func hugeLength(data []byte) bool {
-	for i := 0; i+4 < len(data); i++ {
-		switch data[i] {
-		case 0xc6, 0xc9, 0xdb: // bin32, ext32, str32
-			if binary.BigEndian.Uint32(data[i+1:]) > 1<<20 {
-				return true
-			}
-		}
-	}
-	return false
-}
 
 // TestChangeHugeLength: a record that announces 4 GiB and holds 2 bytes
 // fails without allocating what it announced.
