@@ -330,7 +330,6 @@ func FuzzChangeCodec(f *testing.F) {
 	})
 }
 
-
 // TestChangeHugeLength: a record that announces 4 GiB and holds 2 bytes
 // fails without allocating what it announced.
 func TestChangeHugeLength(t *testing.T) {
