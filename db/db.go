@@ -196,7 +196,7 @@ func (d *DB) scanOutbox() error {
 		d.outboxSeq = layout.ItemID(k)
 		d.outboxLen++
 		var ch layout.Change
-		if err := msgpack.Unmarshal(it.Value(), &ch); err != nil {
+		if err := layout.UnmarshalChange(it.Value(), &ch); err != nil {
 			return fmt.Errorf("%w: outbox entry %x: %w", ErrCorrupt, k, err)
 		}
 		d.lastOut[recMark{ch.Tree, ch.Key}] = d.outboxSeq

@@ -75,3 +75,28 @@ func (e *logEntry) DecodeField(d *msgpack.Decoder, i int) error {
 	}
 	return err
 }
+
+// ReadField reads field i of logEntryKeys (layout.FieldReader).
+func (e *logEntry) ReadField(r *layout.Reader, i int) {
+	switch i - len(layout.ChangeKeys()) {
+	case 0:
+		e.Origin = r.String()
+	case 1:
+		e.OriginSeq = r.Uint()
+	case 2:
+		e.At = r.Int()
+	default:
+		e.Change.ReadField(r, i)
+	}
+}
+
+// unmarshalLogEntry decodes a stored log entry as msgpack.Unmarshal would,
+// straight from its bytes, with r (reused across entries: they share the
+// memory of equal strings). Record and Sum are copies.
+func unmarshalLogEntry(r *layout.Reader, b []byte, e *logEntry) error {
+	r.Reset(b)
+	if r.Struct(logEntryKeys, e) {
+		*e = logEntry{}
+	}
+	return r.Err()
+}

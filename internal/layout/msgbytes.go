@@ -18,11 +18,16 @@ import (
 type Reader struct {
 	b    []byte
 	err  error
-	last string // the last String read: the next one equal to it shares it
+	// strs are strings read lately: one equal to them shares their
+	// memory. The Changes of a frame mostly name the same tree.
+	strs [4]string
+	slot int // the slot of strs to fill next
 }
 
-// Reset makes r read b. Values r returns own their memory.
-func (r *Reader) Reset(b []byte) { *r = Reader{b: b} }
+// Reset makes r read b, with no error. Values r returns own their
+// memory; strings may share it with strings r returned before (strings
+// are immutable).
+func (r *Reader) Reset(b []byte) { r.b, r.err = b, nil }
 
 // Len is the number of bytes left.
 func (r *Reader) Len() int { return len(r.b) }
@@ -155,19 +160,22 @@ func (r *Reader) bytesLen() int {
 	return 0
 }
 
-// String reads a string (or bytes); nil is "". A string equal to the
-// one read before it is that one, not a new copy: the Changes of a frame
-// mostly name the same tree.
+// String reads a string (or bytes); nil is "".
 func (r *Reader) String() string {
 	n := r.bytesLen()
 	if n <= 0 {
 		return ""
 	}
 	p := r.next(n)
-	if string(p) != r.last {
-		r.last = string(p)
+	for _, s := range r.strs {
+		if s == string(p) {
+			return s
+		}
 	}
-	return r.last
+	s := string(p)
+	r.strs[r.slot%len(r.strs)] = s
+	r.slot++
+	return s
 }
 
 // Bytes reads bytes (or a string) into a new slice: nil for nil, empty
