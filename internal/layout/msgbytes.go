@@ -16,8 +16,8 @@ import (
 // nil as zero), without a reader interface per byte. The first error
 // sticks: every later read returns zero values, and Err reports it.
 type Reader struct {
-	b    []byte
-	err  error
+	b   []byte
+	err error
 	// strs are strings read lately: one equal to them shares their
 	// memory. The Changes of a frame mostly name the same tree.
 	strs [4]string
