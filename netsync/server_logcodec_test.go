@@ -106,13 +106,7 @@ func TestLogEntryDecodeForms(t *testing.T) {
 }
 
 func logForms(t testing.TB) [][]byte {
-	enc := func(v any) []byte {
-		b, err := msgpack.Marshal(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
+	enc := func(v any) []byte { return layouttest.Marshal(t, v) }
 	return [][]byte{
 		enc(map[string]any{"at": int8(-3), "origin": []byte("c"), "origin_seq": uint16(9), "seq": 1, "digest": []byte{1}, "record": nil}),
 		enc([]any{1, "t", 2, 3, []byte{4}, []byte{5}, "c", 6, -7}),

@@ -2,11 +2,17 @@
 // without their hand-written codecs: msgpack encodes and decodes a twin by
 // reflection, as it did the real type before its codec, so tests compare
 // the codec with it byte for byte. A twin converts to and from the real
-// type (layout.Change(c)): the fields are the same. It imports nothing,
-// so layout's own tests can use it.
+// type (layout.Change(c)): the fields are the same. It imports nothing of
+// hills, so layout's own tests can use it.
 package layouttest
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"runtime"
+	"testing"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
 
 // Change is layout.Change's twin: the same fields and tags, no methods.
 type Change struct {
@@ -32,4 +38,23 @@ func HugeLength(data []byte) bool {
 		}
 	}
 	return false
+}
+
+// Marshal is msgpack.Marshal, failing tb on an error.
+func Marshal(tb testing.TB, v any) []byte {
+	tb.Helper()
+	b, err := msgpack.Marshal(v)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+// Allocated is how many bytes of memory fn allocated.
+func Allocated(fn func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	fn()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
 }
