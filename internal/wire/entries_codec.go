@@ -16,25 +16,36 @@ var entriesKeys = [][]byte{[]byte("changes")}
 // entriesReader reads an Entries' fields (layout.FieldReader).
 type entriesReader Entries
 
-// ReadField reads Changes as msgpack reads a slice: nil for nil, a new
-// slice of the decoded Changes otherwise.
+// ReadField reads Changes as msgpack reads a slice: nil for nil, and
+// otherwise each Change decoded into the element already there (as a
+// repeated key leaves it) or a new one.
 func (m *entriesReader) ReadField(r *layout.Reader, _ int) {
 	n := r.ArrayLen()
 	if r.Err() != nil {
 		return
 	}
-	if n == -1 {
+	switch {
+	case n == -1:
 		m.Changes = nil
 		return
+	case n == 0 && m.Changes == nil:
+		m.Changes = []layout.Change{}
+		return
 	}
-	// Every Change takes at least a byte: a length beyond the body's is
-	// cut short later, after no more than the body's worth of them.
-	chs := make([]layout.Change, 0, min(n, r.Len()))
-	for range n {
-		chs = append(chs, layout.Change{})
-		layout.ReadChange(r, &chs[len(chs)-1])
+	chs := m.Changes
+	if chs == nil {
+		// Every Change takes at least a byte: a length beyond the body's
+		// fails, once the body's worth of them is read.
+		chs = make([]layout.Change, 0, min(n, r.Len()))
+	}
+	chs = chs[:min(n, cap(chs))]
+	for i := range n {
+		if i == len(chs) {
+			chs = append(chs, layout.Change{})
+		}
+		layout.ReadChange(r, &chs[i])
 		if r.Err() != nil {
-			return
+			break
 		}
 	}
 	m.Changes = chs

@@ -77,6 +77,9 @@ func entriesForms(t testing.TB) [][]byte {
 		enc(map[string]any{"changes": 1}),
 		enc(map[string]any{"changes": []any{1}}),
 		{0x81, 0xa7, 'c', 'h', 'a', 'n', 'g', 'e', 's', 0x91, 0xd4, 0x01, 0x02},
+		// "changes" twice: the second merges into the first's elements.
+		{0x82, 0xa7, 'c', 'h', 'a', 'n', 'g', 'e', 's', 0x92, 0x81, 0xa3, 's', 'e', 'q', 0x01, 0x81, 0xa3, 'k', 'e', 'y', 0x02,
+			0xa7, 'c', 'h', 'a', 'n', 'g', 'e', 's', 0x93, 0x81, 0xa3, 'k', 'e', 'y', 0x03, 0x80, 0xc0},
 		{},
 	}
 }
