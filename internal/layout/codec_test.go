@@ -103,7 +103,7 @@ func TestChangeDecodeForms(t *testing.T) {
 			t.Fatalf("%s: error %v, reflection %v", tc.name, err, rerr)
 		}
 		if err != nil {
-			if UnmarshalChange(tc.data, &c) == nil {
+			if UnmarshalChange(new(Reader), tc.data, &c) == nil {
 				t.Fatalf("%s: UnmarshalChange took what reflection refused", tc.name)
 			}
 			continue
@@ -112,7 +112,7 @@ func TestChangeDecodeForms(t *testing.T) {
 			t.Fatalf("%s: decoded %+v, reflection %+v", tc.name, c, rc)
 		}
 		var bc Change
-		if err := UnmarshalChange(tc.data, &bc); err != nil || !reflect.DeepEqual(bc, c) {
+		if err := UnmarshalChange(new(Reader), tc.data, &bc); err != nil || !reflect.DeepEqual(bc, c) {
 			t.Fatalf("%s: read %+v (%v), decoded %+v", tc.name, bc, err, c)
 		}
 		if tc.want != nil && !reflect.DeepEqual(c, *tc.want) {
@@ -319,7 +319,7 @@ func FuzzChangeCodec(f *testing.F) {
 			t.Fatalf("%x: decoded %+v, reflection %+v", data, c, rc)
 		}
 		var bc Change
-		berr := UnmarshalChange(data, &bc)
+		berr := UnmarshalChange(new(Reader), data, &bc)
 		if (berr == nil) != (rerr == nil) {
 			t.Fatalf("%x: read error %v, reflection %v", data, berr, rerr)
 		}

@@ -22,12 +22,14 @@ type Reader struct {
 	// memory. The Changes of a frame mostly name the same tree.
 	strs [4]string
 	slot int // the slot of strs to fill next
+
+	spare []byte // room that bytesBefore set aside for the next Bytes
 }
 
 // Reset makes r read b, with no error. Values r returns own their
 // memory; strings may share it with strings r returned before (strings
 // are immutable).
-func (r *Reader) Reset(b []byte) { r.b, r.err = b, nil }
+func (r *Reader) Reset(b []byte) { r.b, r.err, r.spare = b, nil, nil }
 
 // Len is the number of bytes left.
 func (r *Reader) Len() int { return len(r.b) }
@@ -180,7 +182,12 @@ func (r *Reader) String() string {
 
 // Bytes reads bytes (or a string) into a new slice: nil for nil, empty
 // for empty.
-func (r *Reader) Bytes() []byte {
+func (r *Reader) Bytes() []byte { return r.bytesBefore(nil) }
+
+// bytesBefore is Bytes, and when the bytes are followed by the key next
+// and a short byte string, it allocates room for that too, which the Bytes
+// call that reads it takes: a Change's Record and Sum in one allocation.
+func (r *Reader) bytesBefore(next []byte) []byte {
 	n := r.bytesLen()
 	if n == -1 || r.err != nil {
 		return nil
@@ -189,7 +196,23 @@ func (r *Reader) Bytes() []byte {
 	if r.err != nil {
 		return nil
 	}
-	return append(make([]byte, 0, n), p...)
+	if len(r.spare) == n && n > 0 {
+		b := r.spare
+		r.spare = nil
+		copy(b, p)
+		return b
+	}
+	r.spare = nil
+	extra := 0
+	if k := len(next); k > 0 && len(r.b) > k+2 && r.b[0] == msgpcode.FixedStrLow|byte(k) &&
+		string(r.b[1:1+k]) == string(next) && r.b[1+k] == msgpcode.Bin8 {
+		extra = int(r.b[2+k])
+	}
+	b := append(make([]byte, 0, n+extra), p...)
+	if extra > 0 {
+		r.spare = b[n : n+extra : n+extra]
+	}
+	return b[:n:n]
 }
 
 // collLen reads the header of an array or a map; -1 for nil. It fails
@@ -366,7 +389,7 @@ func (c *Change) ReadField(r *Reader, i int) {
 	case 3:
 		c.Kind = uint8(r.Uint()) // as reflection: the low byte
 	case 4:
-		c.Record = r.Bytes()
+		c.Record = r.bytesBefore(changeKeys[5])
 	case 5:
 		c.Sum = r.Bytes()
 	}
@@ -379,10 +402,11 @@ func ReadChange(r *Reader, c *Change) {
 	}
 }
 
-// UnmarshalChange decodes b into c as msgpack.Unmarshal does. Record and
-// Sum are copies.
-func UnmarshalChange(b []byte, c *Change) error {
-	r := Reader{b: b}
-	ReadChange(&r, c)
+// UnmarshalChange decodes b into c as msgpack.Unmarshal does, with r,
+// which a loop reuses (it then allocates once, and equal strings share
+// memory). Record and Sum are copies.
+func UnmarshalChange(r *Reader, b []byte, c *Change) error {
+	r.Reset(b)
+	ReadChange(r, c)
 	return r.err
 }
