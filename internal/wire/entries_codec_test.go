@@ -69,6 +69,7 @@ func entriesForms(t testing.TB) [][]byte {
 		enc(&Entries{}),
 		enc(&Entries{Changes: []layout.Change{}}),
 		enc(&Entries{Changes: []layout.Change{{}, {Tree: "a", Record: []byte{}}, {Tree: "a", Sum: []byte{1}}, {Tree: "b"}}}),
+		enc(&Entries{Changes: []layout.Change{{Record: []byte{1, 2}, Sum: []byte{3}}, {Record: []byte{4}, Sum: []byte{5, 6}}}}),
 		enc(map[string]any{"x": []int{1, 2}, "changes": []any{nil, map[string]any{"seq": -1, "tree": []byte("t"), "zz": map[int]int{1: 2}}}}),
 		enc([]any{[]any{[]any{1, "t", 2, 3, []byte{4}, nil}}}), // array forms
 		enc([]any{}),
