@@ -36,17 +36,29 @@ func entriesFrame(tb testing.TB) []byte {
 func BenchmarkEntriesDecode(b *testing.B) {
 	body := entriesFrame(b)
 	b.SetBytes(int64(len(body)))
-	benchcmp.Ratio(b, func() {
-		var m Entries
-		if err := Decode(body, &m); err != nil {
-			b.Fatal(err)
+	fn, base := entriesDecoders(b, body)
+	benchcmp.Ratio(b, fn, base)
+}
+
+// BenchmarkEntriesDecodeApart is BenchmarkEntriesDecode with the codec
+// and reflection in sub-benchmarks of their own.
+func BenchmarkEntriesDecodeApart(b *testing.B) {
+	fn, base := entriesDecoders(b, entriesFrame(b))
+	benchcmp.Apart(b, fn, base)
+}
+
+func entriesDecoders(b *testing.B, body []byte) (fn, base func()) {
+	return func() {
+			var m Entries
+			if err := Decode(body, &m); err != nil {
+				b.Fatal(err)
+			}
+		}, func() {
+			var m reflectEntries
+			if err := Decode(body, &m); err != nil {
+				b.Fatal(err)
+			}
 		}
-	}, func() {
-		var m reflectEntries
-		if err := Decode(body, &m); err != nil {
-			b.Fatal(err)
-		}
-	})
 }
 
 // BenchmarkEntriesEncode encodes a 1 MiB Entries frame with the Change

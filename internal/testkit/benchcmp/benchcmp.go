@@ -42,3 +42,22 @@ func Ratio(b *testing.B, fn, base func()) {
 		b.ReportMetric(float64(tBase)/float64(tFn), "base/fn")
 	}
 }
+
+// Apart runs fn and base as the sub-benchmarks "fn" and "base", each on
+// its own (neither pays for the other's garbage), for benchstat to
+// compare; Ratio is the figure that does not depend on the machine's
+// load between the two.
+func Apart(b *testing.B, fn, base func()) {
+	b.Helper()
+	for _, c := range []struct {
+		name string
+		fn   func()
+	}{{"fn", fn}, {"base", base}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				c.fn()
+			}
+		})
+	}
+}
