@@ -188,6 +188,8 @@ func (d *DB) scanOutbox() error {
 		return d.storeErr("reading the outbox", err)
 	}
 	defer it.Close()
+	var r layout.Reader
+	var ch layout.Change
 	for ok := it.First(); ok; ok = it.Next() {
 		k := it.Key()
 		if len(k) != 9 {
@@ -195,8 +197,8 @@ func (d *DB) scanOutbox() error {
 		}
 		d.outboxSeq = layout.ItemID(k)
 		d.outboxLen++
-		var ch layout.Change
-		if err := msgpack.Unmarshal(it.Value(), &ch); err != nil {
+		ch = layout.Change{}
+		if err := layout.UnmarshalChange(&r, it.Value(), &ch); err != nil {
 			return fmt.Errorf("%w: outbox entry %x: %w", ErrCorrupt, k, err)
 		}
 		d.lastOut[recMark{ch.Tree, ch.Key}] = d.outboxSeq

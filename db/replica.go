@@ -313,9 +313,10 @@ func (d *DB) outbox(after uint64, max int) (_ []layout.Change, err error) {
 	}
 	defer it.Close()
 	var out []layout.Change
+	var r layout.Reader
 	for ok := it.First(); ok && len(out) < max; ok = it.Next() {
 		var ch layout.Change
-		if err := msgpack.Unmarshal(it.Value(), &ch); err != nil {
+		if err := layout.UnmarshalChange(&r, it.Value(), &ch); err != nil {
 			return nil, fmt.Errorf("%w: outbox entry %x: %w", ErrCorrupt, it.Key(), err)
 		}
 		out = append(out, ch)

@@ -449,9 +449,10 @@ func (a *authority) logFrom(after, upto uint64, max int) ([]logEntry, error) {
 	}
 	defer it.Close()
 	var out []logEntry
+	var r layout.Reader
 	for ok := it.First(); ok && len(out) < max; ok = it.Next() {
 		var e logEntry
-		if err := msgpack.Unmarshal(it.Value(), &e); err != nil {
+		if err := unmarshalLogEntry(&r, it.Value(), &e); err != nil {
 			return nil, fmt.Errorf("netsync: log entry %x: %w", it.Key(), err)
 		}
 		out = append(out, e)

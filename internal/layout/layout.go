@@ -17,6 +17,13 @@
 //	0x10 ...                     reserved for the server
 //
 // Ids and revisions are big-endian so records sort by id, then revision.
+//
+// Change, the outbox entry, log entry and wire change, has a hand-written
+// msgpack codec (codec.go) that writes the bytes reflection wrote and reads
+// all it read; Reader decodes msgpack straight from a byte slice for the
+// hot paths (UnmarshalChange, the server's log, Entries frames). Decoded
+// Records and Sums are copies owned by the Change. A Reader is not safe
+// for concurrent use.
 package layout
 
 import (

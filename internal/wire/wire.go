@@ -259,7 +259,7 @@ const growStart = 64 << 10
 
 // Decode decodes a message body into v.
 func Decode(body []byte, v any) error {
-	if err := msgpack.Unmarshal(body, v); err != nil {
+	if err := unmarshal(body, v); err != nil {
 		return fmt.Errorf("%w: %T: %w", ErrProtocol, v, err)
 	}
 	return nil
