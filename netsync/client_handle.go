@@ -87,9 +87,11 @@ type inbound struct {
 // ends or stop is closed.
 func (c *Client) readAhead(r *bufio.Reader, in chan<- inbound, stop <-chan struct{}) {
 	defer close(in)
+	var buf []byte // the last Entries' body: decoding copied what it holds
 	for {
 		var m inbound
-		t, body, err := wire.Read(r, c.opts.MaxFrame, nil)
+		t, body, err := wire.Read(r, c.opts.MaxFrame, buf)
+		buf = nil
 		switch {
 		case err != nil:
 			m.err = err
@@ -98,6 +100,7 @@ func (c *Client) readAhead(r *bufio.Reader, in chan<- inbound, stop <-chan struc
 			if m.err = wire.Decode(body, m.entries); m.err == nil {
 				m.prepared = c.prepareRuns(m.entries.Changes)
 			}
+			buf = body[:0]
 		default:
 			if m.h = clientHandlers[t]; m.h == nil {
 				m.err = fmt.Errorf("%w: unknown message type %d", ErrProtocol, t)

@@ -10,11 +10,13 @@ package wire
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"slices"
+	"sync"
 
 	"github.com/vmihailenco/msgpack/v5"
 
@@ -195,29 +197,59 @@ type Pong struct {
 // AppendFrame appends the whole frame holding v as message type t to dst:
 // the bytes Write writes.
 func AppendFrame(dst []byte, t uint8, v any) ([]byte, error) {
-	body, err := msgpack.Marshal(v)
-	if err != nil {
+	e := getEncoder()
+	defer putEncoder(e)
+	if err := e.enc.Encode(v); err != nil {
 		return dst, err
 	}
-	dst = binary.BigEndian.AppendUint32(dst, uint32(len(body)+1))
+	dst = binary.BigEndian.AppendUint32(dst, uint32(e.buf.Len()+1))
 	dst = append(dst, t)
-	return append(dst, body...), nil
+	return append(dst, e.buf.Bytes()...), nil
 }
 
 // Write writes one frame holding v as message type t. It does not flush.
 func Write(w *bufio.Writer, t uint8, v any) error {
-	body, err := msgpack.Marshal(v)
-	if err != nil {
+	e := getEncoder()
+	defer putEncoder(e)
+	if err := e.enc.Encode(v); err != nil {
 		return err
 	}
 	var hdr [5]byte
-	binary.BigEndian.PutUint32(hdr[:4], uint32(len(body)+1))
+	binary.BigEndian.PutUint32(hdr[:4], uint32(e.buf.Len()+1))
 	hdr[4] = t
 	if _, err := w.Write(hdr[:]); err != nil {
 		return err
 	}
-	_, err = w.Write(body)
+	_, err := w.Write(e.buf.Bytes())
 	return err
+}
+
+// frameEncoder encodes frame bodies into a buffer reused from frame to
+// frame: catch-up and fan-out send many, and the garbage of a new body
+// each time costs the collector more than the encoding.
+type frameEncoder struct {
+	buf bytes.Buffer
+	enc *msgpack.Encoder
+}
+
+var frameEncoders = sync.Pool{New: func() any {
+	e := new(frameEncoder)
+	e.enc = msgpack.NewEncoder(&e.buf)
+	return e
+}}
+
+func getEncoder() *frameEncoder {
+	e := frameEncoders.Get().(*frameEncoder)
+	e.buf.Reset()
+	return e
+}
+
+// putEncoder keeps e for the next frame, unless its buffer grew past what
+// frames usually need.
+func putEncoder(e *frameEncoder) {
+	if e.buf.Cap() <= 4<<20 {
+		frameEncoders.Put(e)
+	}
 }
 
 // Read reads one frame of at most max bytes and returns its type and body.
