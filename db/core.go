@@ -31,8 +31,8 @@ type entry struct {
 	modified   int64
 	state      uint32
 	changes    uint32
-	createdBy  uint32 // index in DB.people
-	modifiedBy uint32
+	createdBy  *person // interned in DB.people
+	modifiedBy *person
 	major      uint16
 	minor      uint16
 	version    uint8
@@ -347,24 +347,19 @@ func (c *core) fillMeta(e *entry, m *record.Meta, pc *personCache) {
 // personCache remembers the person a loading worker interned last: most
 // records of a tree were written by a few clients, so this spares the
 // shared people's lock and map on almost every record.
-type personCache struct {
-	name, id string
-	i        uint32
-	ok       bool
-}
+type personCache struct{ last *person }
 
-func (pc *personCache) intern(p *people, name, id string) uint32 {
-	if pc.ok && name == pc.name && id == pc.id {
-		return pc.i
+func (pc *personCache) intern(p *people, name, id string) *person {
+	if pc.last != nil && name == pc.last.name && id == pc.last.id {
+		return pc.last
 	}
-	i := p.intern(name, id)
-	*pc = personCache{name: name, id: id, i: i, ok: true}
-	return i
+	pc.last = p.intern(name, id)
+	return pc.last
 }
 
 // recordMeta is the stored header of e.
 func (c *core) recordMeta(e *entry) record.Meta {
-	cb, mb := c.d.people.get(e.createdBy), c.d.people.get(e.modifiedBy)
+	cb, mb := e.createdBy.of(), e.modifiedBy.of()
 	return record.Meta{
 		Version: e.version, State: e.state, Major: e.major, Minor: e.minor,
 		Created: e.created, Modified: e.modified, Changes: e.changes,
@@ -383,7 +378,7 @@ func (c *core) meta(e *entry) Meta {
 // rather than meta: filling the caller's Meta in place spares a copy, and
 // View builds one on every call.
 func (c *core) fillPublicMeta(m *Meta, e *entry) {
-	cb, mb := c.d.people.pair(e.createdBy, e.modifiedBy)
+	cb, mb := e.createdBy.of(), e.modifiedBy.of()
 	m.Version = VersionState(e.version)
 	m.State = e.state
 	m.Evolution = Evolution{e.major, e.minor}

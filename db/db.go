@@ -379,57 +379,39 @@ func releaseDir(abs string) {
 }
 
 // people interns the (name, client id) pairs records were written by, so
-// each record in memory holds two small numbers instead of four strings.
+// each record in memory points to two shared persons instead of holding
+// four strings.
 type people struct {
 	mu    sync.Mutex
-	index map[person]uint32
-	list  atomic.Pointer[[]person]
+	index map[person]*person
 }
 
+// person is a writer of records. Interned persons are never changed.
 type person struct{ name, id string }
 
-func (p *people) intern(name, id string) uint32 {
+// nobody stands for the writer of an entry that has none.
+var nobody = new(person)
+
+func (p *people) intern(name, id string) *person {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if i, ok := p.index[person{name, id}]; ok {
-		return i
+	if q, ok := p.index[person{name, id}]; ok {
+		return q
 	}
 	if p.index == nil {
-		p.index = map[person]uint32{}
+		p.index = map[person]*person{}
 	}
-	var list []person
-	if l := p.list.Load(); l != nil {
-		list = *l
-	}
-	i := uint32(len(list))
-	list = append(list, person{name, id})
-	p.list.Store(&list)
-	p.index[person{name, id}] = i
-	return i
+	q := &person{name, id}
+	p.index[*q] = q
+	return q
 }
 
-func (p *people) get(i uint32) person {
-	l := p.list.Load()
-	if l == nil || int(i) >= len(*l) {
-		return person{}
+// of returns the person q, or nobody.
+func (q *person) of() *person {
+	if q == nil {
+		return nobody
 	}
-	return (*l)[i]
-}
-
-// pair returns persons a and b with one load of the list: View builds a
-// Meta on every call.
-func (p *people) pair(a, b uint32) (pa, pb person) {
-	l := p.list.Load()
-	if l == nil {
-		return
-	}
-	if int(a) < len(*l) {
-		pa = (*l)[a]
-	}
-	if int(b) < len(*l) {
-		pb = (*l)[b]
-	}
-	return
+	return q
 }
 
 // internBytes returns a function that makes strings of names, sharing
