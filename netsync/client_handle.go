@@ -47,9 +47,10 @@ var clientHandlers = map[uint8]chandler{
 	wire.THistory:  onServer((*Client).onHistory), // server_history.go
 }
 
-// receive applies what the server sends until the connection ends. A
-// goroutine reads ahead: it decodes the next messages, the records of
-// Entries included, while the last ones are applied.
+// receive applies what the server sends until the connection ends. Until
+// the catch-up is done, a goroutine reads ahead: it decodes the next
+// messages, the records of Entries included, while the last ones are
+// applied. Live changes are then applied as they arrive, without a hand-off.
 func (c *Client) receive(s *session, r *bufio.Reader) error {
 	in := make(chan inbound, 4)
 	stop := make(chan struct{})
@@ -59,17 +60,39 @@ func (c *Client) receive(s *session, r *bufio.Reader) error {
 		if m.err != nil {
 			return m.err
 		}
-		var err error
-		if m.entries != nil {
-			err = c.applyEntries(m.entries.Changes, m.prepared)
-		} else {
-			err = m.h(c, s, m.body)
-		}
-		if err != nil {
+		if err := m.handle(c, s); err != nil {
 			return err
 		}
 	}
-	return nil
+	// readAhead stopped after CaughtUp: r is this goroutine's now.
+	var buf []byte
+	for {
+		t, body, err := wire.Read(r, c.opts.MaxFrame, buf)
+		if err != nil {
+			return err
+		}
+		buf = body[:0]
+		m := inbound{h: clientHandlers[t], body: body}
+		if t == wire.TEntries {
+			m.h, m.entries = nil, new(wire.Entries)
+			if err := wire.Decode(body, m.entries); err != nil {
+				return err
+			}
+		} else if m.h == nil {
+			return fmt.Errorf("%w: unknown message type %d", ErrProtocol, t)
+		}
+		if err := m.handle(c, s); err != nil {
+			return err
+		}
+	}
+}
+
+// handle applies m.
+func (m *inbound) handle(c *Client, s *session) error {
+	if m.entries != nil {
+		return c.applyEntries(m.entries.Changes, m.prepared)
+	}
+	return m.h(c, s, m.body)
 }
 
 // inbound is a message read ahead: Entries decoded, with their runs of
@@ -83,8 +106,8 @@ type inbound struct {
 	err      error
 }
 
-// readAhead reads and decodes messages for receive until the connection
-// ends or stop is closed.
+// readAhead reads and decodes messages for receive until CaughtUp (which
+// it passes on), the connection ends or stop is closed.
 func (c *Client) readAhead(r *bufio.Reader, in chan<- inbound, stop <-chan struct{}) {
 	defer close(in)
 	var buf []byte // the last Entries' body: decoding copied what it holds
@@ -112,7 +135,7 @@ func (c *Client) readAhead(r *bufio.Reader, in chan<- inbound, stop <-chan struc
 		case <-stop:
 			return
 		}
-		if m.err != nil {
+		if m.err != nil || t == wire.TCaughtUp {
 			return
 		}
 	}
