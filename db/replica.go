@@ -122,19 +122,19 @@ func (l link) ApplyPrepared(p replica.Prepared, at replica.Pos) error {
 
 // prepare makes the ops of changes from the server, their records and
 // values decoded. The values of a tree with a Go type are allocated
-// beside their entries (see core.boxes).
+// beside their entries (see core.boxes), and ops in one block.
 func (l link) prepare(changes []layout.Change, answered uint64) ([]*op, error) {
 	d := l.d
 	type typed struct {
 		dec   func(uint16, []byte) (any, error)
 		boxes func(int) ([]*entry, []any)
 		major uint16
-		n     int // records of the tree among changes
-		es    []*entry
+		es    []*entry // allocated, not yet taken
 		vs    []any
 	}
-	ops := make([]*op, 0, len(changes))
-	metas := make([]record.Meta, len(changes))
+	block := make([]op, len(changes))
+	ops := make([]*op, len(changes))
+	vals := make([]any, len(changes)) // an op's value to decode into, or nil
 	trees := map[*core]*typed{}
 	var pc personCache
 	d.mu.Lock()
@@ -144,62 +144,58 @@ func (l link) prepare(changes []layout.Change, answered uint64) ([]*op, error) {
 			d.mu.Unlock()
 			return nil, err
 		}
-		o := &op{c: c, kind: EventKind(ch.Kind), key: ch.Key, remote: true, fromLog: ch.Seq != 0, answered: answered}
+		o := &block[i]
+		*o = op{c: c, kind: EventKind(ch.Kind), key: ch.Key, remote: true, fromLog: ch.Seq != 0, answered: answered}
+		ops[i] = o
 		tt := trees[c]
 		if tt == nil {
 			tt = &typed{dec: c.valueDecoder(), boxes: c.boxes, major: c.major}
+			if tt.dec == nil {
+				tt.boxes = nil
+			}
 			trees[c] = tt
 		}
-		if ch.Record != nil {
-			metas[i], o.data, err = record.Decode(ch.Record, nil)
-			if err != nil {
+		if ch.Record == nil {
+			if o.kind != Deleted {
 				d.mu.Unlock()
-				return nil, c.errKey(fmt.Errorf("%w: from the server: %w", ErrCorrupt, err), ch.Key)
+				return nil, c.errKey(fmt.Errorf("%w: %v without a record from the server", ErrCorrupt, o.kind), ch.Key)
 			}
-			tt.n++
-		} else if o.kind != Deleted {
-			d.mu.Unlock()
-			return nil, c.errKey(fmt.Errorf("%w: %v without a record from the server", ErrCorrupt, o.kind), ch.Key)
-		}
-		ops = append(ops, o)
-	}
-	for i, o := range ops {
-		if changes[i].Record == nil {
 			continue
 		}
-		tt := trees[o.c]
-		if tt.es == nil && tt.boxes != nil && tt.dec != nil {
-			tt.es, tt.vs = tt.boxes(tt.n)
+		m, data, err := record.Decode(ch.Record, nil)
+		if err != nil {
+			d.mu.Unlock()
+			return nil, c.errKey(fmt.Errorf("%w: from the server: %w", ErrCorrupt, err), ch.Key)
+		}
+		o.data = data
+		if tt.boxes != nil && len(tt.es) == 0 {
+			tt.es, tt.vs = tt.boxes(min(len(changes)-i, 1024))
 		}
 		if len(tt.es) > 0 {
 			o.e, tt.es = tt.es[0], tt.es[1:]
+			if m.Major == tt.major {
+				vals[i] = tt.vs[0]
+			}
+			tt.vs = tt.vs[1:]
 		} else {
 			o.e = new(entry)
 		}
 		o.e.key = o.key
-		o.c.fillMeta(o.e, &metas[i], &pc)
+		c.fillMeta(o.e, &m, &pc)
 	}
 	d.mu.Unlock()
 	// Decode outside the lock; commit decodes what a tree typed meanwhile.
-	for _, tt := range trees {
-		tt.es = nil
-	}
 	for i, o := range ops {
 		tt := trees[o.c]
 		if o.e == nil || tt.dec == nil {
 			continue
 		}
 		var err error
-		if tt.vs != nil && metas[i].Major == tt.major {
-			into := tt.vs[0]
-			tt.vs = tt.vs[1:]
+		if into := vals[i]; into != nil {
 			if err = unmarshalValue(o.data, into); err == nil {
 				o.e.val = into
 			}
 		} else {
-			if tt.vs != nil {
-				tt.vs = tt.vs[1:]
-			}
 			o.e.val, err = tt.dec(o.e.major, o.data)
 		}
 		if err != nil {
