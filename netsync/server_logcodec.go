@@ -92,9 +92,14 @@ func (e *logEntry) ReadField(r *layout.Reader, i int) {
 
 // unmarshalLogEntry decodes a stored log entry as msgpack.Unmarshal would,
 // straight from its bytes, with r (reused across entries: they share the
-// memory of equal strings). Record and Sum are copies.
-func unmarshalLogEntry(r *layout.Reader, b []byte, e *logEntry) error {
-	r.Reset(b)
+// memory of equal strings). Record and Sum are copies, or with alias set
+// parts of b.
+func unmarshalLogEntry(r *layout.Reader, b []byte, e *logEntry, alias bool) error {
+	if alias {
+		r.ResetAlias(b)
+	} else {
+		r.Reset(b)
+	}
 	if r.Struct(logEntryKeys, e) {
 		*e = logEntry{}
 	}

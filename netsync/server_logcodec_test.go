@@ -84,17 +84,18 @@ func checkLogDecode(t *testing.T, data []byte) {
 	t.Helper()
 	var re reflectLogEntry
 	rerr := msgpack.Unmarshal(data, &re)
-	var e, be logEntry
+	var e, be, ae logEntry
 	err := msgpack.Unmarshal(data, &e)
-	berr := unmarshalLogEntry(new(layout.Reader), data, &be)
-	if (err == nil) != (rerr == nil) || (berr == nil) != (rerr == nil) {
-		t.Fatalf("%x: errors %v and %v, reflection %v", data, err, berr, rerr)
+	berr := unmarshalLogEntry(new(layout.Reader), data, &be, false)
+	aerr := unmarshalLogEntry(new(layout.Reader), data, &ae, true) // Record and Sum in data
+	if (err == nil) != (rerr == nil) || (berr == nil) != (rerr == nil) || (aerr == nil) != (rerr == nil) {
+		t.Fatalf("%x: errors %v, %v and %v (aliasing), reflection %v", data, err, berr, aerr, rerr)
 	}
 	if rerr != nil {
 		return
 	}
-	if !reflect.DeepEqual(reflected(e), re) || !reflect.DeepEqual(reflected(be), re) {
-		t.Fatalf("%x: decoded %+v and %+v, reflection %+v", data, e, be, re)
+	if !reflect.DeepEqual(reflected(e), re) || !reflect.DeepEqual(reflected(be), re) || !reflect.DeepEqual(reflected(ae), re) {
+		t.Fatalf("%x: decoded %+v, %+v and %+v (aliasing), reflection %+v", data, e, be, ae, re)
 	}
 }
 
@@ -134,7 +135,7 @@ func FuzzLogEntryCodec(f *testing.F) {
 			Origin: origin, OriginSeq: originSeq, At: at})
 		if layouttest.HugeLength(data) {
 			var e logEntry
-			_ = unmarshalLogEntry(new(layout.Reader), data, &e) // must not panic; reflection would allocate what it announces
+			_ = unmarshalLogEntry(new(layout.Reader), data, &e, false) // must not panic; reflection would allocate what it announces
 			return
 		}
 		checkLogDecode(t, data)
@@ -161,7 +162,7 @@ func BenchmarkLogEntryDecode(b *testing.B) {
 	benchcmp.Ratio(b, func() {
 		for i, enc := range encs {
 			out[i] = logEntry{}
-			if err := unmarshalLogEntry(&r, enc, &out[i]); err != nil {
+			if err := unmarshalLogEntry(&r, enc, &out[i], false); err != nil {
 				b.Fatal(err)
 			}
 		}

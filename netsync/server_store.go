@@ -443,21 +443,38 @@ func batchGet(b *pebble.Batch, key []byte) []byte { return store.BatchValue(b, k
 
 // logFrom reads up to max log entries with sequence in (after, upto].
 func (a *authority) logFrom(after, upto uint64, max int) ([]logEntry, error) {
+	var out []logEntry
+	_, err := a.eachLog(after, upto, max, false, func(e *logEntry) error {
+		out = append(out, *e)
+		return nil
+	})
+	return out, err
+}
+
+// eachLog passes each of the first max log entries in (after, upto] to
+// fn, in order, and returns the sequence of the last. With alias set,
+// the entry's Record and Sum are the store's memory, valid until fn
+// returns; otherwise they are copies.
+func (a *authority) eachLog(after, upto uint64, max int, alias bool, fn func(e *logEntry) error) (last uint64, err error) {
 	it, err := a.pdb.NewIter(&pebble.IterOptions{LowerBound: logKey(after + 1), UpperBound: logKey(upto + 1)})
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
 	defer it.Close()
-	var out []logEntry
 	var r layout.Reader
-	for ok := it.First(); ok && len(out) < max; ok = it.Next() {
+	n := 0
+	for ok := it.First(); ok && n < max; ok = it.Next() {
 		var e logEntry
-		if err := unmarshalLogEntry(&r, it.Value(), &e); err != nil {
-			return nil, fmt.Errorf("netsync: log entry %x: %w", it.Key(), err)
+		if err := unmarshalLogEntry(&r, it.Value(), &e, alias); err != nil {
+			return last, fmt.Errorf("netsync: log entry %x: %w", it.Key(), err)
 		}
-		out = append(out, e)
+		if err := fn(&e); err != nil {
+			return last, err
+		}
+		last = e.Seq
+		n++
 	}
-	return out, it.Error()
+	return last, it.Error()
 }
 
 // compacted returns the last compacted log sequence.

@@ -24,12 +24,17 @@ type Reader struct {
 	slot int // the slot of strs to fill next
 
 	spare []byte // room that bytesBefore set aside for the next Bytes
+	alias bool   // Bytes returns parts of b (see ResetAlias)
 }
 
 // Reset makes r read b, with no error. Values r returns own their
 // memory; strings may share it with strings r returned before (strings
 // are immutable).
-func (r *Reader) Reset(b []byte) { r.b, r.err, r.spare = b, nil, nil }
+func (r *Reader) Reset(b []byte) { r.b, r.err, r.spare, r.alias = b, nil, nil, false }
+
+// ResetAlias is Reset, but the bytes r returns are parts of b, valid as
+// long as b is: for a caller done with the values before b changes.
+func (r *Reader) ResetAlias(b []byte) { r.Reset(b); r.alias = true }
 
 // Len is the number of bytes left.
 func (r *Reader) Len() int { return len(r.b) }
@@ -195,6 +200,9 @@ func (r *Reader) bytesBefore(next []byte) []byte {
 	p := r.next(n)
 	if r.err != nil {
 		return nil
+	}
+	if r.alias {
+		return p[:n:n]
 	}
 	if len(r.spare) == n && n > 0 {
 		b := r.spare
