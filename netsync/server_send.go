@@ -484,8 +484,13 @@ func (q *outq) release(rest []frame, err error) {
 	} else if len(rest) > 0 {
 		q.frames = append(rest, q.frames...)
 	}
+	wake := err != nil || len(q.frames) > 0 || q.closed
 	q.mu.Unlock()
-	q.signal()
+	if wake {
+		// Only then has the writer something to do: waking it for
+		// nothing would cost every delivery a goroutine switch.
+		q.signal()
+	}
 }
 
 func (q *outq) empty() bool {
