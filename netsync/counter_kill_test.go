@@ -140,26 +140,8 @@ func TestCounterStationKilled(t *testing.T) {
 // was adding when killed (0: none).
 func killChild(t *testing.T, dir, addr string, k db.Key[Reel], round int) (returned []int64, trying int64) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCounterStationKilled$", "-test.count=1")
-	cmd.Env = append(os.Environ(), counterChildDir+"="+dir, counterChildAddr+"="+addr,
+	cmd, lines := startChild(t, "TestCounterStationKilled", counterChildDir+"="+dir, counterChildAddr+"="+addr,
 		counterChildKey+"="+k.String(), counterChildRound+"="+strconv.Itoa(round))
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := make(chan string, 1024)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-		io.Copy(io.Discard, out)
-	}()
 	deadline := time.After(60 * time.Second)
 	kill := (<-chan time.Time)(nil)
 	n := 0
@@ -201,6 +183,32 @@ func killChild(t *testing.T, dir, addr string, k db.Key[Reel], round int) (retur
 		t.Fatalf("round %d: the child added nothing before it was killed", round)
 	}
 	return returned, trying
+}
+
+// startChild runs this test binary's test as a child process with env
+// added, and returns it with the lines it prints, closed when it exits.
+func startChild(t *testing.T, test string, env ...string) (*exec.Cmd, <-chan string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+test+"$", "-test.count=1")
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string, 1024)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+		io.Copy(io.Discard, out)
+	}()
+	return cmd, lines
 }
 
 // childDelta is the magnitude of the j-th delta of a child's round: odd,

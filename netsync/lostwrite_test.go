@@ -1,12 +1,9 @@
 package netsync_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -58,26 +55,9 @@ func TestReplicaKilledBeforeLocalSync(t *testing.T) {
 
 	// The child updates it with its log syncs held back; it is killed once
 	// the server has the update.
-	cmd := exec.Command(os.Args[0], "-test.run=^TestReplicaKilledBeforeLocalSync$", "-test.count=1")
-	cmd.Env = append(os.Environ(), lostChildDir+"="+dir, lostChildAddr+"="+srv.addr, lostChildKey+"="+k.String())
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, lines := startChild(t, "TestReplicaKilledBeforeLocalSync",
+		lostChildDir+"="+dir, lostChildAddr+"="+srv.addr, lostChildKey+"="+k.String())
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	lines := make(chan string, 16)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-		io.Copy(io.Discard, out)
-	}()
 	select {
 	case l := <-lines:
 		if l != "updating" {

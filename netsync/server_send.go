@@ -6,16 +6,12 @@ package netsync
 
 import (
 	"bufio"
-	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
 	"slices"
 	"sync"
 	"time"
-
-	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/hillsdb/hills/internal/layout"
 	"github.com/hillsdb/hills/internal/wire"
@@ -72,8 +68,8 @@ func (c *sconn) sendSnapshot(w *bufio.Writer, upto uint64) error {
 // as framesFor would. Each entry goes from the store's memory into the
 // frame being built, with no copy of its record in between.
 func (c *sconn) sendLog(w *bufio.Writer, from, upto uint64) error {
-	run := newEntriesFrame()
-	defer run.free()
+	run := wire.NewEntriesFrame()
+	defer run.Free()
 	for from < upto {
 		first := true
 		last, err := c.s.a.eachLog(from, upto, 1024, true, func(e *logEntry) error {
@@ -86,17 +82,17 @@ func (c *sconn) sendLog(w *bufio.Writer, from, upto uint64) error {
 				return nil
 			}
 			if e.Origin == c.clientID && e.Kind != wire.KindTree {
-				if err := run.flush(w); err != nil {
+				if err := run.Flush(w); err != nil {
 					return err
 				}
 				return wire.Write(w, wire.TAck, &wire.Ack{Outbox: e.OriginSeq, Seq: e.Seq, Tree: e.Tree, Key: e.Key,
 					Kind: e.Kind, Record: e.Record, Sum: e.Sum})
 			}
-			if err := run.add(&e.Change); err != nil {
+			if err := run.Add(&e.Change); err != nil {
 				return err
 			}
-			if run.size() > 1<<20 {
-				return run.flush(w)
+			if run.Size() > 1<<20 {
+				return run.Flush(w)
 			}
 			return nil
 		})
@@ -108,75 +104,7 @@ func (c *sconn) sendLog(w *bufio.Writer, from, upto uint64) error {
 		}
 		from = last
 	}
-	return run.flush(w)
-}
-
-// entriesFrame builds an Entries frame change by change: the bytes
-// wire.Write writes for wire.Entries{Changes: the changes added}.
-type entriesFrame struct {
-	buf bytes.Buffer // the changes, encoded
-	enc *msgpack.Encoder
-	n   int
-}
-
-var entriesFrames = sync.Pool{New: func() any {
-	f := new(entriesFrame)
-	f.enc = msgpack.NewEncoder(&f.buf)
-	return f
-}}
-
-func newEntriesFrame() *entriesFrame {
-	f := entriesFrames.Get().(*entriesFrame)
-	f.buf.Reset()
-	f.n = 0
-	return f
-}
-
-func (f *entriesFrame) free() {
-	if f.buf.Cap() <= 4<<20 {
-		entriesFrames.Put(f)
-	}
-}
-
-func (f *entriesFrame) add(ch *layout.Change) error {
-	f.n++
-	return ch.EncodeMsgpack(f.enc)
-}
-
-func (f *entriesFrame) size() int { return f.buf.Len() }
-
-// flush writes the frame of the changes added, if any, and starts anew.
-func (f *entriesFrame) flush(w *bufio.Writer) error {
-	if f.n == 0 {
-		return nil
-	}
-	// Entries is a map of one key, "changes", to the array of changes.
-	var head [16]byte
-	h := append(head[:0], 0x81, 0xa7)
-	h = append(h, "changes"...)
-	switch {
-	case f.n < 16:
-		h = append(h, 0x90|byte(f.n))
-	case f.n < 1<<16:
-		h = append(h, 0xdc, byte(f.n>>8), byte(f.n))
-	default:
-		h = append(h, 0xdd, byte(f.n>>24), byte(f.n>>16), byte(f.n>>8), byte(f.n))
-	}
-	var frame [5]byte
-	binary.BigEndian.PutUint32(frame[:4], uint32(len(h)+f.buf.Len()+1))
-	frame[4] = wire.TEntries
-	if _, err := w.Write(frame[:]); err != nil {
-		return err
-	}
-	if _, err := w.Write(h); err != nil {
-		return err
-	}
-	if _, err := w.Write(f.buf.Bytes()); err != nil {
-		return err
-	}
-	f.buf.Reset()
-	f.n = 0
-	return nil
+	return run.Flush(w)
 }
 
 // sendLive sends the connection's deliveries until it closes. Deliveries

@@ -427,3 +427,63 @@ type HistoryChange struct {
 	Old    string `msgpack:"old,omitempty"`
 	New    string `msgpack:"new,omitempty"`
 }
+
+// EntriesFrame builds an Entries frame change by change, for a sender
+// that has the changes one at a time (the server reading its log): the
+// bytes Write writes for Entries{Changes: the changes added}. Make one with
+// NewEntriesFrame and give it back with Free.
+type EntriesFrame struct {
+	e *frameEncoder
+	n int
+}
+
+func NewEntriesFrame() *EntriesFrame { return &EntriesFrame{e: getEncoder()} }
+
+// Free gives the frame's buffer back; f is not used after.
+func (f *EntriesFrame) Free() {
+	putEncoder(f.e)
+	f.e = nil
+}
+
+// Add encodes ch at the end of the frame.
+func (f *EntriesFrame) Add(ch *layout.Change) error {
+	f.n++
+	return ch.EncodeMsgpack(f.e.enc)
+}
+
+// Size is the bytes of the changes added since the last Flush.
+func (f *EntriesFrame) Size() int { return f.e.buf.Len() }
+
+// Flush writes the frame of the changes added, if any, and starts anew.
+func (f *EntriesFrame) Flush(w *bufio.Writer) error {
+	if f.n == 0 {
+		return nil
+	}
+	// Entries is a map of one key, "changes", to the array of changes.
+	var head [16]byte
+	h := append(head[:0], 0x81, 0xa7)
+	h = append(h, "changes"...)
+	switch {
+	case f.n < 16:
+		h = append(h, 0x90|byte(f.n))
+	case f.n < 1<<16:
+		h = append(h, 0xdc, byte(f.n>>8), byte(f.n))
+	default:
+		h = append(h, 0xdd, byte(f.n>>24), byte(f.n>>16), byte(f.n>>8), byte(f.n))
+	}
+	var frame [5]byte
+	binary.BigEndian.PutUint32(frame[:4], uint32(len(h)+f.e.buf.Len()+1))
+	frame[4] = TEntries
+	if _, err := w.Write(frame[:]); err != nil {
+		return err
+	}
+	if _, err := w.Write(h); err != nil {
+		return err
+	}
+	if _, err := w.Write(f.e.buf.Bytes()); err != nil {
+		return err
+	}
+	f.e.buf.Reset()
+	f.n = 0
+	return nil
+}

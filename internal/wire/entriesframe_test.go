@@ -1,4 +1,4 @@
-package netsync
+package wire_test
 
 import (
 	"bufio"
@@ -33,14 +33,14 @@ func TestEntriesFrameLikeWrite(t *testing.T) {
 			if err := wire.Write(ww, wire.TEntries, &wire.Entries{Changes: chs}); err != nil {
 				t.Fatal(err)
 			}
-			f := newEntriesFrame()
-			defer f.free()
+			f := wire.NewEntriesFrame()
+			defer f.Free()
 			for i := range chs {
-				if err := f.add(&chs[i]); err != nil {
+				if err := f.Add(&chs[i]); err != nil {
 					t.Fatal(err)
 				}
 			}
-			if err := f.flush(gw); err != nil {
+			if err := f.Flush(gw); err != nil {
 				t.Fatal(err)
 			}
 			ww.Flush()
@@ -48,7 +48,7 @@ func TestEntriesFrameLikeWrite(t *testing.T) {
 			if !bytes.Equal(got.Bytes(), want.Bytes()) {
 				t.Fatalf("%d changes: built %d bytes, wire.Write %d; first difference at %d", n, got.Len(), want.Len(), firstDiff(got.Bytes(), want.Bytes()))
 			}
-			if err := f.flush(gw); err != nil || gw.Buffered() != 0 {
+			if err := f.Flush(gw); err != nil || gw.Buffered() != 0 {
 				t.Fatalf("an empty flush wrote %d bytes (%v)", gw.Buffered(), err)
 			}
 		})
