@@ -462,9 +462,10 @@ func (a *authority) eachLog(after, upto uint64, max int, alias bool, fn func(e *
 	}
 	defer it.Close()
 	var r layout.Reader
+	var e logEntry // one for all: fn keeps no reference to it
 	n := 0
 	for ok := it.First(); ok && n < max; ok = it.Next() {
-		var e logEntry
+		e = logEntry{}
 		if err := unmarshalLogEntry(&r, it.Value(), &e, alias); err != nil {
 			return last, fmt.Errorf("netsync: log entry %x: %w", it.Key(), err)
 		}
