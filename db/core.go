@@ -54,9 +54,11 @@ type core struct {
 	versioned bool // fixed when the tree is created
 
 	// mu guards order, bad and borrows, and is held by m's writers.
-	mu    sync.RWMutex
-	m     entryMap              // published entries, read without a lock
-	order *btree.BTreeG[*entry] // published entries in key order
+	mu sync.RWMutex
+	m  entryMap // published entries, read without a lock
+	// closed is set by DB.Close, beside m: View reads both.
+	closed atomic.Bool
+	order  *btree.BTreeG[*entry] // published entries in key order
 	// sorted holds order as a slice, for All and Keys, until order next
 	// changes (nil: not made since). Written with mu held.
 	sorted  atomic.Pointer[[]*entry]

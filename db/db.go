@@ -268,6 +268,9 @@ func (d *DB) Close() error {
 		return ErrClosed
 	}
 	d.closed.Store(true)
+	for _, c := range d.trees {
+		c.closed.Store(true)
+	}
 	d.mu.Unlock()
 	d.grants.signal() // a waiting CreateWait sees ErrClosed
 	d.pipe.Wait()

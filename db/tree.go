@@ -221,7 +221,7 @@ func (t *Tree[T]) View(k Key[T], fn func(v *T, m Meta)) error {
 	c := t.c
 	key := k.pack()
 	e := c.m.get(key)
-	if e == nil || c.d.closed.Load() {
+	if e == nil || c.closed.Load() {
 		return c.missing(key)
 	}
 	var m Meta
