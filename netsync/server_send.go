@@ -139,10 +139,16 @@ func (c *sconn) sendLive(w *bufio.Writer) error {
 // deliveries queue until that writer has caught up.
 const directWait = 50 * time.Microsecond
 
+// directMax is the largest delivery a committing goroutine writes itself:
+// a larger one would wait for the stream to send most of it, so its
+// encoding goes to the connection's writer instead.
+const directMax = 16 << 10
+
 // sendNow writes fs to the stream from the caller's goroutine when the
 // connection's writer is idle with nothing queued, and reports whether it
-// did: a delivery then reaches the client without waking the writer. What
-// the stream does not take within directWait is queued for the writer.
+// took them: a delivery then reaches the client without waking the
+// writer. What the stream does not take within directWait, or a delivery
+// over directMax, is queued for the writer, encoded.
 func (c *sconn) sendNow(fs []frame) bool {
 	if !c.out.claim() {
 		return false
@@ -158,6 +164,11 @@ func (c *sconn) sendNow(fs []frame) bool {
 			return true
 		}
 		seq = max(seq, f.seq)
+	}
+	if len(buf) > directMax {
+		c.direct = nil // buf is the queue's now
+		c.out.release([]frame{{raw: buf, seq: seq}}, nil)
+		return true
 	}
 	c.direct = buf[:0]
 	c.stream.SetWriteDeadline(time.Now().Add(directWait))

@@ -2,11 +2,16 @@ package netsync_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/vmihailenco/msgpack/v5"
+
 	"github.com/hillsdb/hills/db"
+	"github.com/hillsdb/hills/internal/layout"
+	"github.com/hillsdb/hills/internal/record"
 	"github.com/hillsdb/hills/internal/wire"
 )
 
@@ -52,4 +57,46 @@ func TestStalledReaderDoesNotHoldUpOthers(t *testing.T) {
 	if err := stalled.qc.Context().Err(); err != nil {
 		t.Logf("the stalled client was closed: %v", context.Cause(stalled.qc.Context()))
 	}
+}
+
+// A push of many changes is delivered to a live watcher as one large
+// frame, which goes through the connection's writer rather than the
+// committing goroutine: every record arrives whole, then a small change
+// after it, in order.
+func TestLargeDeliveryToLiveClient(t *testing.T) {
+	srv := startServer(t, t.TempDir(), "", nil)
+	watcher := newReplica(t, "watcher", srv.addr)
+	waitSynced(t, watcher)
+	const n = 400
+	w, lo := rawWriter(t, srv.addr, "bulk", "parts", n+1)
+	pad := strings.Repeat("y", 200)
+	chs := make([]layout.Change, n)
+	for i := range chs {
+		chs[i] = layout.Change{Seq: uint64(i + 1), Tree: "parts", Key: layout.Pack(lo+uint32(i), 0), Kind: uint8(db.Created),
+			Record: partRecord(t, Part{Number: fmt.Sprintf("%s%04d", pad, i), Quantity: i})}
+	}
+	w.send(t, wire.TPush, &wire.Push{Changes: chs}) // about 100 KB to the watcher
+	w.send(t, wire.TPush, &wire.Push{Changes: []layout.Change{{Seq: n + 1, Tree: "parts", Key: layout.Pack(lo+n, 0),
+		Kind: uint8(db.Created), Record: partRecord(t, Part{Number: "last", Quantity: n})}}})
+	eventually(t, "the watcher has every record", func() bool { return watcher.parts.Len() == n+1 })
+	for i := range n + 1 {
+		p, _, err := watcher.parts.Get(db.Key[Part]{ID: lo + uint32(i)})
+		want := Part{Number: fmt.Sprintf("%s%04d", pad, i), Quantity: i}
+		if i == n {
+			want = Part{Number: "last", Quantity: n}
+		}
+		if err != nil || p != want {
+			t.Fatalf("record %d: %+v, %v; want %+v", i, p, err, want)
+		}
+	}
+}
+
+// partRecord is the stored form of p, as a replica writes it.
+func partRecord(t *testing.T, p Part) []byte {
+	t.Helper()
+	data, err := msgpack.Marshal(&p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return record.Encode(nil, &record.Meta{Changes: 1, Major: 1}, data)
 }
