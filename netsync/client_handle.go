@@ -52,7 +52,10 @@ var clientHandlers = map[uint8]chandler{
 // messages, the records of Entries included, while the last ones are
 // applied. Live changes are then applied as they arrive, without a hand-off.
 func (c *Client) receive(s *session, r *bufio.Reader) error {
-	in := make(chan inbound, 4)
+	// One message waits while the next is read: enough to overlap
+	// decoding with applying, and a server's large frames cost at most
+	// three in memory at once.
+	in := make(chan inbound, 1)
 	stop := make(chan struct{})
 	defer close(stop)
 	go c.readAhead(r, in, stop)
