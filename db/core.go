@@ -321,19 +321,23 @@ func (c *core) decodeInto(e *entry, b []byte, into any, intern func([]byte) stri
 		return err
 	}
 	c.fillMeta(e, &m, pc)
-	if into != nil && m.Major == c.major {
-		if err := unmarshalValue(data, into); err != nil {
-			return err
-		}
-		e.val = into
-	} else if c.decode != nil {
-		v, err := c.decodeValue(m.Major, data)
-		if err != nil {
-			return err
-		}
-		e.val = v
+	if c.decode != nil {
+		e.val, err = decodeValueInto(c.decodeValue, c.major, into, m.Major, data)
 	}
-	return nil
+	return err
+}
+
+// decodeValueInto decodes data, written with schema major version major,
+// with dec; into into when it is given (a value of the Go type, see
+// core.boxes) and major is the Go type's, cur.
+func decodeValueInto(dec func(uint16, []byte) (any, error), cur uint16, into any, major uint16, data []byte) (any, error) {
+	if into == nil || major != cur {
+		return dec(major, data)
+	}
+	if err := unmarshalValue(data, into); err != nil {
+		return nil, err
+	}
+	return into, nil
 }
 
 func (c *core) fillMeta(e *entry, m *record.Meta, pc *personCache) {

@@ -109,16 +109,19 @@ func (l link) Prepare(changes []layout.Change) (replica.Prepared, error) {
 	if err != nil {
 		return nil, err
 	}
-	return replica.PreparedOf[[]*op]{V: ops}, nil
+	return preparedOps(ops), nil
 }
 
 func (l link) ApplyPrepared(p replica.Prepared, at replica.Pos) error {
-	ops, ok := p.(replica.PreparedOf[[]*op])
+	ops, ok := p.(preparedOps)
 	if !ok {
 		return fmt.Errorf("db: ApplyPrepared of %T", p)
 	}
-	return l.applyOps(ops.V, at)
+	return l.applyOps(ops, at)
 }
+
+// preparedOps is what Prepare makes: the ops of the changes.
+type preparedOps []*op
 
 // prepare makes the ops of changes from the server, their records and
 // values decoded. The values of a tree with a Go type are allocated
@@ -173,10 +176,7 @@ func (l link) prepare(changes []layout.Change, answered uint64) ([]*op, error) {
 		}
 		if len(tt.es) > 0 {
 			o.e, tt.es = tt.es[0], tt.es[1:]
-			if m.Major == tt.major {
-				vals[i] = tt.vs[0]
-			}
-			tt.vs = tt.vs[1:]
+			vals[i], tt.vs = tt.vs[0], tt.vs[1:]
 		} else {
 			o.e = new(entry)
 		}
@@ -191,14 +191,7 @@ func (l link) prepare(changes []layout.Change, answered uint64) ([]*op, error) {
 			continue
 		}
 		var err error
-		if into := vals[i]; into != nil {
-			if err = unmarshalValue(o.data, into); err == nil {
-				o.e.val = into
-			}
-		} else {
-			o.e.val, err = tt.dec(o.e.major, o.data)
-		}
-		if err != nil {
+		if o.e.val, err = decodeValueInto(tt.dec, tt.major, vals[i], o.e.major, o.data); err != nil {
 			return nil, o.c.errKey(fmt.Errorf("%w: from the server: %w", ErrCorrupt, err), o.key)
 		}
 	}

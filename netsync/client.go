@@ -313,17 +313,8 @@ func (c *Client) haveIDs() bool {
 
 // ping asks the server its current sequence.
 func (c *Client) ping(ctx context.Context, s *session) (uint64, error) {
-	c.mu.Lock()
-	c.nextReq++
-	n := c.nextReq
-	ch := make(chan uint64, 1)
-	c.pongs[n] = ch
-	c.mu.Unlock()
-	defer func() {
-		c.mu.Lock()
-		delete(c.pongs, n)
-		c.mu.Unlock()
-	}()
+	n, ch, done := newRequest(c, c.pongs)
+	defer done()
 	if err := s.send(wire.TPing, &wire.Ping{Nonce: n}); err != nil {
 		return 0, err
 	}

@@ -253,17 +253,27 @@ func (c *Client) session1(ctx context.Context) (*session, error) {
 }
 
 func (c *Client) request() (uint64, chan wire.Reply) {
+	req, ch, _ := newRequest(c, c.replies)
+	return req, ch
+}
+
+func (c *Client) forget(req uint64) { forgetRequest(c, c.replies, req) }
+
+// newRequest takes the next request number and registers a channel for
+// its answer in waiting, one of the client's maps of them (guarded by
+// c.mu); done forgets it.
+func newRequest[T any](c *Client, waiting map[uint64]chan T) (req uint64, ch chan T, done func()) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.nextReq++
-	ch := make(chan wire.Reply, 1)
-	c.replies[c.nextReq] = ch
-	return c.nextReq, ch
+	req, ch = c.nextReq, make(chan T, 1)
+	waiting[req] = ch
+	return req, ch, func() { forgetRequest(c, waiting, req) }
 }
 
-func (c *Client) forget(req uint64) {
+func forgetRequest[T any](c *Client, waiting map[uint64]chan T, req uint64) {
 	c.mu.Lock()
-	delete(c.replies, req)
+	delete(waiting, req)
 	c.mu.Unlock()
 }
 

@@ -60,9 +60,6 @@ func (c *Client) receive(s *session, r *bufio.Reader) error {
 	defer close(stop)
 	go c.readAhead(r, in, stop)
 	for m := range in {
-		if m.err != nil {
-			return m.err
-		}
 		if err := m.handle(c, s); err != nil {
 			return err
 		}
@@ -74,39 +71,64 @@ func (c *Client) receive(s *session, r *bufio.Reader) error {
 		if err != nil {
 			return err
 		}
-		buf = body[:0]
-		m := inbound{h: clientHandlers[t], body: body}
-		if t == wire.TEntries {
-			m.h, m.entries = nil, new(wire.Entries)
-			if err := wire.Decode(body, m.entries); err != nil {
-				return err
-			}
-		} else if m.h == nil {
-			return fmt.Errorf("%w: unknown message type %d", ErrProtocol, t)
-		}
+		buf = body[:0] // a message is handled before the next is read
+		m := c.decode(t, body, false)
 		if err := m.handle(c, s); err != nil {
 			return err
 		}
 	}
 }
 
-// handle applies m.
-func (m *inbound) handle(c *Client, s *session) error {
-	if m.entries != nil {
-		return c.applyEntries(m.entries.Changes, m.prepared)
-	}
-	return m.h(c, s, m.body)
+// inbound is a message read: the runs of an Entries (h nil), or another
+// message's handler and body, or the error that ends the session.
+type inbound struct {
+	runs []entriesRun
+	h    chandler
+	body []byte
+	err  error
 }
 
-// inbound is a message read ahead: Entries decoded, with their runs of
-// logged records prepared (by the index of the run's first change), or
-// another message's handler and body.
-type inbound struct {
-	entries  *wire.Entries
-	prepared map[int]replica.Prepared
-	h        chandler
-	body     []byte
-	err      error
+// entriesRun is a part of an Entries applied at once: one tree
+// declaration, or the record changes between two. pre, when not nil, is
+// the records prepared by the replica.
+type entriesRun struct {
+	chs []layout.Change
+	pre replica.Prepared
+}
+
+// decode makes an inbound of a message of type t. With ahead set, the
+// runs of logged records are prepared too (decoded by the replica); a run
+// that does not decode is left to applyRecords, which sets aside what
+// fails.
+func (c *Client) decode(t uint8, body []byte, ahead bool) inbound {
+	if t != wire.TEntries {
+		if h := clientHandlers[t]; h != nil {
+			return inbound{h: h, body: body}
+		}
+		return inbound{err: fmt.Errorf("%w: unknown message type %d", ErrProtocol, t)}
+	}
+	var m wire.Entries
+	if err := wire.Decode(body, &m); err != nil {
+		return inbound{err: err}
+	}
+	runs := splitRuns(m.Changes)
+	for i, r := range runs {
+		if ahead && r.chs[0].Kind != wire.KindTree && r.chs[len(r.chs)-1].Seq != 0 {
+			runs[i].pre, _ = c.link.Prepare(r.chs)
+		}
+	}
+	return inbound{runs: runs}
+}
+
+// handle applies m.
+func (m *inbound) handle(c *Client, s *session) error {
+	switch {
+	case m.err != nil:
+		return m.err
+	case m.h != nil:
+		return m.h(c, s, m.body)
+	}
+	return c.applyEntries(m.runs)
 }
 
 // readAhead reads and decodes messages for receive until CaughtUp (which
@@ -115,23 +137,14 @@ func (c *Client) readAhead(r *bufio.Reader, in chan<- inbound, stop <-chan struc
 	defer close(in)
 	var buf []byte // the last Entries' body: decoding copied what it holds
 	for {
-		var m inbound
 		t, body, err := wire.Read(r, c.opts.MaxFrame, buf)
 		buf = nil
-		switch {
-		case err != nil:
-			m.err = err
-		case t == wire.TEntries:
-			m.entries = new(wire.Entries)
-			if m.err = wire.Decode(body, m.entries); m.err == nil {
-				m.prepared = c.prepareRuns(m.entries.Changes)
+		m := inbound{err: err}
+		if err == nil {
+			m = c.decode(t, body, true)
+			if t == wire.TEntries {
+				buf = body[:0]
 			}
-			buf = body[:0]
-		default:
-			if m.h = clientHandlers[t]; m.h == nil {
-				m.err = fmt.Errorf("%w: unknown message type %d", ErrProtocol, t)
-			}
-			m.body = body
 		}
 		select {
 		case in <- m:
@@ -144,37 +157,19 @@ func (c *Client) readAhead(r *bufio.Reader, in chan<- inbound, stop <-chan struc
 	}
 }
 
-// prepareRuns decodes the runs of logged records among chs (see
-// applyEntries) ahead of their application. A run that does not decode
-// is left to applyRecords, which sets aside what fails.
-func (c *Client) prepareRuns(chs []layout.Change) map[int]replica.Prepared {
-	var out map[int]replica.Prepared
+// splitRuns splits an Entries' changes into what is applied at once:
+// each tree declaration alone, the record changes between them together.
+func splitRuns(chs []layout.Change) []entriesRun {
+	var runs []entriesRun
 	for i := 0; i < len(chs); {
-		if chs[i].Kind == wire.KindTree {
-			i++
-			continue
+		n := 1
+		for chs[i].Kind != wire.KindTree && i+n < len(chs) && chs[i+n].Kind != wire.KindTree {
+			n++
 		}
-		n := runLen(chs[i:])
-		if chs[i+n-1].Seq != 0 {
-			if p, err := c.link.Prepare(chs[i : i+n]); err == nil {
-				if out == nil {
-					out = map[int]replica.Prepared{}
-				}
-				out[i] = p
-			}
-		}
+		runs = append(runs, entriesRun{chs: chs[i : i+n]})
 		i += n
 	}
-	return out
-}
-
-// runLen is the length of the run of record changes chs starts with.
-func runLen(chs []layout.Change) int {
-	n := 1
-	for n < len(chs) && chs[n].Kind != wire.KindTree {
-		n++
-	}
-	return n
+	return runs
 }
 
 func (c *Client) onAck(_ *session, m *wire.Ack) error { return c.ack(m) }
@@ -380,20 +375,17 @@ func (c *Client) setAside(ch layout.Change, seq uint64, cause error) error {
 // applyEntries applies log entries in order: tree declarations one by
 // one, record changes in batches. A change the replica cannot apply is
 // set aside, not retried forever.
-func (c *Client) applyEntries(chs []layout.Change, prepared map[int]replica.Prepared) error {
-	for i := 0; i < len(chs); {
-		if chs[i].Kind == wire.KindTree {
-			if err := c.applyTree(chs[i]); err != nil {
-				return err
-			}
-			i++
-			continue
+func (c *Client) applyEntries(runs []entriesRun) error {
+	for _, r := range runs {
+		var err error
+		if r.chs[0].Kind == wire.KindTree {
+			err = c.applyTree(r.chs[0])
+		} else {
+			err = c.applyRecords(r.chs, r.pre)
 		}
-		n := runLen(chs[i:])
-		if err := c.applyRecords(chs[i:i+n], prepared[i]); err != nil {
+		if err != nil {
 			return err
 		}
-		i += n
 	}
 	return nil
 }

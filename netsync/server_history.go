@@ -556,17 +556,8 @@ func (c *Client) historyPage(ctx context.Context, k db.OpaqueKey, after uint64) 
 	if s == nil {
 		return nil, fmt.Errorf("%w: history of %s/%s", db.ErrOffline, k.Tree, k)
 	}
-	c.mu.Lock()
-	c.nextReq++
-	req := c.nextReq
-	ch := make(chan *wire.History, 1)
-	c.histories[req] = ch
-	c.mu.Unlock()
-	defer func() {
-		c.mu.Lock()
-		delete(c.histories, req)
-		c.mu.Unlock()
-	}()
+	req, ch, done := newRequest(c, c.histories)
+	defer done()
 	if err := s.send(wire.THistoryRequest, &wire.HistoryRequest{Req: req, Tree: k.Tree, Key: layout.Pack(k.ID, k.Rev), After: after}); err != nil {
 		return nil, fmt.Errorf("%w: history of %s/%s: %w", db.ErrOffline, k.Tree, k, err)
 	}

@@ -72,21 +72,20 @@ func (c *sconn) sendLog(w *bufio.Writer, from, upto uint64) error {
 	defer run.Free()
 	for from < upto {
 		first := true
-		last, err := c.s.a.eachLog(from, upto, 1024, true, func(e *logEntry) error {
+		last, err := c.s.a.eachLog(from, upto, 1024, func(e *logEntry) error {
 			if first && e.Seq != from+1 {
 				// Compacted meanwhile: the client reconnects for a snapshot.
 				return fmt.Errorf("netsync: log compacted during catch-up at %d", from)
 			}
 			first = false
-			if !c.may(e.Tree, Read) && e.Origin != c.clientID {
+			if !c.sees(e) {
 				return nil
 			}
-			if e.Origin == c.clientID && e.Kind != wire.KindTree {
+			if a := c.ownAck(e); a != nil {
 				if err := run.Flush(w); err != nil {
 					return err
 				}
-				return wire.Write(w, wire.TAck, &wire.Ack{Outbox: e.OriginSeq, Seq: e.Seq, Tree: e.Tree, Key: e.Key,
-					Kind: e.Kind, Record: e.Record, Sum: e.Sum})
+				return wire.Write(w, wire.TAck, a)
 			}
 			if err := run.Add(&e.Change); err != nil {
 				return err
@@ -228,6 +227,19 @@ func writeFrame(w *bufio.Writer, f frame) error {
 	return wire.Write(w, f.t, f.v)
 }
 
+// sees reports whether the client is sent log entry e: one of a tree it
+// may read, or its own.
+func (c *sconn) sees(e *logEntry) bool { return c.may(e.Tree, Read) || e.Origin == c.clientID }
+
+// ownAck is what the client is sent of e, its own change: an Ack with the
+// change as accepted; nil when e is another's, or a tree declaration.
+func (c *sconn) ownAck(e *logEntry) *wire.Ack {
+	if e.Origin != c.clientID || e.Kind == wire.KindTree {
+		return nil
+	}
+	return &wire.Ack{Outbox: e.OriginSeq, Seq: e.Seq, Tree: e.Tree, Key: e.Key, Kind: e.Kind, Record: e.Record, Sum: e.Sum}
+}
+
 // framesFor turns log entries into what this client is sent: its own
 // changes as acks, the others' as entries, in sequence order.
 func (c *sconn) framesFor(entries []logEntry) []frame {
@@ -240,14 +252,14 @@ func (c *sconn) framesFor(entries []logEntry) []frame {
 			run, size = nil, 0
 		}
 	}
-	for _, e := range entries {
-		if !c.may(e.Tree, Read) && e.Origin != c.clientID {
+	for i := range entries {
+		e := &entries[i]
+		if !c.sees(e) {
 			continue
 		}
-		if e.Origin == c.clientID && e.Kind != wire.KindTree {
+		if a := c.ownAck(e); a != nil {
 			flush()
-			out = append(out, frame{t: wire.TAck, v: &wire.Ack{Outbox: e.OriginSeq, Seq: e.Seq, Tree: e.Tree, Key: e.Key,
-				Kind: e.Kind, Record: e.Record, Sum: e.Sum}})
+			out = append(out, frame{t: wire.TAck, v: a})
 			continue
 		}
 		run = append(run, e.Change)

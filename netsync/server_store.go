@@ -441,21 +441,10 @@ func (a *authority) current(b *pebble.Batch, tree string, key uint64) []byte {
 // batchGet reads key through the batch: its own writes, then the store.
 func batchGet(b *pebble.Batch, key []byte) []byte { return store.BatchValue(b, key) }
 
-// logFrom reads up to max log entries with sequence in (after, upto].
-func (a *authority) logFrom(after, upto uint64, max int) ([]logEntry, error) {
-	var out []logEntry
-	_, err := a.eachLog(after, upto, max, false, func(e *logEntry) error {
-		out = append(out, *e)
-		return nil
-	})
-	return out, err
-}
-
 // eachLog passes each of the first max log entries in (after, upto] to
-// fn, in order, and returns the sequence of the last. With alias set,
-// the entry's Record and Sum are the store's memory, valid until fn
-// returns; otherwise they are copies.
-func (a *authority) eachLog(after, upto uint64, max int, alias bool, fn func(e *logEntry) error) (last uint64, err error) {
+// fn, in order, and returns the sequence of the last. The entry, its
+// Record and Sum are the store's memory, valid until fn returns.
+func (a *authority) eachLog(after, upto uint64, max int, fn func(e *logEntry) error) (last uint64, err error) {
 	it, err := a.pdb.NewIter(&pebble.IterOptions{LowerBound: logKey(after + 1), UpperBound: logKey(upto + 1)})
 	if err != nil {
 		return 0, err
@@ -466,7 +455,7 @@ func (a *authority) eachLog(after, upto uint64, max int, alias bool, fn func(e *
 	n := 0
 	for ok := it.First(); ok && n < max; ok = it.Next() {
 		e = logEntry{}
-		if err := unmarshalLogEntry(&r, it.Value(), &e, alias); err != nil {
+		if err := unmarshalLogEntry(&r, it.Value(), &e, true); err != nil {
 			return last, fmt.Errorf("netsync: log entry %x: %w", it.Key(), err)
 		}
 		if err := fn(&e); err != nil {

@@ -122,13 +122,9 @@ type Remote interface {
 
 // Pos is a replica's position in the server's log: the last sequence
 // applied and the log's digest there (nil when the server sent none).
-// Prepared is changes decoded by Link.Prepare, for Link.ApplyPrepared.
-type Prepared interface{ prepared() }
-
-// PreparedOf wraps what a Link's Prepare made; the database's own type.
-type PreparedOf[T any] struct{ V T }
-
-func (PreparedOf[T]) prepared() {}
+// Prepared is changes decoded by Link.Prepare, for Link.ApplyPrepared:
+// the database's own type.
+type Prepared any
 
 type Pos struct {
 	Seq uint64

@@ -202,9 +202,17 @@ func AppendFrame(dst []byte, t uint8, v any) ([]byte, error) {
 	if err := e.enc.Encode(v); err != nil {
 		return dst, err
 	}
-	dst = binary.BigEndian.AppendUint32(dst, uint32(e.buf.Len()+1))
-	dst = append(dst, t)
-	return append(dst, e.buf.Bytes()...), nil
+	hdr := header(e.buf.Len(), t)
+	return append(append(dst, hdr[:]...), e.buf.Bytes()...), nil
+}
+
+// header is the start of a frame of type t with a body of n bytes: its
+// length, type included, and the type.
+func header(n int, t uint8) [5]byte {
+	var h [5]byte
+	binary.BigEndian.PutUint32(h[:4], uint32(n+1))
+	h[4] = t
+	return h
 }
 
 // Write writes one frame holding v as message type t. It does not flush.
@@ -214,9 +222,7 @@ func Write(w *bufio.Writer, t uint8, v any) error {
 	if err := e.enc.Encode(v); err != nil {
 		return err
 	}
-	var hdr [5]byte
-	binary.BigEndian.PutUint32(hdr[:4], uint32(e.buf.Len()+1))
-	hdr[4] = t
+	hdr := header(e.buf.Len(), t)
 	if _, err := w.Write(hdr[:]); err != nil {
 		return err
 	}
@@ -471,9 +477,7 @@ func (f *EntriesFrame) Flush(w *bufio.Writer) error {
 	default:
 		h = append(h, 0xdd, byte(f.n>>24), byte(f.n>>16), byte(f.n>>8), byte(f.n))
 	}
-	var frame [5]byte
-	binary.BigEndian.PutUint32(frame[:4], uint32(len(h)+f.e.buf.Len()+1))
-	frame[4] = TEntries
+	frame := header(len(h)+f.e.buf.Len(), TEntries)
 	if _, err := w.Write(frame[:]); err != nil {
 		return err
 	}
